@@ -1,0 +1,28 @@
+# Shared helpers for the local-cluster scripts: versions, cache paths, progress output.
+# shellcheck shell=bash
+set -euo pipefail
+CLUSTER_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$CLUSTER_SCRIPTS/../.." && pwd)"
+# shellcheck source=versions.env
+source "$CLUSTER_SCRIPTS/versions.env"
+SERVINGSTACK_CACHE="${SERVINGSTACK_CACHE:-$HOME/.cache/servingstack}"
+CLUSTER_DIR="${CLUSTER_DIR:-$REPO_ROOT/.cluster}"
+export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+
+step() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# tool_dir NAME VERSION: where a built tool's binaries live, keyed by version.
+tool_dir() { echo "$SERVINGSTACK_CACHE/bin/$1-$2"; }
+
+# build_dir NAME VERSION: a scratch Go module for building NAME, outside the work tree.
+build_dir() { local d="$SERVINGSTACK_CACHE/build/$1-$2"; mkdir -p "$d"; echo "$d"; }
+
+all_present() {
+  local dir="$1"; shift
+  local b; for b in "$@"; do [[ -x "$dir/$b" ]] || return 1; done
+}
+
+# publish DIR: binaries are built into DIR.partial and renamed at the end, so an interrupted
+# build never leaves a half-filled cache entry that later runs would trust.
+publish() { rm -rf "$1"; mv "$1.partial" "$1"; }
