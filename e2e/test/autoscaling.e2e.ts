@@ -1,0 +1,360 @@
+// Autoscaling end to end on the local cluster, through the real chain: the server pods' /metrics
+// -> Prometheus -> prometheus-adapter (custom.metrics.k8s.io, the chart's rules) -> the HPA
+// controller in kube-controller-manager -> the pools' Deployments. Nothing here fakes a metric:
+// load goes through the router on 127.0.0.1:8088 and the HPAs react to what Prometheus scraped.
+//
+// The stack shortens the HPA stabilization windows and sets small targets through its own spec
+// (spec.<pool>.autoscaling), the way a user would; the latency pool's p95 target is a few
+// milliseconds so that CPU inference of the bundled test model under concurrent load exceeds it.
+import { execFile } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { AppsV1Api, AutoscalingV2Api } from '@kubernetes/client-node';
+import type { V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
+import { kubectl, loadKubeConfig, repoRoot, waitFor, withTestNamespace } from './support/index.ts';
+
+const STACK = 'autoscale';
+const HOST = 'autoscale.e2e.servingstack.local';
+const ROUTER = { host: '127.0.0.1', port: 8088 };
+const MODEL = 'mlp';
+const RPS_METRIC = 'servingstack_requests_per_second';
+const P95_METRIC = 'servingstack_request_duration_p95_seconds';
+type Pool = 'latency' | 'throughput';
+
+// Targets and windows, all through the ServingStack spec. The latency pool is driven by p95 only
+// (its RPS target is out of reach), the throughput pool by RPS only (its p95 target likewise).
+const LATENCY_TARGET_P95_MS = Number(process.env.E2E_LATENCY_TARGET_P95_MS ?? 5);
+const THROUGHPUT_TARGET_RPS = 5;
+const MAX_REPLICAS = 3;
+const SCALE_DOWN_WINDOW_S = 15;
+
+// Bounds on the load: never more than this many requests in flight, nor for longer than this.
+const LATENCY_CONCURRENCY = Number(process.env.E2E_LATENCY_CONCURRENCY ?? 12);
+const THROUGHPUT_RATE_PER_S = 25;
+const LOAD_MAX_SECONDS = 240;
+
+const stackManifest = (namespace: string) => ({
+  apiVersion: 'servingstack.dev/v1alpha1',
+  kind: 'ServingStack',
+  metadata: { name: STACK, namespace },
+  spec: {
+    model: { name: MODEL, uri: `file:///opt/servingstack/models/${MODEL}` },
+    routing: { host: HOST },
+    throughput: {
+      precision: 'fp32',
+      batching: { maxBatchSize: 8, maxDelayMs: 2 },
+      resources: { gpus: 0 },
+      autoscaling: {
+        minReplicas: 1,
+        maxReplicas: MAX_REPLICAS,
+        targetRPSPerReplica: THROUGHPUT_TARGET_RPS,
+        targetP95Ms: 60_000,
+        scaleUpStabilizationWindowSeconds: 0,
+        scaleDownStabilizationWindowSeconds: SCALE_DOWN_WINDOW_S,
+      },
+    },
+    latency: {
+      precision: 'fp32',
+      resources: { gpus: 0 },
+      autoscaling: {
+        minReplicas: 1,
+        maxReplicas: MAX_REPLICAS,
+        targetP95Ms: LATENCY_TARGET_P95_MS,
+        targetRPSPerReplica: 1_000_000,
+        scaleUpStabilizationWindowSeconds: 0,
+        scaleDownStabilizationWindowSeconds: SCALE_DOWN_WINDOW_S,
+      },
+    },
+  },
+});
+
+/** A Kubernetes quantity as a number ("250m" -> 0.25, "3" -> 3, "1500u" -> 0.0015). */
+function parseQuantity(text: string): number {
+  const match = /^(-?[0-9.]+(?:e-?[0-9]+)?)(n|u|m|k|M|G)?$/.exec(text);
+  if (!match) throw new Error(`not a quantity: ${JSON.stringify(text)}`);
+  const scale = { n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9 }[match[2] ?? ''] ?? 1;
+  return Number(match[1]) * scale;
+}
+
+const body = JSON.stringify({
+  inputs: [
+    { name: 'input', shape: [1, 16], datatype: 'FP32', data: Array.from({ length: 16 }, (_, i) => i / 16) },
+  ],
+});
+
+/**
+ * Closed-loop load through the router: `concurrency` callers, each sending its next request when
+ * the last one is answered, optionally paced to `ratePerS` in total. Bounded by `maxSeconds` and
+ * stopped by `stop()`. Counts answers by status and by the X-Serving-Pool that served them.
+ */
+class Load {
+  readonly byPool = new Map<string, number>();
+  readonly byStatus = new Map<number, number>();
+  private stopped = false;
+  private readonly done: Promise<void>;
+  private readonly agent: Agent;
+  private readonly priority: 'real-time' | 'batch';
+
+  constructor(
+    priority: 'real-time' | 'batch',
+    concurrency: number,
+    ratePerS: number | undefined,
+    maxSeconds = LOAD_MAX_SECONDS,
+  ) {
+    this.priority = priority;
+    this.agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+    const deadline = Date.now() + maxSeconds * 1000;
+    const gapMs = ratePerS === undefined ? 0 : (1000 * concurrency) / ratePerS;
+    const caller = async () => {
+      while (!this.stopped && Date.now() < deadline) {
+        const started = Date.now();
+        await this.send();
+        if (gapMs > 0) await sleep(Math.max(0, gapMs - (Date.now() - started)));
+      }
+    };
+    this.done = Promise.all(Array.from({ length: concurrency }, caller)).then(() => undefined);
+  }
+
+  get answered(): number {
+    let n = 0;
+    for (const count of this.byStatus.values()) n += count;
+    return n;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done;
+    this.agent.destroy();
+  }
+
+  private send(): Promise<void> {
+    return new Promise((resolve) => {
+      const req = request(
+        {
+          ...ROUTER,
+          agent: this.agent,
+          method: 'POST',
+          path: `/v2/models/${MODEL}/infer`,
+          headers: {
+            host: HOST,
+            'content-type': 'application/json',
+            'x-serving-priority': this.priority,
+          },
+          timeout: 10_000,
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            const pool = String(res.headers['x-serving-pool'] ?? 'none');
+            this.byPool.set(pool, (this.byPool.get(pool) ?? 0) + 1);
+            const code = res.statusCode ?? 0;
+            this.byStatus.set(code, (this.byStatus.get(code) ?? 0) + 1);
+            resolve();
+          });
+        },
+      );
+      // A refused or timed-out request counts as status 0; the loop goes on (bounded by time).
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', () => {
+        this.byStatus.set(0, (this.byStatus.get(0) ?? 0) + 1);
+        resolve();
+      });
+      req.end(body);
+    });
+  }
+}
+
+describe('autoscaling through Prometheus, prometheus-adapter and the HPA controller', () => {
+  const ns = withTestNamespace('e2e-autoscaling');
+  const kc = loadKubeConfig();
+  const autoscaling = kc.makeApiClient(AutoscalingV2Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const loads: Load[] = [];
+
+  const poolSelector = (pool: Pool) =>
+    `app.kubernetes.io/instance=${STACK},app.kubernetes.io/managed-by=servingstack-operator,servingstack.dev/pool=${pool}`;
+
+  async function hpaOf(pool: Pool): Promise<V2HorizontalPodAutoscaler> {
+    const list = await autoscaling.listNamespacedHorizontalPodAutoscaler({
+      namespace: ns.name,
+      labelSelector: poolSelector(pool),
+    });
+    const [hpa, ...more] = list.items;
+    if (!hpa || more.length > 0)
+      throw new Error(`expected one HPA for the ${pool} pool, found ${list.items.length}`);
+    return hpa;
+  }
+
+  /** The HPA's current average for a Pods metric, or undefined while the controller has none. */
+  function current(hpa: V2HorizontalPodAutoscaler, metric: string): number | undefined {
+    const status = hpa.status?.currentMetrics?.find(
+      (m) => m.type === 'Pods' && m.pods?.metric.name === metric,
+    );
+    const value = status?.pods?.current.averageValue;
+    return value === undefined ? undefined : parseQuantity(String(value));
+  }
+
+  async function deploymentOf(pool: Pool) {
+    return apps.readNamespacedDeployment({ name: `${STACK}-${pool}`, namespace: ns.name });
+  }
+
+  /** Per-pod values of a custom metric, straight from the aggregated API the HPA reads. */
+  async function perPod(pool: Pool, metric: string): Promise<Map<string, number>> {
+    const path =
+      `/apis/custom.metrics.k8s.io/v1beta1/namespaces/${ns.name}/pods/*/${metric}` +
+      `?labelSelector=${encodeURIComponent(poolSelector(pool))}`;
+    const list = JSON.parse(await kubectl(['get', '--raw', path])) as {
+      items: { describedObject: { name: string }; value: string }[];
+    };
+    return new Map(list.items.map((i) => [i.describedObject.name, parseQuantity(i.value)]));
+  }
+
+  const showHpas = async (when: string) => {
+    console.log(`kubectl get hpa (${when}):\n${await kubectl(['get', 'hpa', '-n', ns.name, '-o', 'wide'])}`);
+  };
+
+  beforeAll(async () => {
+    // Idempotent: starts Prometheus and prometheus-adapter (built and cached by `make tools`) and
+    // registers custom.metrics.k8s.io unless they already run.
+    await promisify(execFile)(join(repoRoot, 'e2e/cluster/metrics/metrics.sh'), ['start'], {
+      timeout: 180_000,
+    });
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(stackManifest(ns.name)) });
+    await waitFor(
+      `ServingStack ${STACK} to be Ready`,
+      async () =>
+        JSON.parse(await kubectl(['get', 'servingstack', STACK, '-n', ns.name, '-o', 'json'])) as unknown,
+      {
+        timeoutMs: 240_000,
+        until: (s) =>
+          (s as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions?.some(
+            (c) => c.type === 'Ready' && c.status === 'True',
+          ) ?? false,
+      },
+    );
+  }, 480_000);
+
+  afterAll(async () => {
+    await Promise.all(loads.map((l) => l.stop()));
+  });
+
+  it('serves both custom metrics through the aggregation layer for every pod of both pools', async () => {
+    // A few answered requests per pool give each pod a series; then the adapter must know them.
+    const warm = [new Load('real-time', 1, 5, 10), new Load('batch', 1, 5, 10)];
+    loads.push(...warm);
+    const perPool = await waitFor(
+      'custom.metrics.k8s.io to serve both metrics for both pools',
+      async () => ({
+        latencyRps: await perPod('latency', RPS_METRIC),
+        throughputRps: await perPod('throughput', RPS_METRIC),
+        latencyP95: await perPod('latency', P95_METRIC),
+        throughputP95: await perPod('throughput', P95_METRIC),
+      }),
+      { timeoutMs: 90_000, intervalMs: 2_000, until: (m) => Object.values(m).every((v) => v.size > 0) },
+    );
+    await Promise.all(warm.map((l) => l.stop()));
+    expect([...perPool.latencyRps.keys()].every((pod) => pod.startsWith(`${STACK}-latency-`))).toBe(true);
+    expect([...perPool.throughputRps.keys()].every((pod) => pod.startsWith(`${STACK}-throughput-`))).toBe(
+      true,
+    );
+    expect(warm[0]!.byPool.get('latency')).toBeGreaterThan(0);
+    expect(warm[1]!.byPool.get('throughput')).toBeGreaterThan(0);
+  }, 150_000);
+
+  it('scales the latency pool up when its p95 passes the target, and the new pods take traffic', async () => {
+    const load = new Load('real-time', LATENCY_CONCURRENCY, undefined);
+    loads.push(load);
+
+    const over = await waitFor(
+      `the latency HPA to see p95 above ${LATENCY_TARGET_P95_MS} ms`,
+      () => hpaOf('latency'),
+      {
+        timeoutMs: 120_000,
+        intervalMs: 2_000,
+        until: (h) => (current(h, P95_METRIC) ?? 0) * 1000 > LATENCY_TARGET_P95_MS,
+      },
+    );
+    await showHpas('latency load, before scaling');
+    expect(current(over, RPS_METRIC)).toBeGreaterThan(0);
+
+    const scaled = await waitFor(
+      'the latency Deployment to have more than one ready replica',
+      () => deploymentOf('latency'),
+      { timeoutMs: 180_000, intervalMs: 2_000, until: (d) => (d.status?.readyReplicas ?? 0) > 1 },
+    );
+    const ready = scaled.status?.readyReplicas ?? 0;
+
+    // Every ready pod answers part of the load: its own request rate, as Prometheus saw it.
+    const serving = await waitFor(
+      `all ${ready} ready latency pods to serve requests`,
+      () => perPod('latency', RPS_METRIC),
+      {
+        timeoutMs: 90_000,
+        intervalMs: 2_000,
+        until: (m) => [...m.values()].filter((rps) => rps > 0).length >= ready,
+      },
+    );
+    expect(serving.size).toBeGreaterThanOrEqual(ready);
+
+    // Same load, more pods: the per-pod p95 the HPA averages comes back under the target.
+    const under = await waitFor(
+      `the latency HPA to see p95 back under ${LATENCY_TARGET_P95_MS} ms with the load still on`,
+      () => hpaOf('latency'),
+      {
+        timeoutMs: 180_000,
+        intervalMs: 2_000,
+        until: (h) => {
+          const p95 = current(h, P95_METRIC);
+          return p95 !== undefined && p95 * 1000 < LATENCY_TARGET_P95_MS;
+        },
+      },
+    );
+    await showHpas('latency load, after scaling');
+    expect(under.status?.currentReplicas).toBeGreaterThan(1);
+    await load.stop();
+    expect(load.byPool.get('latency')).toBeGreaterThan(0);
+    expect(load.byPool.has('throughput')).toBe(false);
+  }, 600_000);
+
+  it('scales the throughput pool up when its requests per second pass the target', async () => {
+    const load = new Load('batch', 4, THROUGHPUT_RATE_PER_S);
+    loads.push(load);
+    const over = await waitFor(
+      `the throughput HPA to see more than ${THROUGHPUT_TARGET_RPS} requests/s per pod`,
+      () => hpaOf('throughput'),
+      {
+        timeoutMs: 120_000,
+        intervalMs: 2_000,
+        until: (h) => (current(h, RPS_METRIC) ?? 0) > THROUGHPUT_TARGET_RPS,
+      },
+    );
+    expect(current(over, P95_METRIC)).toBeGreaterThan(0);
+    await showHpas('throughput load');
+    await waitFor(
+      'the throughput Deployment to have more than one ready replica',
+      () => deploymentOf('throughput'),
+      {
+        timeoutMs: 180_000,
+        intervalMs: 2_000,
+        until: (d) => (d.status?.readyReplicas ?? 0) > 1,
+      },
+    );
+    await load.stop();
+    expect(load.byPool.get('throughput')).toBeGreaterThan(0);
+    expect(load.byPool.has('latency')).toBe(false);
+  }, 400_000);
+
+  it('scales both pools back down once the load is gone and the stabilization window has passed', async () => {
+    for (const pool of ['latency', 'throughput'] as const) {
+      await waitFor(`the ${pool} HPA to scale its Deployment back to 1 replica`, () => deploymentOf(pool), {
+        timeoutMs: 240_000,
+        intervalMs: 3_000,
+        until: (d) => d.spec?.replicas === 1 && d.status?.readyReplicas === 1,
+      });
+    }
+    await showHpas('idle');
+  }, 500_000);
+});
