@@ -15,6 +15,8 @@ const common = {
 };
 
 export default {
+  // The last line of an e2e run says how many e2e tests ran and against which Kubernetes.
+  reporters: ['default', '<rootDir>/e2e/jest-reporter.ts'],
   projects: [
     {
       ...common,
@@ -26,6 +28,8 @@ export default {
       displayName: 'e2e',
       testMatch: ['<rootDir>/e2e/test/**/*.e2e.ts'],
       testTimeout: 300_000,
+      // Fails the run when the cluster cannot be reached: e2e tests never skip.
+      globalSetup: '<rootDir>/e2e/jest-global-setup.ts',
     },
   ],
 };

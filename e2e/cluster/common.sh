@@ -26,3 +26,18 @@ all_present() {
 # publish DIR: binaries are built into DIR.partial and renamed at the end, so an interrupted
 # build never leaves a half-filled cache entry that later runs would trust.
 publish() { rm -rf "$1"; mv "$1.partial" "$1"; }
+
+# quietly CMD...: runs CMD with its chatter captured, shown only if it fails.
+quietly() {
+  local log; log="$(mktemp)"
+  if "$@" >"$log" 2>&1; then rm -f "$log"; return 0; fi
+  cat "$log" >&2; rm -f "$log"; die "failed: $*"
+}
+
+# Loopback ports of the local cluster, away from the usual ones (2379, 6443, 10257, 10259) so a
+# real cluster or another tool on the same machine does not collide.
+ETCD_PORT="${ETCD_PORT:-12379}"
+ETCD_PEER_PORT="${ETCD_PEER_PORT:-12380}"
+APISERVER_PORT="${APISERVER_PORT:-16443}"
+CONTROLLER_MANAGER_PORT="${CONTROLLER_MANAGER_PORT:-16257}"
+SCHEDULER_PORT="${SCHEDULER_PORT:-16259}"
