@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { parse } from 'yaml';
+import { chartDir } from '../support/helm.ts';
+
+// The monitoring files the chart ships: the prometheus-adapter rules the operator's HPAs depend on
+// and the per-pool Grafana dashboard. Names here are contracts (DESIGN.md, Metrics).
+
+interface AdapterRule {
+  seriesQuery: string;
+  resources: { overrides: Record<string, { resource: string }> };
+  name: { matches: string; as: string };
+  metricsQuery: string;
+}
+
+const adapter = parse(readFileSync(join(chartDir, 'files', 'adapter-rules.yaml'), 'utf8')) as {
+  rules: AdapterRule[];
+};
+
+function ruleFor(metric: string): AdapterRule {
+  const rule = adapter.rules.find((r) => r.name.as === metric);
+  if (rule === undefined) throw new Error(`files/adapter-rules.yaml has no rule producing ${metric}`);
+  return rule;
+}
+
+describe('prometheus-adapter rules', () => {
+  it.each(['servingstack_requests_per_second', 'servingstack_request_duration_p95_seconds'])(
+    '%s is a per-pod metric (namespace and pod labels map to their resources)',
+    (metric) => {
+      expect(ruleFor(metric).resources.overrides).toEqual({
+        namespace: { resource: 'namespace' },
+        pod: { resource: 'pod' },
+      });
+    },
+  );
+
+  it('requests per second is the rate of the request counter, summed per pod', () => {
+    const rule = ruleFor('servingstack_requests_per_second');
+    expect(rule.seriesQuery).toMatch(/^servingstack_requests_total\{/);
+    expect(rule.metricsQuery.replace(/\s+/g, ' ')).toBe(
+      'sum by (<<.GroupBy>>) (rate(<<.Series>>{<<.LabelMatchers>>}[1m]))',
+    );
+  });
+
+  it('p95 is histogram_quantile over the summed bucket rates, grouped by le and pod', () => {
+    const rule = ruleFor('servingstack_request_duration_p95_seconds');
+    expect(rule.seriesQuery).toMatch(/^servingstack_request_duration_seconds_bucket\{/);
+    expect(rule.metricsQuery.replace(/\s+/g, ' ')).toBe(
+      'histogram_quantile(0.95, sum by (le, <<.GroupBy>>) (rate(<<.Series>>{<<.LabelMatchers>>}[1m])))',
+    );
+  });
+
+  it('each rule renames exactly the series it selects', () => {
+    for (const rule of adapter.rules) {
+      const series = /^([a-z_]+)\{/.exec(rule.seriesQuery)?.[1];
+      expect(rule.name.matches).toBe(`^${series}$`);
+    }
+  });
+});
+
+interface Panel {
+  title: string;
+  targets: { expr: string }[];
+}
+
+describe('Grafana dashboard', () => {
+  const dashboard = JSON.parse(readFileSync(join(chartDir, 'files', 'grafana-dashboard.json'), 'utf8')) as {
+    uid: string;
+    panels: Panel[];
+  };
+  const exprs = (p: Panel): string => p.targets.map((t) => t.expr).join('\n');
+
+  it.each([
+    [
+      'p95 latency',
+      /histogram_quantile\(0\.95, sum by \(le, pool\) \(rate\(servingstack_request_duration_seconds_bucket/,
+    ],
+    ['RPS', /sum by \(pool\) \(rate\(servingstack_requests_total/],
+    ['batch size', /servingstack_batch_size_(sum|bucket)/],
+    ['queue depth', /sum by \(pool\) \(servingstack_queue_depth/],
+    ['GPU utilisation', /avg by \(pool\) \(DCGM_FI_DEV_GPU_UTIL .*group_left \(pool\)/],
+  ])('has a per-pool %s panel', (_what, query) => {
+    expect(dashboard.panels.some((p) => query.test(exprs(p)))).toBe(true);
+  });
+
+  it('has a stable uid and unique panel ids', () => {
+    expect(dashboard.uid).toBe('servingstack-pools');
+    const ids = dashboard.panels.map((p) => (p as unknown as { id: number }).id);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('reads only ServingStack metrics and DCGM GPU utilisation', () => {
+    const names = dashboard.panels.flatMap(
+      (p) => exprs(p).match(/\b(servingstack_[a-z_]+|DCGM_[A-Z_]+)\b/g) ?? [],
+    );
+    const known = [
+      /^servingstack_requests_total$/,
+      /^servingstack_(request|queue)_duration_seconds_(bucket|sum|count)$/,
+      /^servingstack_batch_size_(bucket|sum|count)$/,
+      /^servingstack_queue_depth$/,
+      /^DCGM_FI_DEV_GPU_UTIL$/,
+    ];
+    expect(names.filter((n) => !known.some((k) => k.test(n)))).toEqual([]);
+  });
+});
