@@ -4,17 +4,22 @@
 # with the chart's own adapter rules, so the HPA controller reads the same metrics it would in a
 # real cluster.
 #
-#   metrics.sh start    build (cached) and start both, register the APIService; idempotent
+#   metrics.sh start    start both (built by `make tools`), register the APIService; idempotent
 #   metrics.sh stop     unregister the APIService, then stop exactly the processes start made
 #   metrics.sh status   what runs, and whether the aggregated API answers
 #
-# Both run as host processes on 127.0.0.1. Pids in .cluster/run/, logs in .cluster/logs/,
-# state (PKI, tokens, TSDB) in .cluster/metrics/.
+# Both run as host processes, started and stopped through the cluster's process.sh (pids and
+# command lines in .cluster/run/, logs in .cluster/logs/); state (PKI, tokens, TSDB) lives in
+# .cluster/metrics/. Prometheus listens on loopback. The adapter listens on ADAPTER_ADDRESS, which
+# this script adds to `lo` (see apiservice.yaml for why); this needs root, as podman does here.
 set -euo pipefail
 source "$(dirname "$0")/../common.sh"
+source "$CLUSTER_SCRIPTS/process.sh"
 
 PROMETHEUS_ADDR="${PROMETHEUS_ADDR:-127.0.0.1:19090}"
 ADAPTER_PORT="${ADAPTER_PORT:-16443}"
+# TEST-NET-2 (RFC 5737): reserved for documentation, so it names nothing on any real network.
+ADAPTER_ADDRESS="${ADAPTER_ADDRESS:-198.51.100.10}"
 ADAPTER_RULES="${ADAPTER_RULES:-$REPO_ROOT/charts/servingstack-operator/files/adapter-rules.yaml}"
 # How often the adapter re-lists series: a new stack's metrics become known within this time.
 ADAPTER_RELIST="${ADAPTER_RELIST:-10s}"
@@ -23,29 +28,12 @@ SERVICE=prometheus-adapter
 APISERVICE=v1beta1.custom.metrics.k8s.io
 
 METRICS_DIR="$CLUSTER_DIR/metrics"
-RUN_DIR="$CLUSTER_DIR/run"
-LOG_DIR="$CLUSTER_DIR/logs"
 KUBECONFIG_ADMIN="$CLUSTER_DIR/kubeconfig"
 KUBECTL="$CLUSTER_DIR/bin/kubectl"
 PROMETHEUS="$(tool_dir prometheus "$PROMETHEUS_VERSION")/prometheus"
 ADAPTER="$(tool_dir prometheus-adapter "$ADAPTER_VERSION")/prometheus-adapter"
 
 k() { "$KUBECTL" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
-
-# running NAME: true when NAME's pid file names a live process that is still NAME's binary.
-running() {
-  local pidfile="$RUN_DIR/$1.pid" pid
-  [[ -f $pidfile ]] || return 1
-  pid="$(<"$pidfile")"
-  [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
-}
-
-# launch NAME BINARY ARGS...: start in its own session, detached from this shell, logging to a file.
-launch() {
-  local name="$1"; shift
-  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
-  echo $! >"$RUN_DIR/$name.pid"
-}
 
 # wait_until WHAT SECONDS CMD...: poll CMD once a second; on timeout name WHAT and where to look.
 wait_until() {
@@ -67,8 +55,8 @@ ensure_pki() {
     -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -subj "/CN=$SERVICE.$NAMESPACE.svc" \
     -keyout "$pki/adapter.key" -out "$pki/adapter.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:%s.%s.svc,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' \
-    "$SERVICE" "$NAMESPACE" >"$pki/adapter.ext"
+  printf 'subjectAltName=DNS:%s.%s.svc,IP:%s\nextendedKeyUsage=serverAuth\n' \
+    "$SERVICE" "$NAMESPACE" "$ADAPTER_ADDRESS" >"$pki/adapter.ext"
   openssl x509 -req -in "$pki/adapter.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 365 -extfile "$pki/adapter.ext" -out "$pki/adapter.crt" 2>/dev/null
   chmod 600 "$pki"/*.key
@@ -104,11 +92,11 @@ EOF
 }
 
 start_prometheus() {
-  if running prometheus "$PROMETHEUS"; then return 0; fi
+  if proc_pid prometheus >/dev/null; then return 0; fi
   step "metrics: starting Prometheus on $PROMETHEUS_ADDR"
   write_kubeconfig prometheus
   cp "$CLUSTER_SCRIPTS/metrics/prometheus.yml" "$METRICS_DIR/prometheus.yml"
-  launch prometheus "$PROMETHEUS" \
+  proc_start prometheus "$PROMETHEUS" \
     --config.file="$METRICS_DIR/prometheus.yml" \
     --storage.tsdb.path="$METRICS_DIR/prometheus-data" \
     --storage.tsdb.retention.time=6h \
@@ -116,27 +104,37 @@ start_prometheus() {
   wait_until "Prometheus to be ready" 60 curl -fsS "http://$PROMETHEUS_ADDR/-/ready"
 }
 
+# The adapter's address on `lo`, added once; a marker records that this script added it, so stop
+# removes only what start made.
+ensure_address() {
+  if ip -4 -o addr show dev lo | grep -qF " $ADAPTER_ADDRESS/"; then return 0; fi
+  ip addr add "$ADAPTER_ADDRESS/32" dev lo ||
+    die "cannot add $ADAPTER_ADDRESS to lo (root is needed, as for podman; or set ADAPTER_ADDRESS to a local non-loopback address)"
+  touch "$METRICS_DIR/address-added"
+}
+
 start_adapter() {
-  if running prometheus-adapter "$ADAPTER"; then return 0; fi
-  step "metrics: starting prometheus-adapter on 127.0.0.1:$ADAPTER_PORT (rules: ${ADAPTER_RULES#"$REPO_ROOT"/})"
+  if proc_pid prometheus-adapter >/dev/null; then return 0; fi
+  step "metrics: starting prometheus-adapter on $ADAPTER_ADDRESS:$ADAPTER_PORT (rules: ${ADAPTER_RULES#"$REPO_ROOT"/})"
+  ensure_address
   write_kubeconfig prometheus-adapter
   local kc="$METRICS_DIR/prometheus-adapter.kubeconfig" pki="$METRICS_DIR/pki"
-  launch prometheus-adapter "$ADAPTER" \
+  proc_start prometheus-adapter "$ADAPTER" \
     --prometheus-url="http://$PROMETHEUS_ADDR" \
     --config="$ADAPTER_RULES" \
     --metrics-relist-interval="$ADAPTER_RELIST" \
-    --bind-address=127.0.0.1 --secure-port="$ADAPTER_PORT" \
+    --bind-address="$ADAPTER_ADDRESS" --secure-port="$ADAPTER_PORT" \
     --tls-cert-file="$pki/adapter.crt" --tls-private-key-file="$pki/adapter.key" \
     --lister-kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
     --v=1
   wait_until "prometheus-adapter to be ready" 60 \
-    curl -fsS --cacert "$pki/ca.crt" "https://127.0.0.1:$ADAPTER_PORT/readyz"
+    curl -fsS --cacert "$pki/ca.crt" "https://$ADAPTER_ADDRESS:$ADAPTER_PORT/readyz"
 }
 
 register_apiservice() {
   local bundle
   bundle="$(base64 -w0 <"$METRICS_DIR/pki/ca.crt")"
-  sed -e "s/ADAPTER_PORT/$ADAPTER_PORT/g" -e "s|CA_BUNDLE|$bundle|" \
+  sed -e "s/ADAPTER_PORT/$ADAPTER_PORT/g" -e "s/ADAPTER_ADDRESS/$ADAPTER_ADDRESS/g" -e "s|CA_BUNDLE|$bundle|" \
     "$CLUSTER_SCRIPTS/metrics/apiservice.yaml" | k apply -f - >/dev/null
   wait_until "APIService $APISERVICE to become Available" 60 \
     k wait --for=condition=Available --timeout=1s "apiservice/$APISERVICE"
@@ -145,9 +143,11 @@ register_apiservice() {
 start() {
   [[ -s $KUBECONFIG_ADMIN ]] || die "no cluster at $KUBECONFIG_ADMIN: run \`make cluster-up\` first"
   [[ -s $ADAPTER_RULES ]] || die "adapter rules not found at $ADAPTER_RULES (set ADAPTER_RULES)"
-  "$CLUSTER_SCRIPTS/build-prometheus.sh"
-  "$CLUSTER_SCRIPTS/build-adapter.sh"
-  mkdir -p "$METRICS_DIR" "$RUN_DIR" "$LOG_DIR"
+  local bin
+  for bin in "$PROMETHEUS" "$ADAPTER"; do
+    [[ -x $bin ]] || die "$bin is not built: run \`make tools\` (it builds Prometheus and prometheus-adapter once)"
+  done
+  mkdir -p "$METRICS_DIR"
   ensure_pki
   k apply -f "$CLUSTER_SCRIPTS/metrics/rbac.yaml" >/dev/null
   start_prometheus
@@ -156,34 +156,26 @@ start() {
   step "metrics: custom.metrics.k8s.io served by prometheus-adapter; Prometheus at http://$PROMETHEUS_ADDR"
 }
 
-# stop_process NAME BINARY: TERM, then KILL after 10s; only the pid this script recorded.
-stop_process() {
-  local pidfile="$RUN_DIR/$1.pid" pid i
-  if running "$1" "$2"; then
-    pid="$(<"$pidfile")"
-    kill -TERM "$pid"
-    for ((i = 0; i < 10; i++)); do [[ -e /proc/$pid ]] || break; sleep 1; done
-    if [[ -e /proc/$pid ]]; then kill -KILL "$pid"; fi
-  fi
-  rm -f "$pidfile"
-}
-
 stop() {
   # An APIService whose server is gone breaks discovery for every client and blocks namespace
   # deletion, so it goes first.
   if [[ -s $KUBECONFIG_ADMIN ]]; then
     k delete apiservice "$APISERVICE" --ignore-not-found --timeout=20s >/dev/null 2>&1 || true
   fi
-  stop_process prometheus-adapter "$ADAPTER"
-  stop_process prometheus "$PROMETHEUS"
+  proc_stop prometheus-adapter
+  proc_stop prometheus
+  if [[ -e $METRICS_DIR/address-added ]]; then
+    ip addr del "$ADAPTER_ADDRESS/32" dev lo 2>/dev/null || true
+    rm -f "$METRICS_DIR/address-added"
+  fi
 }
 
 status() {
   local rc=0
-  if running prometheus "$PROMETHEUS"; then echo "prometheus: running (pid $(<"$RUN_DIR/prometheus.pid"))"
-  else echo "prometheus: stopped"; rc=1; fi
-  if running prometheus-adapter "$ADAPTER"; then echo "prometheus-adapter: running (pid $(<"$RUN_DIR/prometheus-adapter.pid"))"
-  else echo "prometheus-adapter: stopped"; rc=1; fi
+  local name pid
+  for name in prometheus prometheus-adapter; do
+    if pid="$(proc_pid "$name")"; then echo "$name: running (pid $pid)"; else echo "$name: stopped"; rc=1; fi
+  done
   if k get --raw /apis/custom.metrics.k8s.io/v1beta1 >/dev/null 2>&1; then echo "custom.metrics.k8s.io/v1beta1: served"
   else echo "custom.metrics.k8s.io/v1beta1: not served"; rc=1; fi
   return "$rc"
