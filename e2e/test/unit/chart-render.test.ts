@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { grantsOf, type PolicyRule } from '../../../charts/rbac-rules.ts';
+import { loadConfig, type Config } from '../../../operator/src/config.ts';
 import { PERMISSIONS } from '../../../operator/src/rbac/permissions.ts';
 import { chartDir, findManifest, helmPath, renderChart, runHelm, type Manifest } from '../support/helm.ts';
 import { repoRoot } from '../support/paths.ts';
@@ -40,6 +41,15 @@ const operatorContainer = (m: Manifest): Container => {
   return c;
 };
 const envOf = (c: Container, name: string) => c.env?.find((e) => e.name === name);
+/** What the operator's own loadConfig makes of the container, with the downward API filled in. */
+function operatorConfigOf(m: Manifest): Config {
+  const c = operatorContainer(m);
+  const fields: Record<string, string> = { 'metadata.name': 'operator-pod-0', 'metadata.namespace': NS };
+  const env = Object.fromEntries(
+    (c.env ?? []).map((e) => [e.name, e.value ?? fields[e.valueFrom?.fieldRef?.fieldPath ?? ''] ?? '']),
+  );
+  return loadConfig(c.args ?? [], env);
+}
 const rulesOf = (m: Manifest): PolicyRule[] => m.rules as PolicyRule[];
 const permissionGrants = (scope: 'cluster' | 'lease'): string[] =>
   PERMISSIONS.filter((p) => p.scope === scope)
@@ -60,7 +70,7 @@ describeWithHelm('chart rendered with defaults', () => {
     const c = operatorContainer(deployment());
     expect(envOf(c, 'LEADER_ELECT')?.value).toBe('true');
     expect(envOf(c, 'LEASE_NAMESPACE')?.value).toBe(NS);
-    expect(c.args).toContain('--lease-name=servingstack-operator');
+    expect(envOf(c, 'LEASE_NAME')?.value).toBe('servingstack-operator');
   });
 
   it('passes the pod identity through the downward API', () => {
@@ -90,9 +100,22 @@ describeWithHelm('chart rendered with defaults', () => {
     expect(ports).toEqual({ metrics: 8080, health: 8081 });
     expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'health' });
     expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'health' });
-    expect(c.args).toEqual(
-      expect.arrayContaining(['--metrics-bind-address=:8080', '--health-probe-bind-address=:8081']),
-    );
+    expect(envOf(c, 'METRICS_BIND_ADDRESS')?.value).toBe(':8080');
+    expect(envOf(c, 'HEALTH_PROBE_BIND_ADDRESS')?.value).toBe(':8081');
+  });
+
+  it("configures the operator through its own config parser's contract", () => {
+    const config = operatorConfigOf(deployment());
+    expect(config).toMatchObject({
+      watchNamespaces: [],
+      logLevel: 'info',
+      leaderElect: true,
+      leaseNamespace: NS,
+      leaseName: 'servingstack-operator',
+      metricsBindAddress: { host: '', port: 8080 },
+      healthProbeBindAddress: { host: '', port: 8081 },
+      identity: 'operator-pod-0',
+    });
   });
 
   it('uses the appVersion tag when image.tag is empty', () => {
@@ -148,8 +171,7 @@ describeWithHelm('chart rendered with watchNamespaces', () => {
       const binding = objects.find((m) => m.kind === 'RoleBinding' && m.metadata.namespace === ns);
       expect(binding?.subjects).toEqual([{ kind: 'ServiceAccount', name: FULLNAME, namespace: NS }]);
     }
-    const c = operatorContainer(findManifest(objects, 'Deployment'));
-    expect(envOf(c, 'WATCH_NAMESPACES')?.value).toBe('ml,batch');
+    expect(operatorConfigOf(findManifest(objects, 'Deployment')).watchNamespaces).toEqual(['ml', 'batch']);
   });
 });
 
@@ -187,6 +209,27 @@ describeWithHelm('chart rendered with options', () => {
     expect(rules.metadata.namespace).toBe('monitoring');
     const config = (rules.data as Record<string, string>)['config.yaml'] ?? '';
     expect(parse(config)).toEqual(parse(readFileSync(join(chartDir, 'files', 'adapter-rules.yaml'), 'utf8')));
+  });
+
+  it('passes operator settings and extra flags through to the operator', async () => {
+    const objects = await renderChart({
+      set: [
+        'operator.logLevel=debug',
+        'operator.defaultImage=registry.example/servingstack/server:1.0',
+        'operator.leaderElect=false',
+        'replicaCount=1',
+        'metrics.port=9090',
+        'operator.extraArgs={--workers=2}',
+      ],
+    });
+    expect(operatorConfigOf(findManifest(objects, 'Deployment'))).toMatchObject({
+      logLevel: 'debug',
+      defaultImage: 'registry.example/servingstack/server:1.0',
+      leaderElect: false,
+      metricsBindAddress: { host: '', port: 9090 },
+      workers: 2,
+    });
+    expect(objects.filter((m) => m.metadata.name.endsWith('-leader-election'))).toEqual([]);
   });
 
   it('fills in the labelSelector of a topology spread constraint', async () => {
