@@ -1,0 +1,129 @@
+// The Deployment of one pool: the server image with the pool's batching and precision as env.
+import type { V1Container, V1Deployment, V1EnvVar, V1Toleration } from '@kubernetes/client-node';
+import type { DefaultedStack, Pool } from '../api/servingstack.ts';
+import type { BuildContext } from './context.ts';
+import { fetchContainer, modelSource } from './model-source.ts';
+import { childNames, labels, selectorLabels } from './names.ts';
+import { ownerReference } from './owner.ts';
+import { containerSecurityContext, podSecurityContext } from './security.ts';
+
+export const SERVER_PORT = 8080;
+export const GPU_RESOURCE = 'nvidia.com/gpu';
+
+export function serverImage(stack: DefaultedStack, pool: Pool, ctx: BuildContext): string {
+  return stack.spec[pool].image ?? stack.spec.image ?? ctx.defaultImage;
+}
+
+export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildContext): V1Deployment {
+  const p = stack.spec[pool];
+  const image = serverImage(stack, pool, ctx);
+  const model = modelSource(stack.spec.model);
+  const env: V1EnvVar[] = [
+    { name: 'MODEL_NAME', value: stack.spec.model.name },
+    { name: 'MODEL_DIR', value: model.modelDir },
+    { name: 'POOL', value: pool },
+    { name: 'PRECISION', value: p.precision },
+    { name: 'MAX_BATCH_SIZE', value: String(p.batching.maxBatchSize) },
+    { name: 'MAX_DELAY_MS', value: String(p.batching.maxDelayMs) },
+    { name: 'MAX_QUEUE_SIZE', value: String(p.batching.maxQueueSize) },
+    { name: 'PORT', value: String(SERVER_PORT) },
+    // onnxruntime reads this before it initialises; an inference server must not phone home.
+    { name: 'ORT_DISABLE_TELEMETRY', value: '1' },
+  ];
+  if (p.threads?.intraOp !== undefined)
+    env.push({ name: 'INTRA_OP_THREADS', value: String(p.threads.intraOp) });
+  if (p.threads?.interOp !== undefined)
+    env.push({ name: 'INTER_OP_THREADS', value: String(p.threads.interOp) });
+
+  const limits: Record<string, string> = {};
+  const requests: Record<string, string> = {};
+  if (p.resources.gpus > 0) limits[GPU_RESOURCE] = String(p.resources.gpus);
+  if (p.resources.cpu !== undefined) requests.cpu = String(p.resources.cpu);
+  if (p.resources.memory !== undefined) {
+    requests.memory = String(p.resources.memory);
+    limits.memory = String(p.resources.memory);
+  }
+
+  const server: V1Container = {
+    name: 'server',
+    image,
+    env,
+    ports: [{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }],
+    readinessProbe: {
+      httpGet: { path: '/v2/health/ready', port: 'http' },
+      periodSeconds: 5,
+      failureThreshold: 3,
+    },
+    livenessProbe: {
+      httpGet: { path: '/v2/health/live', port: 'http' },
+      periodSeconds: 10,
+      failureThreshold: 3,
+    },
+    // Loading and warming a model can take minutes; liveness waits until the process is up.
+    startupProbe: {
+      httpGet: { path: '/v2/health/live', port: 'http' },
+      periodSeconds: 5,
+      failureThreshold: 60,
+    },
+    resources: {
+      ...(Object.keys(limits).length > 0 ? { limits } : {}),
+      ...(Object.keys(requests).length > 0 ? { requests } : {}),
+    },
+    securityContext: containerSecurityContext(),
+    volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...model.mounts],
+  };
+
+  const tolerations: V1Toleration[] = [
+    ...(p.resources.gpus > 0 ? [{ key: GPU_RESOURCE, operator: 'Exists', effect: 'NoSchedule' }] : []),
+    ...(p.tolerations ?? []),
+  ];
+
+  const initContainers = model.fetchArgs
+    ? [
+        {
+          ...fetchContainer(image, model.fetchArgs, stack.spec.model),
+          securityContext: containerSecurityContext(),
+        },
+      ]
+    : undefined;
+
+  const podLabels = labels(stack, pool);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: childNames.pool(stack, pool),
+      namespace: stack.namespace,
+      labels: podLabels,
+      ownerReferences: [ownerReference(stack)],
+    },
+    spec: {
+      // An HPA owns the count when autoscaling is on; setting it here too would make them fight.
+      ...(p.autoscaling ? {} : { replicas: p.replicas }),
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: selectorLabels(stack, pool) },
+      template: {
+        metadata: {
+          labels: podLabels,
+          annotations: {
+            'prometheus.io/scrape': 'true',
+            'prometheus.io/port': String(SERVER_PORT),
+            'prometheus.io/path': '/metrics',
+          },
+        },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: p.terminationGracePeriodSeconds,
+          securityContext: podSecurityContext(),
+          ...(initContainers ? { initContainers } : {}),
+          containers: [server],
+          volumes: [{ name: 'tmp', emptyDir: {} }, ...model.volumes],
+          ...(tolerations.length > 0 ? { tolerations } : {}),
+          ...(p.nodeSelector ? { nodeSelector: p.nodeSelector } : {}),
+          ...(p.affinity ? { affinity: p.affinity } : {}),
+        },
+      },
+    },
+  };
+}
