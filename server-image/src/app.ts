@@ -1,0 +1,210 @@
+// The HTTP app: Open Inference Protocol v2 REST routes and /metrics. Built without listening
+// so tests drive it with `inject`; server.ts adds the socket, signals and lifecycle.
+import Fastify, { LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from './config.ts';
+import { RequestError } from './errors.ts';
+import type { Metrics } from './metrics.ts';
+import type { Model } from './model.ts';
+import type { ModelBatcher } from './pipeline.ts';
+import { decodeRequest, encodeResponse } from './protocol.ts';
+import type { InferRequest } from './protocol.ts';
+import * as schemas from './schemas.ts';
+import { splitBody } from './tensor/body.ts';
+
+export const SERVER_NAME = 'servingstack';
+export const SERVER_VERSION = '0.1.0';
+export const EXTENSIONS = ['binary_tensor_data', 'model_repository_metadata'] as const;
+
+/** Lifecycle flags that server.ts flips: warm after warm-up, draining after SIGTERM. */
+export interface ServerState {
+  warm: boolean;
+  draining: boolean;
+}
+
+export type ServedModel = Pick<
+  Model,
+  'name' | 'inputs' | 'outputs' | 'batched' | 'precision' | 'executionProvider'
+>;
+
+export interface AppDeps {
+  config: Pick<
+    Config,
+    'modelName' | 'pool' | 'maxBodyBytes' | 'maxBatchSize' | 'maxDelayMs' | 'maxQueueSize'
+  >;
+  model: ServedModel;
+  batcher: ModelBatcher;
+  metrics: Metrics;
+  state: ServerState;
+  logger?: FastifyBaseLogger | boolean;
+  /** Clock for request deadlines; must match the batcher's. */
+  now?: () => number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Binary tensor data that followed the JSON header; null when there was none. */
+    binaryData: Uint8Array | null;
+  }
+}
+
+const TIMEOUT_HEADER = 'x-request-timeout-ms';
+
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const { config, model, batcher, metrics, state } = deps;
+  const now = deps.now ?? (() => performance.now());
+  const labels = { model: config.modelName, pool: config.pool };
+  const app = Fastify({
+    loggerInstance: typeof deps.logger === 'object' ? deps.logger : undefined,
+    logger: typeof deps.logger === 'boolean' ? deps.logger : undefined,
+    bodyLimit: config.maxBodyBytes,
+    // Per-request access logs would cost more than a small model's inference; errors are logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+
+  app.decorateRequest('binaryData', null);
+
+  // Every body goes through one parser: JSON alone, or a JSON header followed by binary tensor
+  // data when Inference-Header-Content-Length is present (clients send that with any type).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
+    try {
+      const { header, binary } = splitBody(
+        body as Buffer,
+        request.headers['inference-header-content-length'],
+      );
+      request.binaryData = binary;
+      done(null, header);
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('x-serving-pool', config.pool);
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
+    if (err instanceof RequestError) {
+      return reply.code(err.statusCode).headers(err.headers).send({ error: err.message });
+    }
+    if (err.validation) return reply.code(400).send({ error: `invalid request: ${err.message}` });
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) return reply.code(status).send({ error: err.message });
+    request.log.error({ err }, 'request failed');
+    return reply.code(500).send({ error: 'internal server error' });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+
+  const ready = () => state.warm && !state.draining;
+
+  app.get('/v2/health/live', { schema: schemas.health }, async () => ({ live: true }));
+
+  app.get('/v2/health/ready', { schema: schemas.health }, async (_request, reply) =>
+    reply.code(ready() ? 200 : 503).send({ ready: ready() }),
+  );
+
+  app.get('/v2', { schema: schemas.serverMetadata }, async () => ({
+    name: SERVER_NAME,
+    version: SERVER_VERSION,
+    extensions: [...EXTENSIONS],
+  }));
+
+  const findModel = (name: string, version?: string): ServedModel => {
+    if (name !== model.name || (version !== undefined && version !== '1')) {
+      throw new RequestError(
+        404,
+        `model '${name}'${version ? ` version '${version}'` : ''} is not served here; this server serves '${model.name}'`,
+      );
+    }
+    return model;
+  };
+
+  type ModelParams = { Params: { name: string; version?: string } };
+
+  const metadata = async (request: FastifyRequest<ModelParams>) => {
+    const m = findModel(request.params.name, request.params.version);
+    return {
+      name: m.name,
+      versions: ['1'],
+      platform: 'onnxruntime_onnx',
+      inputs: m.inputs,
+      outputs: m.outputs,
+      parameters: {
+        execution_provider: m.executionProvider,
+        precision: m.precision,
+        pool: config.pool,
+        max_batch_size: m.batched ? config.maxBatchSize : 0,
+        max_delay_ms: config.maxDelayMs,
+        max_queue_size: config.maxQueueSize,
+      },
+    };
+  };
+
+  const modelReady = async (request: FastifyRequest<ModelParams>, reply: FastifyReply) => {
+    findModel(request.params.name, request.params.version);
+    return reply.code(ready() ? 200 : 503).send({ name: model.name, ready: ready() });
+  };
+
+  const infer = async (
+    request: FastifyRequest<ModelParams & { Body: InferRequest }>,
+    reply: FastifyReply,
+  ) => {
+    const m = findModel(request.params.name, request.params.version);
+    if (!state.warm)
+      throw new RequestError(503, 'model is warming up; retry shortly', { 'retry-after': '1' });
+    const deadline = parseDeadline(request.headers[TIMEOUT_HEADER], now);
+    const decoded = decodeRequest(m, request.body, request.binaryData ?? new Uint8Array(0));
+    const { output, queuedMs } = await batcher.submit(decoded.feeds, {
+      rows: decoded.rows,
+      key: decoded.key,
+      ...(deadline !== undefined ? { deadline } : {}),
+    });
+    metrics.queueDuration.observe(labels, queuedMs / 1000);
+    const { json, binary } = encodeResponse(m, decoded, output);
+    const text = JSON.stringify(json);
+    if (binary.length === 0) return reply.type('application/json').send(text);
+    const head = Buffer.from(text);
+    return reply
+      .type('application/octet-stream')
+      .header('inference-header-content-length', head.length)
+      .send(Buffer.concat([head, ...binary]));
+  };
+
+  const inferOptions = {
+    schema: schemas.infer,
+    onResponse: async (_request: FastifyRequest, reply: FastifyReply) => {
+      metrics.requests.inc({ ...labels, code: String(reply.statusCode) });
+      metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
+    },
+  };
+
+  for (const prefix of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
+    app.get<ModelParams>(prefix, { schema: schemas.modelMetadata }, metadata);
+    app.get<ModelParams>(`${prefix}/ready`, { schema: schemas.modelReady }, modelReady);
+    app.post<ModelParams & { Body: InferRequest }>(`${prefix}/infer`, inferOptions, infer);
+  }
+
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+
+  return app;
+}
+
+function parseDeadline(raw: string | string[] | undefined, now: () => number): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  const ms = Number(value);
+  if (value === undefined || value.trim() === '' || !Number.isFinite(ms) || ms < 0) {
+    throw new RequestError(
+      400,
+      `X-Request-Timeout-Ms must be a non-negative number of milliseconds, got '${value}'`,
+    );
+  }
+  return now() + ms;
+}

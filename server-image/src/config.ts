@@ -1,0 +1,169 @@
+// Server configuration from the environment (what the operator sets) with command-line
+// twins (`--max-batch-size 8` or `--max-batch-size=8` for MAX_BATCH_SIZE). Everything is
+// validated up front; a bad value stops the process with a message naming the setting.
+import type { ExecutionProviderChoice, Precision } from './model.ts';
+
+export type Pool = 'throughput' | 'latency';
+
+export interface Config {
+  modelName: string;
+  modelDir: string;
+  pool: Pool;
+  precision: Precision;
+  maxBatchSize: number;
+  maxDelayMs: number;
+  maxQueueSize: number;
+  port: number;
+  host: string;
+  intraOpThreads: number;
+  interOpThreads: number;
+  maxBodyBytes: number;
+  executionProvider: ExecutionProviderChoice;
+  /** At most this many distinct batch sizes are run during warm-up. */
+  warmupBatchSizes: number;
+  drainTimeoutMs: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(setting: string, message: string) {
+    super(`invalid configuration: ${setting} ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Per-pool defaults: the latency pool runs each request alone, at once. */
+const POOL_DEFAULTS: Record<Pool, { maxBatchSize: number; maxDelayMs: number; maxQueueSize: number }> = {
+  latency: { maxBatchSize: 1, maxDelayMs: 0, maxQueueSize: 128 },
+  throughput: { maxBatchSize: 32, maxDelayMs: 5, maxQueueSize: 1024 },
+};
+
+const SETTINGS = [
+  'MODEL_NAME',
+  'MODEL_DIR',
+  'POOL',
+  'PRECISION',
+  'MAX_BATCH_SIZE',
+  'MAX_DELAY_MS',
+  'MAX_QUEUE_SIZE',
+  'PORT',
+  'HOST',
+  'INTRA_OP_THREADS',
+  'INTER_OP_THREADS',
+  'MAX_BODY_BYTES',
+  'EXECUTION_PROVIDER',
+  'WARMUP_BATCH_SIZES',
+  'DRAIN_TIMEOUT_MS',
+  'LOG_LEVEL',
+] as const;
+type Setting = (typeof SETTINGS)[number];
+
+const flagOf = (s: Setting) => `--${s.toLowerCase().replaceAll('_', '-')}`;
+
+/** Command-line flags override the environment. */
+function collect(env: NodeJS.ProcessEnv, argv: readonly string[]): Partial<Record<Setting, string>> {
+  const values: Partial<Record<Setting, string>> = {};
+  for (const s of SETTINGS) if (env[s] !== undefined && env[s] !== '') values[s] = env[s];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes('=')
+      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+      : [arg, undefined];
+    const setting = SETTINGS.find((s) => flagOf(s) === flag);
+    if (!setting) throw new ConfigError(arg, 'is not a known option');
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new ConfigError(flag, 'needs a value');
+    values[setting] = value;
+  }
+  return values;
+}
+
+function int(
+  values: Partial<Record<Setting, string>>,
+  s: Setting,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const raw = values[s];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!/^\s*-?\d+\s*$/.test(raw) || !Number.isSafeInteger(n))
+    throw new ConfigError(s, `must be an integer, got '${raw}'`);
+  if (n < min || n > max) throw new ConfigError(s, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function num(
+  values: Partial<Record<Setting, string>>,
+  s: Setting,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = values[s];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n)) throw new ConfigError(s, `must be a number, got '${raw}'`);
+  if (n < min || n > max) throw new ConfigError(s, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function oneOf<T extends string>(
+  values: Partial<Record<Setting, string>>,
+  s: Setting,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  const raw = values[s];
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(s, `must be one of ${allowed.join(', ')}, got '${raw}'`);
+  }
+  return raw as T;
+}
+
+export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = []): Config {
+  const v = collect(env, argv);
+  const pool = oneOf(v, 'POOL', ['throughput', 'latency'] as const, 'throughput');
+  const d = POOL_DEFAULTS[pool];
+  const modelName = v.MODEL_NAME ?? 'mlp';
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(modelName)) {
+    throw new ConfigError('MODEL_NAME', `must be 1-128 letters, digits, '_', '.', '-', got '${modelName}'`);
+  }
+  return {
+    modelName,
+    modelDir: v.MODEL_DIR ?? '/mnt/models',
+    pool,
+    precision: oneOf(v, 'PRECISION', ['fp32', 'fp16', 'int8'] as const, 'fp32'),
+    maxBatchSize: int(v, 'MAX_BATCH_SIZE', d.maxBatchSize, 1, 4096),
+    maxDelayMs: num(v, 'MAX_DELAY_MS', d.maxDelayMs, 0, 60_000),
+    maxQueueSize: int(v, 'MAX_QUEUE_SIZE', d.maxQueueSize, 1, 1_000_000),
+    port: int(v, 'PORT', 8080, 0, 65535),
+    host: v.HOST ?? '0.0.0.0',
+    intraOpThreads: int(v, 'INTRA_OP_THREADS', 0, 0, 1024),
+    interOpThreads: int(v, 'INTER_OP_THREADS', 0, 0, 1024),
+    maxBodyBytes: int(v, 'MAX_BODY_BYTES', 32 * 1024 * 1024, 1024, 2 ** 31 - 1),
+    executionProvider: oneOf(v, 'EXECUTION_PROVIDER', ['auto', 'cuda', 'cpu'] as const, 'auto'),
+    warmupBatchSizes: int(v, 'WARMUP_BATCH_SIZES', 64, 1, 4096),
+    drainTimeoutMs: int(v, 'DRAIN_TIMEOUT_MS', 25_000, 0, 600_000),
+    logLevel: oneOf(
+      v,
+      'LOG_LEVEL',
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+      'info',
+    ),
+  };
+}
+
+/**
+ * The batch sizes warm-up runs: every size the batcher can form when there are few, otherwise
+ * `limit` sizes spread from 1 to the maximum (both ends included), so start-up stays bounded.
+ */
+export function warmupSizes(maxBatchSize: number, limit: number): number[] {
+  if (maxBatchSize <= limit) return Array.from({ length: maxBatchSize }, (_, i) => i + 1);
+  if (limit === 1) return [maxBatchSize];
+  const sizes = new Set<number>();
+  for (let i = 0; i < limit; i++) sizes.add(Math.round(1 + ((maxBatchSize - 1) * i) / (limit - 1)));
+  return [...sizes];
+}

@@ -1,0 +1,58 @@
+// Prometheus metrics named in DESIGN.md, labelled by model and pool, on a registry of their
+// own (so tests can build several apps in one process) with the default process metrics.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  requests: Counter<'model' | 'pool' | 'code'>;
+  requestDuration: Histogram<'model' | 'pool'>;
+  queueDuration: Histogram<'model' | 'pool'>;
+  batchSize: Histogram<'model' | 'pool'>;
+  queueDepth: Gauge<'model' | 'pool'>;
+}
+
+// From 0.5 ms (a small model's whole request) to 10 s (a long batch behind a full queue).
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const labelNames = ['model', 'pool'] as const;
+  return {
+    registry,
+    requests: new Counter({
+      name: 'servingstack_requests_total',
+      help: 'Inference requests answered, by HTTP status code.',
+      labelNames: [...labelNames, 'code'],
+      registers: [registry],
+    }),
+    requestDuration: new Histogram({
+      name: 'servingstack_request_duration_seconds',
+      help: 'Time from receiving an inference request to sending its answer.',
+      labelNames,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    queueDuration: new Histogram({
+      name: 'servingstack_queue_duration_seconds',
+      help: 'Time an inference request waited in the batcher queue before its batch ran.',
+      labelNames,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: 'servingstack_batch_size',
+      help: 'Rows per batch run by the model.',
+      labelNames,
+      buckets: BATCH_BUCKETS,
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: 'servingstack_queue_depth',
+      help: 'Inference requests waiting in the batcher queue.',
+      labelNames,
+      registers: [registry],
+    }),
+  };
+}

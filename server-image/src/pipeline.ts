@@ -1,0 +1,28 @@
+// Wires the model to a batcher whose activity feeds the metrics.
+import { Batcher } from './batcher.ts';
+import type { Clock } from './batcher.ts';
+import type { Config } from './config.ts';
+import type { Metrics } from './metrics.ts';
+import type { Feeds, Model } from './model.ts';
+
+export type ModelBatcher = Batcher<Feeds, Feeds>;
+
+export function createBatcher(
+  config: Pick<Config, 'modelName' | 'pool' | 'maxBatchSize' | 'maxDelayMs' | 'maxQueueSize'>,
+  model: Pick<Model, 'runBatch' | 'batched'>,
+  metrics: Metrics,
+  clock?: Clock,
+): ModelBatcher {
+  const labels = { model: config.modelName, pool: config.pool };
+  metrics.queueDepth.set(labels, 0);
+  return new Batcher<Feeds, Feeds>({
+    // A model without a batch dimension can only run one request at a time.
+    maxBatchSize: model.batched ? config.maxBatchSize : 1,
+    maxDelayMs: config.maxDelayMs,
+    maxQueueSize: config.maxQueueSize,
+    run: (inputs) => model.runBatch(inputs),
+    onBatch: (rows) => metrics.batchSize.observe(labels, rows),
+    onQueueDepth: (depth) => metrics.queueDepth.set(labels, depth),
+    ...(clock ? { clock } : {}),
+  });
+}

@@ -1,0 +1,79 @@
+// Process entry for serving: load the model, listen, warm up, then report ready. On SIGTERM
+// readiness turns false, in-flight and queued requests finish, and the process exits.
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { buildApp } from './app.ts';
+import type { ServerState } from './app.ts';
+import type { Config } from './config.ts';
+import { createMetrics } from './metrics.ts';
+import { Model } from './model.ts';
+import { createBatcher } from './pipeline.ts';
+import { warmUp } from './warmup.ts';
+
+export async function serve(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<void> {
+  const model = await Model.load({
+    name: config.modelName,
+    dir: config.modelDir,
+    precision: config.precision,
+    executionProvider: config.executionProvider,
+    intraOpThreads: config.intraOpThreads,
+    interOpThreads: config.interOpThreads,
+    log: (msg) => log.warn(msg),
+  });
+  log.info(
+    {
+      model: model.name,
+      file: model.file,
+      precision: model.precision,
+      executionProvider: model.executionProvider,
+      pool: config.pool,
+      maxBatchSize: config.maxBatchSize,
+      maxDelayMs: config.maxDelayMs,
+      maxQueueSize: config.maxQueueSize,
+      telemetry: process.env.ORT_DISABLE_TELEMETRY === '1' ? 'disabled' : 'enabled',
+    },
+    `model loaded on ${model.executionProvider.toUpperCase()} execution provider`,
+  );
+
+  const metrics = createMetrics();
+  const batcher = createBatcher(config, model, metrics);
+  const state: ServerState = { warm: false, draining: false };
+  const app = buildApp({ config, model, batcher, metrics, state, logger: log });
+  // Longer than common load-balancer idle timeouts, so they close idle connections first.
+  app.server.keepAliveTimeout = 65_000;
+  app.server.headersTimeout = 66_000;
+  app.server.requestTimeout = 120_000;
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    state.draining = true;
+    log.info(
+      { signal, queued: batcher.depth },
+      'draining: readiness off, finishing in-flight and queued requests',
+    );
+    const force = setTimeout(() => {
+      log.error({ timeoutMs: config.drainTimeoutMs }, 'drain timed out; exiting');
+      process.exit(1);
+    }, config.drainTimeoutMs);
+    force.unref();
+    // app.close stops accepting connections and waits for requests in flight, which includes
+    // every request waiting in the batcher; the batcher then has nothing left.
+    await app.close();
+    await batcher.close();
+    await model.close();
+    log.info('drained; exiting');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
+  await app.listen({ port: config.port, host: config.host });
+  const sizes = await warmUp(model, model.batched ? config.maxBatchSize : 1, config.warmupBatchSizes);
+  state.warm = true;
+  log.info(
+    { warmupBatchSizes: sizes.length, skipped: sizes.length === 0 },
+    sizes.length > 0 ? 'warm-up done; ready' : 'warm-up skipped (open non-batch dimensions); ready',
+  );
+}

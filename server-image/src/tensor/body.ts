@@ -1,0 +1,30 @@
+// Splits a request body into its JSON header and binary tensor data, per the binary tensor
+// data extension: `Inference-Header-Content-Length` gives the JSON part's size in bytes and
+// everything after it is the concatenated binary data of the inputs, in order.
+import { badRequest } from '../errors.ts';
+
+export interface SplitBody {
+  header: unknown;
+  binary: Uint8Array;
+}
+
+export function splitBody(body: Buffer, headerLength: string | string[] | undefined): SplitBody {
+  let jsonPart: Buffer = body;
+  let binary: Uint8Array = new Uint8Array(0);
+  if (headerLength !== undefined) {
+    const raw = Array.isArray(headerLength) ? headerLength[0] : headerLength;
+    const n = Number(raw);
+    if (raw === undefined || !/^\d+$/.test(raw.trim()) || n > body.length) {
+      throw badRequest(
+        `Inference-Header-Content-Length must be a whole number of bytes no larger than the body (${body.length}), got '${raw}'`,
+      );
+    }
+    jsonPart = body.subarray(0, n);
+    binary = body.subarray(n);
+  }
+  try {
+    return { header: JSON.parse(jsonPart.toString('utf8')), binary };
+  } catch (err) {
+    throw badRequest(`malformed JSON in request body: ${(err as Error).message}`);
+  }
+}
