@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Builds Traefik (the routing controller the e2e tests and the demo route through) from its Go
+# module at TRAEFIK_VERSION, cached by version, and keeps the Gateway API CRDs of the
+# sigs.k8s.io/gateway-api version it was built against next to the binary.
+#
+# `go install github.com/traefik/traefik/v3/cmd/traefik@v` fails: Traefik's go.mod has replace
+# lines, one pointing at a nested module (./pkg/config/dynamic/ext) that the module zip leaves
+# out. A throw-away consumer module repeats the replaces and supplies that nested module as a
+# stub with the same empty extension types the open-source build uses.
+#
+# Usage: build-traefik.sh [--download-only]   (--download-only fetches modules, builds nothing)
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+# See the go-http-auth note below.
+TRAEFIK_HTTP_AUTH_FALLBACK=v0.4.1-0.20200324110947-a37a7636d23e
+
+out="$(tool_dir traefik "$TRAEFIK_VERSION")"
+if all_present "$out" traefik && [[ -d "$out/gateway-api-crds" ]]; then exit 0; fi
+
+work="$(build_dir traefik "$TRAEFIK_VERSION")"
+cd "$work"
+
+step "traefik $TRAEFIK_VERSION: resolving modules (first run only; network-bound)"
+go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" >/dev/null
+modcache="$(go env GOMODCACHE)"
+upstream_mod="$modcache/cache/download/github.com/traefik/traefik/v3/@v/$TRAEFIK_VERSION.mod"
+
+mkdir -p ext
+cat > ext/go.mod <<'GOMOD'
+module github.com/traefik/traefik/dynamic/ext
+
+go 1.24.0
+GOMOD
+# The open-source build's extension points are empty structs; the stub keeps them empty.
+cat > ext/ext.go <<'GO'
+// Package ext stubs Traefik's nested dynamic-configuration extension module.
+package ext
+
+// HTTP extends dynamic.HTTP; empty in the open-source build.
+type HTTP struct{}
+
+// Router extends dynamic.Router; empty in the open-source build.
+type Router struct{}
+
+// RouterIng extends the ingress provider's router annotations; empty in the open-source build.
+type RouterIng struct{}
+
+// ToRouter converts RouterIng to a Router.
+func (r RouterIng) ToRouter() Router { return Router{} }
+GO
+
+# The consumer's go.mod is upstream's with another module name, a requirement on the release,
+# and the nested module pointed at the stub, so every dependency keeps upstream's version.
+{
+  sed -e 's#^module .*#module servingstack.dev/local-cluster/traefik#' \
+    -e 's#=> ./pkg/config/dynamic/ext#=> ./ext#' "$upstream_mod"
+  echo
+  echo "require github.com/traefik/traefik/v3 $TRAEFIK_VERSION"
+} > go.mod
+# The fork of go-http-auth that Traefik's replace names is not served by the module proxy (403);
+# the fork Traefik v3.6 pinned has the same API. Only the basicAuth/digestAuth middlewares use
+# it, and nothing here configures them.
+auth_fork="$(awk '$1 == "github.com/abbot/go-http-auth" && $2 == "=>" { print $3 "@" $4 }' go.mod)"
+if [[ -n "$auth_fork" ]] && ! go mod download "$auth_fork" 2>/dev/null; then
+  step "traefik $TRAEFIK_VERSION: $auth_fork is not served; using go-http-auth $TRAEFIK_HTTP_AUTH_FALLBACK"
+  sed -i -E "s#(=> github.com/containous/go-http-auth) v[^ ]+#\\1 $TRAEFIK_HTTP_AUTH_FALLBACK#" go.mod
+fi
+cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import _ "github.com/traefik/traefik/v3/cmd/traefik"
+GO
+go mod tidy
+go mod download all >/dev/null 2>&1 || true
+
+gateway_version="$(go list -m -f '{{.Version}}' sigs.k8s.io/gateway-api)"
+crd_src="$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)/config/crd/standard"
+[[ -d "$crd_src" ]] || die "sigs.k8s.io/gateway-api $gateway_version ships no config/crd/standard"
+
+if [[ "${1:-}" == "--download-only" ]]; then exit 0; fi
+
+# One big Go build at a time on this machine: wait for others, then hold the shared lock.
+exec 9>/tmp/servingstack-build.lock
+step "traefik $TRAEFIK_VERSION: waiting for the build lock"
+flock 9
+while pgrep -f 'go build' >/dev/null; do sleep 20; done
+
+mkdir -p "$out.partial/gateway-api-crds"
+cp "$crd_src"/*.yaml "$out.partial/gateway-api-crds/"
+chmod u+w "$out.partial/gateway-api-crds/"*.yaml
+echo "$gateway_version" > "$out.partial/gateway-api-crds/VERSION"
+
+step "traefik $TRAEFIK_VERSION: building (several minutes on 2 cores)"
+go build -trimpath \
+  -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION -X github.com/traefik/traefik/v3/pkg/version.BuildDate=1970-01-01T00:00:00Z" \
+  -o "$out.partial/traefik" github.com/traefik/traefik/v3/cmd/traefik
+publish "$out"
+step "traefik $TRAEFIK_VERSION: $out/traefik"
