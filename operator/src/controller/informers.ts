@@ -1,7 +1,6 @@
 // Informers (list + watch caches) for stacks and owned kinds, supervised: client-node stops an
 // informer for good on any error but 410 and timeouts, so each is restarted with backoff.
-import type {
-  KubeConfig} from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import {
   ListWatch,
   Watch,

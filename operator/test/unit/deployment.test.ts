@@ -1,0 +1,210 @@
+import { describe, expect, test } from '@jest/globals';
+import type { V1Container, V1Deployment } from '@kubernetes/client-node';
+import { buildDeployment } from '../../src/builders/deployment.ts';
+import { ctx, defaulted } from './fixtures.ts';
+
+function server(d: V1Deployment): V1Container {
+  const c = d.spec?.template.spec?.containers[0];
+  if (!c) throw new Error('no container');
+  return c;
+}
+
+function env(d: V1Deployment): Record<string, string | undefined> {
+  return Object.fromEntries((server(d).env ?? []).map((e) => [e.name, e.value]));
+}
+
+describe('buildDeployment', () => {
+  test('runs the default image with the pool settings as the server env contract', () => {
+    const d = buildDeployment(defaulted(), 'throughput', ctx);
+    expect(d.metadata?.name).toBe('sentiment-throughput');
+    expect(d.metadata?.namespace).toBe('ml');
+    expect(server(d).image).toBe('localhost/servingstack/server:dev');
+    expect(env(d)).toEqual({
+      MODEL_NAME: 'sentiment',
+      MODEL_DIR: '/opt/servingstack/models/mlp',
+      POOL: 'throughput',
+      PRECISION: 'fp16',
+      MAX_BATCH_SIZE: '64',
+      MAX_DELAY_MS: '50',
+      MAX_QUEUE_SIZE: '1024',
+      PORT: '8080',
+      ORT_DISABLE_TELEMETRY: '1',
+    });
+    const l = buildDeployment(
+      defaulted({ latency: { threads: { intraOp: 2, interOp: 1 } } }),
+      'latency',
+      ctx,
+    );
+    expect(env(l)).toMatchObject({
+      POOL: 'latency',
+      PRECISION: 'int8',
+      MAX_BATCH_SIZE: '1',
+      MAX_DELAY_MS: '0',
+    });
+    expect(env(l)).toMatchObject({ INTRA_OP_THREADS: '2', INTER_OP_THREADS: '1' });
+  });
+
+  test('image: pool override beats stack override beats the operator default', () => {
+    expect(server(buildDeployment(defaulted({ image: 'a:1' }), 'latency', ctx)).image).toBe('a:1');
+    expect(
+      server(buildDeployment(defaulted({ image: 'a:1', latency: { image: 'b:2' } }), 'latency', ctx)).image,
+    ).toBe('b:2');
+  });
+
+  test('GPU limit, port, probes and grace period', () => {
+    const d = buildDeployment(
+      defaulted({ throughput: { resources: { gpus: 2, cpu: '4', memory: '8Gi' } } }),
+      'throughput',
+      ctx,
+    );
+    const c = server(d);
+    expect(c.resources?.limits).toEqual({ 'nvidia.com/gpu': '2', memory: '8Gi' });
+    expect(c.resources?.requests).toEqual({ cpu: '4', memory: '8Gi' });
+    expect(c.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    expect(c.readinessProbe?.httpGet).toEqual({ path: '/v2/health/ready', port: 'http' });
+    expect(c.livenessProbe?.httpGet).toEqual({ path: '/v2/health/live', port: 'http' });
+    expect(c.startupProbe?.httpGet?.path).toBe('/v2/health/live');
+    expect(d.spec?.template.spec?.terminationGracePeriodSeconds).toBe(30);
+  });
+
+  test('gpus: 0 asks for no GPU and adds no GPU toleration', () => {
+    const d = buildDeployment(defaulted({ latency: { resources: { gpus: 0 } } }), 'latency', ctx);
+    expect(server(d).resources?.limits).toBeUndefined();
+    expect(d.spec?.template.spec?.tolerations).toBeUndefined();
+  });
+
+  test('restricted security context, writable /tmp only', () => {
+    const d = buildDeployment(defaulted(), 'latency', ctx);
+    expect(d.spec?.template.spec?.securityContext).toEqual({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(server(d).securityContext).toEqual({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(server(d).volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
+    expect(d.spec?.template.spec?.volumes).toContainEqual({ name: 'tmp', emptyDir: {} });
+  });
+
+  test('GPU toleration first, then user tolerations; nodeSelector and affinity passed through', () => {
+    const affinity = {
+      nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } },
+    };
+    const d = buildDeployment(
+      defaulted({
+        throughput: {
+          nodeSelector: { 'gpu.type': 'a100' },
+          tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'ml', effect: 'NoSchedule' }],
+          affinity,
+        },
+      }),
+      'throughput',
+      ctx,
+    );
+    const spec = d.spec?.template.spec;
+    expect(spec?.tolerations).toEqual([
+      { key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' },
+      { key: 'dedicated', operator: 'Equal', value: 'ml', effect: 'NoSchedule' },
+    ]);
+    expect(spec?.nodeSelector).toEqual({ 'gpu.type': 'a100' });
+    expect(spec?.affinity).toEqual(affinity);
+  });
+
+  test('replicas from the spec without autoscaling, left out when an HPA owns the pool', () => {
+    expect(buildDeployment(defaulted({ latency: { replicas: 3 } }), 'latency', ctx).spec?.replicas).toBe(3);
+    const d = buildDeployment(defaulted({ latency: { replicas: 3, autoscaling: {} } }), 'latency', ctx);
+    expect(d.spec && 'replicas' in d.spec).toBe(false);
+  });
+
+  test('selector matches the pod labels and is owned by the stack', () => {
+    const d = buildDeployment(defaulted(), 'throughput', ctx);
+    expect(d.spec?.template.metadata?.labels).toMatchObject(
+      d.spec?.selector.matchLabels ?? { missing: true },
+    );
+    expect(d.metadata?.ownerReferences).toEqual([
+      {
+        apiVersion: 'servingstack.dev/v1alpha1',
+        kind: 'ServingStack',
+        name: 'sentiment',
+        uid: 'uid-1',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ]);
+  });
+
+  test('pvc:// mounts the claim read-only and points MODEL_DIR inside it', () => {
+    const d = buildDeployment(
+      defaulted({ model: { name: 'm', uri: 'pvc://models/sentiment/v2' } }),
+      'latency',
+      ctx,
+    );
+    expect(d.spec?.template.spec?.volumes).toContainEqual({
+      name: 'model',
+      persistentVolumeClaim: { claimName: 'models', readOnly: true },
+    });
+    expect(server(d).volumeMounts).toContainEqual({
+      name: 'model',
+      mountPath: '/mnt/models',
+      readOnly: true,
+    });
+    expect(env(d).MODEL_DIR).toBe('/mnt/models/sentiment/v2');
+    expect(d.spec?.template.spec?.initContainers).toBeUndefined();
+  });
+
+  test('https:// fetches with an init container of the same image into an emptyDir, with the checksum', () => {
+    const sha = 'a'.repeat(64);
+    const d = buildDeployment(
+      defaulted({
+        model: { name: 'm', uri: 'https://models.test/m.tar', sha256: sha, credentialsSecretName: 'creds' },
+      }),
+      'throughput',
+      ctx,
+    );
+    const init = d.spec?.template.spec?.initContainers?.[0];
+    expect(init?.image).toBe(server(d).image);
+    expect(init?.args).toEqual([
+      'fetch-model',
+      '--uri',
+      'https://models.test/m.tar',
+      '--dest',
+      '/mnt/models',
+      '--sha256',
+      sha,
+    ]);
+    expect(init?.envFrom).toEqual([{ secretRef: { name: 'creds' } }]);
+    expect(init?.securityContext?.readOnlyRootFilesystem).toBe(true);
+    expect(d.spec?.template.spec?.volumes).toContainEqual({ name: 'model', emptyDir: {} });
+    expect(env(d).MODEL_DIR).toBe('/mnt/models');
+  });
+
+  test('s3:// without a checksum fetches too; oci:// becomes an image volume', () => {
+    const s3 = buildDeployment(defaulted({ model: { name: 'm', uri: 's3://bucket/m' } }), 'latency', ctx);
+    expect(s3.spec?.template.spec?.initContainers?.[0]?.args).toEqual([
+      'fetch-model',
+      '--uri',
+      's3://bucket/m',
+      '--dest',
+      '/mnt/models',
+    ]);
+    const oci = buildDeployment(
+      defaulted({ model: { name: 'm', uri: 'oci://registry.test/models/m:1' } }),
+      'latency',
+      ctx,
+    );
+    expect(oci.spec?.template.spec?.volumes).toContainEqual({
+      name: 'model',
+      image: { reference: 'registry.test/models/m:1', pullPolicy: 'IfNotPresent' },
+    });
+  });
+
+  test('an unknown scheme (schema bypassed) is an InvalidSpecError naming the field', () => {
+    expect(() =>
+      buildDeployment(defaulted({ model: { name: 'm', uri: 'ftp://x/y' } }), 'latency', ctx),
+    ).toThrow(/spec\.model\.uri/);
+  });
+});
