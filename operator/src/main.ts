@@ -1,31 +1,31 @@
 // The operator process: config, logs, probes and metrics, leader election, then the controller.
 import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Server } from 'node:http';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
 import { Controller } from './controller/controller.ts';
 import { LeaderElector } from './controller/leader.ts';
-import { healthRoutes, listen, metricsRoutes } from './health.ts';
+import { boundPort, healthRoutes, listen, metricsRoutes } from './health.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 
 const DRAIN_MS = 20_000;
 
-async function main(): Promise<void> {
-  let config;
+function configOrExit(): Config {
   try {
-    config = loadConfig(process.argv.slice(2), process.env);
+    return loadConfig(process.argv.slice(2), process.env);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`servingstack-operator: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`servingstack-operator: ${err.message}\n`);
+    process.exit(2);
   }
+}
+
+async function main(): Promise<void> {
+  const config = configOrExit();
   const log = createLogger(config.logLevel);
   const metrics = createMetrics();
   const kc = new KubeConfig();
   kc.loadFromDefault();
-  const controller = new Controller(kc, config, metrics, log);
   const elector = config.leaderElect
     ? new LeaderElector({
         api: kc.makeApiClient(CoordinationV1Api),
@@ -38,28 +38,34 @@ async function main(): Promise<void> {
         log,
       })
     : undefined;
+  let controller = new Controller(kc, config, metrics, log);
 
   const servers: Server[] = [];
+  const ports: Record<string, number> = {};
   if (config.healthProbeBindAddress) {
-    servers.push(
-      await listen(
-        config.healthProbeBindAddress,
-        healthRoutes({
-          healthy: () => true,
-          // A standby is ready (it is doing its job: waiting); the leader once its caches are filled.
-          ready: () => (elector && !elector.isLeader ? true : controller.synced()),
-        }),
-      ),
+    const s = await listen(
+      config.healthProbeBindAddress,
+      healthRoutes({
+        healthy: () => true,
+        // A standby is ready (waiting is its job); the leader once its caches are filled.
+        ready: () => (elector && !elector.isLeader ? true : controller.synced()),
+      }),
     );
+    servers.push(s);
+    ports.health = boundPort(s);
   }
-  if (config.metricsBindAddress)
-    servers.push(await listen(config.metricsBindAddress, metricsRoutes(metrics.registry)));
+  if (config.metricsBindAddress) {
+    const s = await listen(config.metricsBindAddress, metricsRoutes(metrics.registry));
+    servers.push(s);
+    ports.metrics = boundPort(s);
+  }
   log.info(
     {
       identity: config.identity,
       leaderElect: config.leaderElect,
       watchNamespaces: config.watchNamespaces.length > 0 ? config.watchNamespaces : 'all',
       defaultImage: config.defaultImage,
+      ports,
     },
     'servingstack-operator starting',
   );
@@ -86,14 +92,19 @@ async function main(): Promise<void> {
       process.exit(1);
     });
   };
-  if (elector) {
-    await elector.run(startController, () => {
-      // Another replica may already be writing: stop at once rather than race it.
-      metrics.leader.set(0);
-      process.exit(1);
-    });
-  } else {
+  if (!elector) {
     startController();
+    return;
+  }
+  // Losing the lease (e.g. the API server was away longer than the renew deadline) stops all work
+  // at once; the process then campaigns again with a fresh controller, so it recovers by itself.
+  while (!stopping) {
+    await elector.run(startController, () => metrics.leader.set(0));
+    if (stopping) return;
+    log.warn('stopped working after losing the lease; campaigning again');
+    // Bounded by the time left before a standby may take over.
+    await controller.stop((config.leaseDurationSeconds - config.renewDeadlineSeconds) * 1000);
+    controller = new Controller(kc, config, metrics, log);
   }
 }
 

@@ -114,8 +114,9 @@ export class LeaderElector {
   }
 
   /**
-   * Campaigns until stopped. Calls onStarted once leadership is won; calls onLost when the leader
-   * could not renew within the renew deadline (the caller then exits, like controller-runtime).
+   * Campaigns until stopped or until leadership is lost. Calls onStarted once leadership is won;
+   * calls onLost and returns when the leader could not renew within the renew deadline, so the
+   * caller stops all work before anyone else can take over.
    */
   async run(onStarted: () => void, onLost: () => void): Promise<void> {
     while (!this.stopped) {

@@ -1,0 +1,551 @@
+// The operator against the real local control plane: children, drift correction, pruning,
+// garbage collection, API-server validation, leader election and recovery from an API-server
+// restart. Pods stay Pending here (the stacks pin an impossible nodeSelector), which the status
+// must say.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import {
+  ApiException,
+  AppsV1Api,
+  AutoscalingV2Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  EventsV1Api,
+  NetworkingV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { metricSum, OperatorProcess } from '../../operator/test/support/operator-process.ts';
+import { kubectl, loadKubeConfig, repoRoot, waitFor, withTestNamespace } from './support/index.ts';
+
+const G = 'servingstack.dev';
+const V = 'v1alpha1';
+const P = 'servingstacks';
+const LEASE_S = 6;
+const exec = promisify(execFile);
+
+const kc = loadKubeConfig();
+const custom = kc.makeApiClient(CustomObjectsApi);
+const apps = kc.makeApiClient(AppsV1Api);
+const core = kc.makeApiClient(CoreV1Api);
+const net = kc.makeApiClient(NetworkingV1Api);
+const hpas = kc.makeApiClient(AutoscalingV2Api);
+const events = kc.makeApiClient(EventsV1Api);
+const leases = kc.makeApiClient(CoordinationV1Api);
+
+interface Cond {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+}
+interface Stack extends KubernetesObject {
+  spec: Record<string, unknown>;
+  status?: {
+    observedGeneration?: number;
+    conditions?: Cond[];
+    url?: string;
+    throughput?: { readyReplicas?: number; desiredReplicas?: number; summary?: string };
+    latency?: { readyReplicas?: number; desiredReplicas?: number; summary?: string };
+  };
+}
+
+function spec(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  // A nodeSelector no node has: pods stay Pending whatever nodes the cluster has.
+  const pending = { nodeSelector: { 'servingstack.dev/e2e-no-such-node': 'true' } };
+  return {
+    model: { name: 'mlp', uri: 'file:///opt/servingstack/models/mlp' },
+    routing: { host: 'demo.e2e.test' },
+    throughput: { ...pending, autoscaling: {} },
+    latency: { ...pending, autoscaling: { scaleDownStabilizationWindowSeconds: 30 } },
+    ...extra,
+  };
+}
+
+function manifest(namespace: string, name: string, s: Record<string, unknown>): Stack {
+  return { apiVersion: `${G}/${V}`, kind: 'ServingStack', metadata: { name, namespace }, spec: s };
+}
+
+async function createStack(namespace: string, name: string, s: Record<string, unknown>): Promise<void> {
+  await custom.createNamespacedCustomObject({
+    group: G,
+    version: V,
+    namespace,
+    plural: P,
+    body: manifest(namespace, name, s),
+  });
+}
+
+async function getStack(namespace: string, name: string): Promise<Stack> {
+  return (await custom.getNamespacedCustomObject({
+    group: G,
+    version: V,
+    namespace,
+    plural: P,
+    name,
+  })) as Stack;
+}
+
+async function patchStack(namespace: string, name: string, body: unknown): Promise<Stack> {
+  return (await custom.patchNamespacedCustomObject(
+    { group: G, version: V, namespace, plural: P, name, body },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  )) as Stack;
+}
+
+const cond = (s: Stack, type: string) => s.status?.conditions?.find((c) => c.type === type);
+
+async function gone(read: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await read();
+    return false;
+  } catch (e) {
+    if (e instanceof ApiException && e.code === 404) return true;
+    throw e;
+  }
+}
+
+function envOf(
+  d: Awaited<ReturnType<typeof apps.readNamespacedDeployment>>,
+): Record<string, string | undefined> {
+  return Object.fromEntries((d.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
+}
+
+/** The upstream Gateway API HTTPRoute CRD when one is around, else the minimal fixture. */
+async function ensureHttpRouteCrd(): Promise<void> {
+  try {
+    await kubectl(['get', 'crd', 'httproutes.gateway.networking.k8s.io']);
+    return;
+  } catch {
+    // not installed: install below
+  }
+  const cache = process.env.SERVINGSTACK_CACHE ?? join(homedir(), '.cache/servingstack');
+  const candidates: string[] = [];
+  const bin = join(cache, 'bin');
+  if (existsSync(bin)) {
+    for (const d of readdirSync(bin).filter((x) => x.startsWith('traefik-'))) {
+      candidates.push(join(bin, d, 'gateway-api-crds/gateway.networking.k8s.io_httproutes.yaml'));
+    }
+  }
+  const file = candidates.find(existsSync) ?? join(repoRoot, 'e2e/fixtures/httproute-crd.minimal.yaml');
+  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', file]);
+  await kubectl([
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    'crd/httproutes.gateway.networking.k8s.io',
+  ]);
+}
+
+describe('the ServingStack CRD', () => {
+  const ns = withTestNamespace('operator-crd');
+
+  beforeAll(async () => {
+    await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'crds')]);
+    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', `crd/${P}.${G}`]);
+  });
+
+  const base = spec();
+  const invalid: [string, Record<string, unknown>, string][] = [
+    [
+      'min > max replicas',
+      { throughput: { autoscaling: { minReplicas: 5, maxReplicas: 2 } } },
+      'spec.throughput.autoscaling.minReplicas',
+    ],
+    [
+      'batch size 0',
+      { throughput: { batching: { maxBatchSize: 0 } } },
+      'spec.throughput.batching.maxBatchSize',
+    ],
+    ['negative delay', { latency: { batching: { maxDelayMs: -1 } } }, 'spec.latency.batching.maxDelayMs'],
+    ['unknown precision', { throughput: { precision: 'bf16' } }, 'spec.throughput.precision'],
+    [
+      'latency batch above throughput batch',
+      { latency: { batching: { maxBatchSize: 128 } } },
+      'spec.latency.batching.maxBatchSize',
+    ],
+    [
+      'latencyBelowMs >= throughputAboveMs',
+      { routing: { host: 'h.test', latencyBelowMs: 2000 } },
+      'spec.routing.latencyBelowMs',
+    ],
+    [
+      'bad header name',
+      { routing: { host: 'h.test', priorityHeader: 'X Bad Header' } },
+      'spec.routing.priorityHeader',
+    ],
+    ['host not a DNS name', { routing: { host: 'Not_A_Host' } }, 'spec.routing.host'],
+    ['default not a pool', { routing: { host: 'h.test', default: 'gpu' } }, 'spec.routing.default'],
+    ['negative gpus', { latency: { resources: { gpus: -1 } } }, 'spec.latency.resources.gpus'],
+    ['unknown uri scheme', { model: { name: 'm', uri: 'ftp://models/m' } }, 'spec.model.uri'],
+    ['bad model name', { model: { name: 'Bad Name', uri: 'file:///m' } }, 'spec.model.name'],
+    [
+      'gateway-api without a gateway',
+      { routing: { host: 'h.test', provider: 'gateway-api' } },
+      'spec.routing.gateway',
+    ],
+    ['cpu not a quantity', { throughput: { resources: { cpu: 'lots' } } }, 'resources.cpu'],
+  ];
+
+  test.each(invalid)('rejects %s, naming %s', async (_what, override, field) => {
+    let message = '';
+    try {
+      await createStack(ns.name, 'bad', { ...base, ...override });
+    } catch (e) {
+      expect(e).toBeInstanceOf(ApiException);
+      message = String((e as ApiException<unknown>).body);
+    }
+    expect(message).toContain(field);
+  });
+
+  test('accepts the sample and fills the defaults', async () => {
+    await createStack(ns.name, 'good', {
+      model: { name: 'mlp', uri: 'file:///m' },
+      routing: { host: 'h.test' },
+    });
+    const s = await getStack(ns.name, 'good');
+    expect(s.spec).toMatchObject({
+      routing: {
+        provider: 'ingress-nginx',
+        latencyBelowMs: 100,
+        throughputAboveMs: 1000,
+        default: 'throughput',
+      },
+      throughput: { precision: 'fp16', batching: { maxBatchSize: 64, maxDelayMs: 50, maxQueueSize: 1024 } },
+      latency: { precision: 'int8', batching: { maxBatchSize: 1, maxDelayMs: 0 } },
+    });
+  });
+});
+
+describe('the operator', () => {
+  const ns = withTestNamespace('operator');
+  const lease = `op-e2e-${process.pid}`;
+  const ops: OperatorProcess[] = [];
+  let leader: OperatorProcess;
+  const start = (identity: string) => {
+    const op = OperatorProcess.start({
+      identity,
+      namespaces: [ns.name],
+      leaseName: lease,
+      args: [
+        '--lease-duration',
+        String(LEASE_S),
+        '--renew-deadline',
+        '4',
+        '--retry-period',
+        '1',
+        '--resync-period',
+        '20',
+      ],
+    });
+    ops.push(op);
+    return op;
+  };
+
+  beforeAll(async () => {
+    await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'crds')]);
+    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', `crd/${P}.${G}`]);
+    await ensureHttpRouteCrd();
+    leader = start('op-a');
+    await leader.waitForLog('controller started', 60_000);
+  });
+
+  afterAll(async () => {
+    for (const op of ops) if (op.running) await op.stop('SIGKILL');
+  });
+
+  test('create: every child exists with the key fields; status says the pods are pending', async () => {
+    await createStack(ns.name, 'demo', spec());
+    const thr = await waitFor('Deployment demo-throughput', () =>
+      apps.readNamespacedDeployment({ name: 'demo-throughput', namespace: ns.name }),
+    );
+    const c = thr.spec?.template.spec?.containers[0];
+    expect(c?.image).toBe('localhost/servingstack/server:dev');
+    expect(c?.resources?.limits?.['nvidia.com/gpu']).toBe('1');
+    expect(envOf(thr)).toMatchObject({
+      POOL: 'throughput',
+      PRECISION: 'fp16',
+      MAX_BATCH_SIZE: '64',
+      ORT_DISABLE_TELEMETRY: '1',
+    });
+    expect(c?.readinessProbe?.httpGet?.path).toBe('/v2/health/ready');
+    expect(c?.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      runAsNonRoot: true,
+    });
+    expect(thr.spec?.template.spec?.tolerations).toContainEqual({
+      key: 'nvidia.com/gpu',
+      operator: 'Exists',
+      effect: 'NoSchedule',
+    });
+    expect(thr.metadata?.ownerReferences?.[0]).toMatchObject({
+      kind: 'ServingStack',
+      name: 'demo',
+      controller: true,
+    });
+    expect(
+      thr.metadata?.managedFields?.some(
+        (m) => m.manager === 'servingstack-operator' && m.operation === 'Apply',
+      ),
+    ).toBe(true);
+    const lat = await waitFor('Deployment demo-latency', () =>
+      apps.readNamespacedDeployment({ name: 'demo-latency', namespace: ns.name }),
+    );
+    expect(envOf(lat)).toMatchObject({
+      POOL: 'latency',
+      PRECISION: 'int8',
+      MAX_BATCH_SIZE: '1',
+      MAX_DELAY_MS: '0',
+    });
+    for (const pool of ['throughput', 'latency']) {
+      const svc = await waitFor(`Service demo-${pool}`, () =>
+        core.readNamespacedService({ name: `demo-${pool}`, namespace: ns.name }),
+      );
+      expect(svc.spec?.selector).toMatchObject({ 'servingstack.dev/pool': pool });
+      const h = await waitFor(`HPA demo-${pool}`, () =>
+        hpas.readNamespacedHorizontalPodAutoscaler({ name: `demo-${pool}`, namespace: ns.name }),
+      );
+      expect(h.spec?.metrics?.map((m) => m.pods?.metric.name)).toEqual([
+        'servingstack_requests_per_second',
+        'servingstack_request_duration_p95_seconds',
+      ]);
+    }
+    const canary = await waitFor('Ingress demo-canary', () =>
+      net.readNamespacedIngress({ name: 'demo-canary', namespace: ns.name }),
+    );
+    expect(canary.metadata?.annotations).toMatchObject({
+      'nginx.ingress.kubernetes.io/canary': 'true',
+      'nginx.ingress.kubernetes.io/canary-by-header': 'X-Serving-Priority',
+      'nginx.ingress.kubernetes.io/canary-by-header-value': 'real-time',
+    });
+    const main = await net.readNamespacedIngress({ name: 'demo', namespace: ns.name });
+    expect(main.spec?.rules?.[0]?.http?.paths[0]?.backend.service?.name).toBe('demo-throughput');
+
+    const s = await waitFor('status of demo (generation 1, pools pending)', () => getStack(ns.name, 'demo'), {
+      until: (x) =>
+        x.status?.observedGeneration === 1 && cond(x, 'LatencyAvailable')?.reason === 'ReplicasNotReady',
+    });
+    expect(s.status?.url).toBe('http://demo.e2e.test');
+    expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: 'ReplicasNotReady' });
+    expect(cond(s, 'ThroughputAvailable')?.message).toContain('0/1 replicas ready');
+    expect(cond(s, 'RoutingReady')).toMatchObject({ status: 'True', reason: 'PartiallyExpressed' });
+    expect(s.status?.latency?.summary).toBe('0/2');
+  });
+
+  test('edit spec: children follow and observedGeneration moves', async () => {
+    const edited = await patchStack(ns.name, 'demo', {
+      spec: { throughput: { batching: { maxBatchSize: 32 } } },
+    });
+    const gen = edited.metadata?.generation ?? 0;
+    await waitFor(
+      'MAX_BATCH_SIZE=32 on demo-throughput',
+      async () =>
+        envOf(await apps.readNamespacedDeployment({ name: 'demo-throughput', namespace: ns.name }))
+          .MAX_BATCH_SIZE,
+      { until: (v) => v === '32' },
+    );
+    await waitFor(`observedGeneration ${gen}`, () => getStack(ns.name, 'demo'), {
+      until: (s) => s.status?.observedGeneration === gen && cond(s, 'Ready')?.status === 'False',
+    });
+    expect(gen).toBeGreaterThan(1);
+  });
+
+  test('delete a child: it comes back', async () => {
+    const before = await core.readNamespacedService({ name: 'demo-latency', namespace: ns.name });
+    await core.deleteNamespacedService({ name: 'demo-latency', namespace: ns.name });
+    const after = await waitFor(
+      'Service demo-latency re-created',
+      () => core.readNamespacedService({ name: 'demo-latency', namespace: ns.name }),
+      {
+        until: (s) => s.metadata?.uid !== before.metadata?.uid,
+      },
+    );
+    expect(after.spec?.ports?.[0]?.port).toBe(80);
+  });
+
+  test('a field the operator owns, changed by hand under another field manager, is put back', async () => {
+    const d = await apps.readNamespacedDeployment({ name: 'demo-throughput', namespace: ns.name });
+    const idx = d.spec?.template.spec?.containers[0]?.env?.findIndex((e) => e.name === 'MAX_DELAY_MS') ?? -1;
+    expect(idx).toBeGreaterThanOrEqual(0);
+    await kubectl([
+      'patch',
+      'deployment',
+      'demo-throughput',
+      '-n',
+      ns.name,
+      '--type=json',
+      '--field-manager=e2e-hand-edit',
+      `-p=[{"op":"replace","path":"/spec/template/spec/containers/0/env/${idx}/value","value":"999"}]`,
+    ]);
+    await waitFor(
+      'MAX_DELAY_MS back to 50 on demo-throughput',
+      async () =>
+        envOf(await apps.readNamespacedDeployment({ name: 'demo-throughput', namespace: ns.name }))
+          .MAX_DELAY_MS,
+      { until: (v) => v === '50' },
+    );
+  });
+
+  test('remove autoscaling: the HPA is pruned and the Deployment gets replicas', async () => {
+    await patchStack(ns.name, 'demo', { spec: { latency: { autoscaling: null, replicas: 3 } } });
+    await waitFor('HPA demo-latency pruned', () =>
+      gone(() => hpas.readNamespacedHorizontalPodAutoscaler({ name: 'demo-latency', namespace: ns.name })),
+    );
+    await waitFor(
+      'demo-latency replicas 3',
+      async () =>
+        (await apps.readNamespacedDeployment({ name: 'demo-latency', namespace: ns.name })).spec?.replicas,
+      {
+        until: (r) => r === 3,
+      },
+    );
+    expect(
+      await gone(() =>
+        hpas.readNamespacedHorizontalPodAutoscaler({ name: 'demo-throughput', namespace: ns.name }),
+      ),
+    ).toBe(false);
+  });
+
+  test('switch provider: the HTTPRoute replaces both Ingresses', async () => {
+    await patchStack(ns.name, 'demo', {
+      spec: { routing: { provider: 'gateway-api', gateway: { name: 'e2e-gw' } } },
+    });
+    const route = (await waitFor('HTTPRoute demo', () =>
+      custom.getNamespacedCustomObject({
+        group: 'gateway.networking.k8s.io',
+        version: 'v1',
+        namespace: ns.name,
+        plural: 'httproutes',
+        name: 'demo',
+      }),
+    )) as {
+      spec: { hostnames: string[]; rules: { matches: { headers?: { type: string; value: string }[] }[] }[] };
+    };
+    expect(route.spec.hostnames).toEqual(['demo.e2e.test']);
+    expect(route.spec.rules[0]?.matches[1]?.headers?.[0]).toMatchObject({
+      type: 'RegularExpression',
+      value: '^0*(0|[1-9]|[1-9][0-9])$',
+    });
+    await waitFor(
+      'Ingresses demo and demo-canary pruned',
+      async () =>
+        (await gone(() => net.readNamespacedIngress({ name: 'demo', namespace: ns.name }))) &&
+        (await gone(() => net.readNamespacedIngress({ name: 'demo-canary', namespace: ns.name }))),
+    );
+    await waitFor('RoutingReady Applied', () => getStack(ns.name, 'demo'), {
+      until: (s) => cond(s, 'RoutingReady')?.reason === 'Applied',
+    });
+  });
+
+  test('a child name taken by someone else: Ready=False ChildConflict and an Event, no crash', async () => {
+    await core.createNamespacedService({
+      namespace: ns.name,
+      body: {
+        metadata: { name: 'clash-latency' },
+        spec: { ports: [{ port: 80 }], selector: { app: 'other' } },
+      },
+    });
+    await createStack(ns.name, 'clash', spec());
+    const s = await waitFor('clash Ready=False ChildConflict', () => getStack(ns.name, 'clash'), {
+      until: (x) => cond(x, 'Ready')?.reason === 'ChildConflict',
+    });
+    expect(cond(s, 'Ready')?.message).toContain('Service clash-latency');
+    const svc = await core.readNamespacedService({ name: 'clash-latency', namespace: ns.name });
+    expect(svc.spec?.selector).toEqual({ app: 'other' });
+    expect(svc.metadata?.ownerReferences).toBeUndefined();
+    await waitFor('ChildConflict event', async () =>
+      (await events.listNamespacedEvent({ namespace: ns.name })).items.some(
+        (e) => e.reason === 'ChildConflict' && e.regarding?.name === 'clash',
+      ),
+    );
+    expect(leader.running).toBe(true);
+  });
+
+  test('delete the stack: the garbage collector removes its children', async () => {
+    await custom.deleteNamespacedCustomObject({
+      group: G,
+      version: V,
+      namespace: ns.name,
+      plural: P,
+      name: 'demo',
+    });
+    await waitFor(
+      'children of demo garbage-collected',
+      async () =>
+        (await gone(() => apps.readNamespacedDeployment({ name: 'demo-throughput', namespace: ns.name }))) &&
+        (await gone(() => apps.readNamespacedDeployment({ name: 'demo-latency', namespace: ns.name }))) &&
+        (await gone(() => core.readNamespacedService({ name: 'demo-throughput', namespace: ns.name }))) &&
+        (await gone(() =>
+          hpas.readNamespacedHorizontalPodAutoscaler({ name: 'demo-throughput', namespace: ns.name }),
+        )),
+      { timeoutMs: 120_000 },
+    );
+  });
+
+  test('two operators: only the leader writes; killing it hands over within the lease duration', async () => {
+    const standby = start('op-b');
+    await standby.waitForLog('servingstack-operator starting', 30_000);
+    await createStack(ns.name, 'ha', spec());
+    await waitFor('Deployment ha-latency', () =>
+      apps.readNamespacedDeployment({ name: 'ha-latency', namespace: ns.name }),
+    );
+    const m = await standby.metrics();
+    expect(metricSum(m, 'servingstack_operator_api_requests_total')).toBe(0);
+    expect(metricSum(m, 'servingstack_operator_leader')).toBe(0);
+    expect(metricSum(await leader.metrics(), 'servingstack_operator_leader')).toBe(1);
+    expect(standby.has('became leader')).toBe(false);
+
+    await leader.stop('SIGKILL');
+    // The standby may take over only after a full lease duration without renewal; allow two retry periods more.
+    await standby.waitForLog('became leader', (LEASE_S + 4) * 1000);
+    await standby.waitForLog('controller started', 30_000);
+    leader = standby;
+    const before = await core.readNamespacedService({ name: 'ha-throughput', namespace: ns.name });
+    await core.deleteNamespacedService({ name: 'ha-throughput', namespace: ns.name });
+    await waitFor(
+      'Service ha-throughput re-created by the new leader',
+      () => core.readNamespacedService({ name: 'ha-throughput', namespace: ns.name }),
+      {
+        until: (s) => s.metadata?.uid !== before.metadata?.uid,
+      },
+    );
+  });
+
+  test('the API server stops and starts again: the operator recovers by itself', async () => {
+    const script = join(repoRoot, 'e2e/cluster/component.sh');
+    const mark = leader.lines.length;
+    await exec(script, ['stop', 'kube-apiserver']);
+    try {
+      // Longer than the renew deadline: the leader must stop work, then win the lease back.
+      await new Promise((r) => setTimeout(r, 8_000));
+    } finally {
+      await exec(script, ['start', 'kube-apiserver'], { timeout: 120_000 });
+    }
+    await waitFor('API server answering', () => kubectl(['get', '--raw', '/readyz']), { timeoutMs: 120_000 });
+    await leader.waitForLog('controller started', 90_000, mark);
+    expect(leader.running).toBe(true);
+    const before = await core.readNamespacedService({ name: 'ha-latency', namespace: ns.name });
+    await core.deleteNamespacedService({ name: 'ha-latency', namespace: ns.name });
+    await waitFor(
+      'Service ha-latency re-created after the restart',
+      () => core.readNamespacedService({ name: 'ha-latency', namespace: ns.name }),
+      {
+        until: (s) => s.metadata?.uid !== before.metadata?.uid,
+        timeoutMs: 90_000,
+      },
+    );
+  });
+
+  test('SIGTERM drains, releases the lease and exits 0', async () => {
+    expect(await leader.stop('SIGTERM')).toBe(0);
+    const l = await leases.readNamespacedLease({ name: lease, namespace: ns.name });
+    expect(l.spec?.holderIdentity ?? '').toBe('');
+  });
+});
