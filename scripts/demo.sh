@@ -14,6 +14,8 @@ kubectl() { "$CLUSTER_DIR/bin/kubectl" --kubeconfig "$KUBECONFIG" "$@"; }
 STEPS=(
   "step_cluster|start the local Kubernetes control plane"
   "step_show_cluster|show the cluster's version and the API groups it serves"
+  "step_operator|install the ServingStack CRD and start the operator"
+  "step_sample_stack|apply examples/sentiment.yaml and show what the operator made"
 )
 
 step_cluster() {
@@ -27,6 +29,39 @@ step_show_cluster() {
   echo "Kubernetes server $version at $(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')"
   echo "API groups served:"
   kubectl api-versions | sed 's/^/  /'
+}
+
+# The operator runs from source (Node 24 runs TypeScript), detached, pid in $CLUSTER_DIR/run/operator.pid,
+# log in $CLUSTER_DIR/logs/operator.log; `make down` stops it. Loopback ports avoid `make serve` (8080).
+step_operator() {
+  kubectl apply --server-side --force-conflicts -f crds/
+  kubectl wait --for=condition=Established --timeout=60s crd/servingstacks.servingstack.dev
+  local pid
+  if pid="$(proc_pid operator)"; then
+    echo "operator already running (pid $pid)"
+  else
+    proc_start operator node "$REPO_ROOT/operator/src/main.ts" --leader-elect=false \
+      --metrics-bind-address=127.0.0.1:18080 --health-probe-bind-address=127.0.0.1:18081
+  fi
+  node -e 'const t = Date.now() + 60000; (async () => { for (;;) { try { if ((await fetch("http://127.0.0.1:18081/readyz")).ok) return; } catch {} if (Date.now() > t) { console.error("operator not ready after 60s; see .cluster/logs/operator.log"); process.exit(1); } await new Promise((r) => setTimeout(r, 500)); } })()'
+  echo "operator ready (pid $(proc_pid operator)); metrics on http://127.0.0.1:18080/metrics"
+}
+
+step_sample_stack() {
+  kubectl apply -f examples/sentiment.yaml
+  local i gen seen
+  for ((i = 0; i < 120; i++)); do
+    gen="$(kubectl get servingstack sentiment -o jsonpath='{.metadata.generation}')"
+    seen="$(kubectl get servingstack sentiment -o jsonpath='{.status.observedGeneration}')"
+    [[ -n "$seen" && "$seen" == "$gen" ]] && break
+    sleep 0.5
+  done
+  [[ "$seen" == "$gen" ]] || die "the operator did not report on ServingStack sentiment within 60s; see .cluster/logs/operator.log"
+  kubectl get servingstacks
+  echo
+  kubectl get deployments,services,ingresses,horizontalpodautoscalers -l app.kubernetes.io/instance=sentiment
+  echo
+  kubectl get servingstack sentiment -o jsonpath='{range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\n"}{end}'
 }
 
 failed_step=""
