@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 command -v go >/dev/null || die "the Go toolchain (1.25+) is needed to build the local cluster's binaries"
-tools=(etcd kube helm prometheus adapter)
+tools=(etcd kube helm prometheus adapter traefik)
 i=0
 for t in "${tools[@]}"; do
   i=$((i + 1))

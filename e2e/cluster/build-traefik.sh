@@ -19,6 +19,10 @@ if all_present "$out" traefik && [[ -d "$out/gateway-api-crds" ]]; then exit 0; 
 
 work="$(build_dir traefik "$TRAEFIK_VERSION")"
 cd "$work"
+# One run at a time per version (a second one waits, then finds the binary built).
+exec 8>"$work/.lock"
+flock 8
+if all_present "$out" traefik && [[ -d "$out/gateway-api-crds" ]]; then exit 0; fi
 
 step "traefik $TRAEFIK_VERSION: resolving modules (first run only; network-bound)"
 go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" >/dev/null
@@ -49,14 +53,47 @@ type RouterIng struct{}
 func (r RouterIng) ToRouter() Router { return Router{} }
 GO
 
-# The consumer's go.mod is upstream's with another module name, a requirement on the release,
-# and the nested module pointed at the stub, so every dependency keeps upstream's version.
+# Traefik's ACME support imports every lego DNS-01 provider, and the module proxy does not serve
+# several of their SDKs (403). A copy of lego whose provider factory is a stub drops them; the
+# local router never requests certificates, so nothing here needs ACME.
+lego_version="$(awk '$1 == "github.com/go-acme/lego/v5" { print $2 }' "$upstream_mod")"
+go mod download "github.com/go-acme/lego/v5@$lego_version"
+rm -rf lego
+cp -r "$modcache/github.com/go-acme/lego/v5@$lego_version" lego
+chmod -R u+w lego
+rm -f lego/providers/dns/*.go
+cat > lego/providers/dns/dns_providers.go <<'GO'
+// Package dns is stubbed in the ServingStack local Traefik build: no DNS-01 providers.
+package dns
+
+import (
+	"fmt"
+
+	"github.com/go-acme/lego/v5/challenge"
+)
+
+// NewDNSChallengeProviderByName reports that this build has no DNS-01 providers.
+func NewDNSChallengeProviderByName(name string) (challenge.Provider, error) {
+	return nil, fmt.Errorf("ACME DNS provider %q is not built into this local Traefik", name)
+}
+GO
+
+# The consumer's go.mod keeps upstream's replace and exclude lines (the nested module pointed at
+# the stub) but not its require list: requiring the release pulls the same versions through
+# minimal version selection, without loading go.mod files of modules nothing here imports.
 {
-  sed -e 's#^module .*#module servingstack.dev/local-cluster/traefik#' \
-    -e 's#=> ./pkg/config/dynamic/ext#=> ./ext#' "$upstream_mod"
+  echo "module servingstack.dev/local-cluster/traefik"
+  echo
+  grep -E '^go ' "$upstream_mod"
   echo
   echo "require github.com/traefik/traefik/v3 $TRAEFIK_VERSION"
+  echo
+  awk '/^require *\(/ { skip = 1; next } skip && /^\)/ { skip = 0; next } skip || /^require / { next } { print }' "$upstream_mod" |
+    grep -vE '^module ' | grep -vE '^go ' | sed -e 's#=> ./pkg/config/dynamic/ext#=> ./ext#'
+  echo
+  echo "replace github.com/go-acme/lego/v5 => ./lego"
 } > go.mod
+
 # The fork of go-http-auth that Traefik's replace names is not served by the module proxy (403);
 # the fork Traefik v3.6 pinned has the same API. Only the basicAuth/digestAuth middlewares use
 # it, and nothing here configures them.
@@ -72,8 +109,8 @@ package tools
 
 import _ "github.com/traefik/traefik/v3/cmd/traefik"
 GO
-go mod tidy
-go mod download all >/dev/null 2>&1 || true
+go mod tidy -e
+go list -deps github.com/traefik/traefik/v3/cmd/traefik >/dev/null
 
 gateway_version="$(go list -m -f '{{.Version}}' sigs.k8s.io/gateway-api)"
 crd_src="$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)/config/crd/standard"
