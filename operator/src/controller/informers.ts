@@ -13,7 +13,10 @@ import type { Logger } from 'pino';
 export interface Supervised<T extends KubernetesObject> {
   cache: ObjectCache<T>;
   on(verb: 'add' | 'update' | 'delete', cb: (obj: T) => void): void;
-  /** True once the first list succeeded and while no error is outstanding. */
+  /**
+   * True once the first list succeeded and while no error is outstanding; also while the kind is
+   * not served at all (e.g. no Gateway API CRDs), which is a configuration state, not a failure.
+   */
   synced(): boolean;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -34,6 +37,7 @@ export function supervisedInformer<T extends KubernetesObject>(
   let delay = MIN_BACKOFF_MS;
   let failed = false;
   let listed = false;
+  let notServed = false;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
 
@@ -43,11 +47,15 @@ export function supervisedInformer<T extends KubernetesObject>(
     // start() resolves once the watch is open, or after it fired 'error'.
     if (!failed) {
       listed = true;
+      notServed = false;
       delay = MIN_BACKOFF_MS;
     }
   };
   inf.on('error', (err: unknown) => {
     failed = true;
+    notServed =
+      (err as { code?: unknown; statusCode?: unknown }).code === 404 ||
+      (err as { statusCode?: unknown }).statusCode === 404;
     if (stopped) return;
     onRestart();
     log.warn(
@@ -61,7 +69,7 @@ export function supervisedInformer<T extends KubernetesObject>(
   return {
     cache: inf,
     on: (verb, cb) => inf.on(verb, cb),
-    synced: () => listed && !failed,
+    synced: () => (listed && !failed) || notServed,
     start: begin,
     stop: async () => {
       stopped = true;
