@@ -175,7 +175,9 @@ export class Reconciler {
       });
       return { kind: 'blocked', blocker };
     }
-    if (live && isSubset(desired, live)) return { kind: 'ok', live };
+    // List responses leave apiVersion and kind out of their items: compare the rest.
+    if (live && isSubset({ ...desired, apiVersion: undefined, kind: undefined }, live))
+      return { kind: 'ok', live };
     try {
       const applied = await this.kube.apply(desired);
       log.info({ child: describe(desired) }, live ? 'updated child' : 'created child');
