@@ -1,0 +1,29 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+// Starts the parts that make the local cluster run pods and route requests, through the same
+// idempotent scripts `make demo` uses; a part that is already up returns at once.
+
+const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+
+function script(path: string, args: readonly string[], timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('bash', [path, ...args], { cwd: repoRoot, timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err)
+        reject(new Error(`${path} ${args.join(' ')} failed: ${(stderr || stdout || String(err)).trim()}`));
+      else resolve();
+    });
+  });
+}
+
+/** The test node agent (e2e/cluster/agent.sh): Node servingstack-node-1 Ready, FAKE GPUs. */
+export const ensureNodeAgent = (): Promise<void> => script('e2e/cluster/agent.sh', ['start'], 120_000);
+
+/** The local Traefik (e2e/cluster/traefik/traefik.sh), answering on http://127.0.0.1:8088. */
+export const ensureRouter = (): Promise<void> => script('e2e/cluster/traefik/traefik.sh', ['start'], 180_000);
+
+/** The node the agent registers unless AGENT_NODE_NAME says otherwise. */
+export const NODE_NAME = process.env.AGENT_NODE_NAME ?? 'servingstack-node-1';
+
+/** The Gateway traefik.sh creates, for stacks with provider gateway-api. */
+export const ROUTER_GATEWAY = { name: 'servingstack', namespace: 'servingstack-router' };
