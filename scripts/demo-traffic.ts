@@ -1,0 +1,91 @@
+// The demo's traffic step: a short bounded burst of each kind of request through the router,
+// then a table of where each kind landed and how fast it was answered.
+//   node scripts/demo-traffic.ts --host <stack host> [--model mlp] [--requests 100] [--concurrency 4]
+// Exits non-zero, naming the request kind, when a kind is not served by the pool the routing
+// contract says, or when any request fails.
+import { parseArgs } from 'node:util';
+import { ROUTING_CASES } from '../e2e/agent/testing/routing-cases.ts';
+import { ROUTER_URL, burst, callRouter, summarize, type Summary } from '../e2e/agent/testing/traffic.ts';
+
+const { values } = parseArgs({
+  options: {
+    host: { type: 'string' },
+    model: { type: 'string', default: 'mlp' },
+    requests: { type: 'string', default: '100' },
+    concurrency: { type: 'string', default: '4' },
+  },
+});
+const host = values.host;
+const requests = Number(values.requests);
+const concurrency = Number(values.concurrency);
+if (!host) fail('--host <the stack host> is required');
+if (!Number.isInteger(requests) || requests < 1 || requests > 10_000)
+  fail('--requests must be an integer in 1..10000');
+if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+  fail('--concurrency must be an integer in 1..64');
+
+function fail(message: string): never {
+  console.error(`demo-traffic: ${message}`);
+  process.exit(1);
+}
+
+const probe = await callRouter({ host, model: values.model });
+if (probe.status !== 200) {
+  fail(
+    `the router at ${ROUTER_URL} does not serve ${host} (${probe.error ?? `HTTP ${probe.status}`}); is the stack Ready?`,
+  );
+}
+
+const rows: { label: string; expected: string; summary: Summary }[] = [];
+for (const c of ROUTING_CASES) {
+  process.stdout.write(`  ${c.label.padEnd(32)} `);
+  let shown = 0;
+  const { outcomes, wallMs } = await burst(
+    { host, model: values.model, headers: c.headers },
+    {
+      requests,
+      concurrency,
+      onOutcome: (done) => {
+        // A dot per tenth of the burst, so a slow pool shows progress.
+        while (shown < Math.floor((done * 10) / requests)) {
+          process.stdout.write('.');
+          shown++;
+        }
+      },
+    },
+  );
+  const summary = summarize(outcomes, wallMs);
+  process.stdout.write(` ${summary.ok}/${summary.requests} ok\n`);
+  rows.push({ label: c.label, expected: c.pool, summary });
+}
+
+const served = (s: Summary) =>
+  Object.entries(s.pools)
+    .map(([pool, n]) => (n === s.requests ? pool : `${pool} ${n}`))
+    .join(', ');
+const table = [
+  ['request header', 'expected pool', 'served by (X-Serving-Pool)', 'p50 ms', 'p95 ms', 'req/s'],
+  ...rows.map((r) => [
+    r.label,
+    r.expected,
+    served(r.summary),
+    r.summary.p50Ms.toFixed(1),
+    r.summary.p95Ms.toFixed(1),
+    r.summary.rps.toFixed(0),
+  ]),
+];
+const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => (row[i] ?? '').length)));
+const line = (row: string[]) => `  ${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ')}`;
+console.log(
+  `\nThrough ${ROUTER_URL} (Host: ${host}), ${requests} requests per kind, ${concurrency} at a time:\n`,
+);
+console.log(line(table[0]!));
+console.log(line(widths.map((w) => '-'.repeat(w))));
+for (const row of table.slice(1)) console.log(line(row));
+
+const wrong = rows.filter(
+  (r) => r.summary.ok !== r.summary.requests || r.summary.pools[r.expected] !== r.summary.requests,
+);
+if (wrong.length > 0) {
+  fail(`not served as the routing contract says: ${wrong.map((r) => r.label).join('; ')}`);
+}
