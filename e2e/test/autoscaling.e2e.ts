@@ -7,19 +7,28 @@
 // (spec.<pool>.autoscaling), the way a user would; the latency pool's p95 target is a few
 // milliseconds so that CPU inference of the bundled test model under concurrent load exceeds it.
 import { execFile } from 'node:child_process';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { AppsV1Api, AutoscalingV2Api } from '@kubernetes/client-node';
+import { AppsV1Api, AutoscalingV2Api, CustomObjectsApi } from '@kubernetes/client-node';
 import type { V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
-import { kubectl, loadKubeConfig, repoRoot, waitFor, withTestNamespace } from './support/index.ts';
+import { ensureNodeAgent, ensureRouter } from '../agent/testing/cluster-parts.ts';
+import { stackManifest, TEST_MODEL } from '../agent/testing/stack.ts';
+import { callRouter, percentile } from '../agent/testing/traffic.ts';
+import { startLocalOperator, type LocalOperator } from './support/local-operator.ts';
+import {
+  kubeconfigPath,
+  kubectl,
+  loadKubeConfig,
+  repoRoot,
+  waitFor,
+  withTestNamespace,
+} from './support/index.ts';
 
 const STACK = 'autoscale';
-const HOST = 'autoscale.e2e.servingstack.local';
-const ROUTER = { host: '127.0.0.1', port: 8088 };
-const MODEL = 'mlp';
+const HOST = 'autoscale.e2e.test';
 const RPS_METRIC = 'servingstack_requests_per_second';
 const P95_METRIC = 'servingstack_request_duration_p95_seconds';
 type Pool = 'latency' | 'throughput';
@@ -36,40 +45,38 @@ const LATENCY_CONCURRENCY = Number(process.env.E2E_LATENCY_CONCURRENCY ?? 12);
 const THROUGHPUT_RATE_PER_S = 25;
 const LOAD_MAX_SECONDS = 240;
 
-const stackManifest = (namespace: string) => ({
-  apiVersion: 'servingstack.dev/v1alpha1',
-  kind: 'ServingStack',
-  metadata: { name: STACK, namespace },
-  spec: {
-    model: { name: MODEL, uri: `file:///opt/servingstack/models/${MODEL}` },
-    routing: { host: HOST },
-    throughput: {
-      precision: 'fp32',
-      batching: { maxBatchSize: 8, maxDelayMs: 2 },
-      resources: { gpus: 0 },
-      autoscaling: {
-        minReplicas: 1,
-        maxReplicas: MAX_REPLICAS,
-        targetRPSPerReplica: THROUGHPUT_TARGET_RPS,
-        targetP95Ms: 60_000,
-        scaleUpStabilizationWindowSeconds: 0,
-        scaleDownStabilizationWindowSeconds: SCALE_DOWN_WINDOW_S,
-      },
+/** The shared e2e stack, with autoscaling on both pools and no GPU (the pods run on CPU anyway). */
+function autoscalingStack(namespace: string) {
+  const stack = stackManifest({ name: STACK, namespace, host: HOST, provider: 'ingress-nginx' });
+  const pools = stack.spec as Record<'throughput' | 'latency', Record<string, unknown>>;
+  const windows = {
+    scaleUpStabilizationWindowSeconds: 0,
+    scaleDownStabilizationWindowSeconds: SCALE_DOWN_WINDOW_S,
+  };
+  pools.throughput = {
+    ...pools.throughput,
+    resources: { gpus: 0, cpu: '250m', memory: '512Mi' },
+    autoscaling: {
+      minReplicas: 1,
+      maxReplicas: MAX_REPLICAS,
+      targetRPSPerReplica: THROUGHPUT_TARGET_RPS,
+      targetP95Ms: 60_000,
+      ...windows,
     },
-    latency: {
-      precision: 'fp32',
-      resources: { gpus: 0 },
-      autoscaling: {
-        minReplicas: 1,
-        maxReplicas: MAX_REPLICAS,
-        targetP95Ms: LATENCY_TARGET_P95_MS,
-        targetRPSPerReplica: 1_000_000,
-        scaleUpStabilizationWindowSeconds: 0,
-        scaleDownStabilizationWindowSeconds: SCALE_DOWN_WINDOW_S,
-      },
+  };
+  pools.latency = {
+    ...pools.latency,
+    resources: { gpus: 0, cpu: '250m', memory: '512Mi' },
+    autoscaling: {
+      minReplicas: 1,
+      maxReplicas: MAX_REPLICAS,
+      targetP95Ms: LATENCY_TARGET_P95_MS,
+      targetRPSPerReplica: 1_000_000,
+      ...windows,
     },
-  },
-});
+  };
+  return stack;
+}
 
 /** A Kubernetes quantity as a number ("250m" -> 0.25, "3" -> 3, "1500u" -> 0.0015). */
 function parseQuantity(text: string): number {
@@ -79,49 +86,41 @@ function parseQuantity(text: string): number {
   return Number(match[1]) * scale;
 }
 
-const body = JSON.stringify({
-  inputs: [
-    { name: 'input', shape: [1, 16], datatype: 'FP32', data: Array.from({ length: 16 }, (_, i) => i / 16) },
-  ],
-});
-
 /**
  * Closed-loop load through the router: `concurrency` callers, each sending its next request when
  * the last one is answered, optionally paced to `ratePerS` in total. Bounded by `maxSeconds` and
- * stopped by `stop()`. Counts answers by status and by the X-Serving-Pool that served them.
+ * stopped by `stop()`. Counts answers by the X-Serving-Pool that served them, and keeps the
+ * client-side latencies for the log.
  */
 class Load {
   readonly byPool = new Map<string, number>();
-  readonly byStatus = new Map<number, number>();
+  readonly latenciesMs: number[] = [];
   private stopped = false;
   private readonly done: Promise<void>;
   private readonly agent: Agent;
-  private readonly priority: 'real-time' | 'batch';
 
   constructor(
     priority: 'real-time' | 'batch',
     concurrency: number,
-    ratePerS: number | undefined,
+    ratePerS?: number,
     maxSeconds = LOAD_MAX_SECONDS,
   ) {
-    this.priority = priority;
     this.agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+    const call = { host: HOST, model: TEST_MODEL.name, headers: { 'X-Serving-Priority': priority } };
     const deadline = Date.now() + maxSeconds * 1000;
     const gapMs = ratePerS === undefined ? 0 : (1000 * concurrency) / ratePerS;
+    let seed = 0;
     const caller = async () => {
       while (!this.stopped && Date.now() < deadline) {
         const started = Date.now();
-        await this.send();
+        const outcome = await callRouter(call, this.agent, seed++);
+        const pool = outcome.pool ?? (outcome.status === 0 ? 'no-answer' : 'none');
+        this.byPool.set(pool, (this.byPool.get(pool) ?? 0) + 1);
+        if (outcome.status === 200) this.latenciesMs.push(outcome.ms);
         if (gapMs > 0) await sleep(Math.max(0, gapMs - (Date.now() - started)));
       }
     };
     this.done = Promise.all(Array.from({ length: concurrency }, caller)).then(() => undefined);
-  }
-
-  get answered(): number {
-    let n = 0;
-    for (const count of this.byStatus.values()) n += count;
-    return n;
   }
 
   async stop(): Promise<void> {
@@ -130,40 +129,10 @@ class Load {
     this.agent.destroy();
   }
 
-  private send(): Promise<void> {
-    return new Promise((resolve) => {
-      const req = request(
-        {
-          ...ROUTER,
-          agent: this.agent,
-          method: 'POST',
-          path: `/v2/models/${MODEL}/infer`,
-          headers: {
-            host: HOST,
-            'content-type': 'application/json',
-            'x-serving-priority': this.priority,
-          },
-          timeout: 10_000,
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () => {
-            const pool = String(res.headers['x-serving-pool'] ?? 'none');
-            this.byPool.set(pool, (this.byPool.get(pool) ?? 0) + 1);
-            const code = res.statusCode ?? 0;
-            this.byStatus.set(code, (this.byStatus.get(code) ?? 0) + 1);
-            resolve();
-          });
-        },
-      );
-      // A refused or timed-out request counts as status 0; the loop goes on (bounded by time).
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', () => {
-        this.byStatus.set(0, (this.byStatus.get(0) ?? 0) + 1);
-        resolve();
-      });
-      req.end(body);
-    });
+  summary(): string {
+    const sorted = [...this.latenciesMs].sort((x, y) => x - y);
+    const p95 = percentile(sorted, 0.95).toFixed(1);
+    return `answers by pool ${JSON.stringify(Object.fromEntries(this.byPool))}, client-side p95 ${p95} ms`;
   }
 }
 
@@ -172,7 +141,9 @@ describe('autoscaling through Prometheus, prometheus-adapter and the HPA control
   const kc = loadKubeConfig();
   const autoscaling = kc.makeApiClient(AutoscalingV2Api);
   const apps = kc.makeApiClient(AppsV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
   const loads: Load[] = [];
+  let operator: LocalOperator | undefined;
 
   const poolSelector = (pool: Pool) =>
     `app.kubernetes.io/instance=${STACK},app.kubernetes.io/managed-by=servingstack-operator,servingstack.dev/pool=${pool}`;
@@ -217,29 +188,45 @@ describe('autoscaling through Prometheus, prometheus-adapter and the HPA control
   };
 
   beforeAll(async () => {
-    // Idempotent: starts Prometheus and prometheus-adapter (built and cached by `make tools`) and
-    // registers custom.metrics.k8s.io unless they already run.
+    // Each part is idempotent: what already runs is kept. metrics.sh starts Prometheus and
+    // prometheus-adapter (built by `make tools`) and registers custom.metrics.k8s.io.
+    await ensureNodeAgent();
+    await ensureRouter();
     await promisify(execFile)(join(repoRoot, 'e2e/cluster/metrics/metrics.sh'), ['start'], {
       timeout: 180_000,
     });
-    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(stackManifest(ns.name)) });
+    await kubectl(['apply', '--server-side', '-f', `${repoRoot}crds/`]);
+    operator = await startLocalOperator({
+      kubeconfig: kubeconfigPath,
+      watchNamespaces: [ns.name],
+      identity: 'e2e-autoscaling',
+    });
+    await custom.createNamespacedCustomObject({
+      group: 'servingstack.dev',
+      version: 'v1alpha1',
+      namespace: ns.name,
+      plural: 'servingstacks',
+      body: autoscalingStack(ns.name),
+    });
     await waitFor(
       `ServingStack ${STACK} to be Ready`,
       async () =>
         JSON.parse(await kubectl(['get', 'servingstack', STACK, '-n', ns.name, '-o', 'json'])) as unknown,
       {
-        timeoutMs: 240_000,
+        timeoutMs: 300_000,
+        intervalMs: 2_000,
         until: (s) =>
           (s as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions?.some(
             (c) => c.type === 'Ready' && c.status === 'True',
           ) ?? false,
       },
     );
-  }, 480_000);
+  }, 720_000);
 
   afterAll(async () => {
     await Promise.all(loads.map((l) => l.stop()));
-  });
+    await operator?.stop();
+  }, 60_000);
 
   it('serves both custom metrics through the aggregation layer for every pod of both pools', async () => {
     // A few answered requests per pool give each pod a series; then the adapter must know them.
@@ -265,7 +252,7 @@ describe('autoscaling through Prometheus, prometheus-adapter and the HPA control
   }, 150_000);
 
   it('scales the latency pool up when its p95 passes the target, and the new pods take traffic', async () => {
-    const load = new Load('real-time', LATENCY_CONCURRENCY, undefined);
+    const load = new Load('real-time', LATENCY_CONCURRENCY);
     loads.push(load);
 
     const over = await waitFor(
@@ -315,6 +302,7 @@ describe('autoscaling through Prometheus, prometheus-adapter and the HPA control
     await showHpas('latency load, after scaling');
     expect(under.status?.currentReplicas).toBeGreaterThan(1);
     await load.stop();
+    console.log(`latency load: ${load.summary()}`);
     expect(load.byPool.get('latency')).toBeGreaterThan(0);
     expect(load.byPool.has('throughput')).toBe(false);
   }, 600_000);
@@ -343,6 +331,7 @@ describe('autoscaling through Prometheus, prometheus-adapter and the HPA control
       },
     );
     await load.stop();
+    console.log(`throughput load: ${load.summary()}`);
     expect(load.byPool.get('throughput')).toBeGreaterThan(0);
     expect(load.byPool.has('latency')).toBe(false);
   }, 400_000);
