@@ -1,0 +1,80 @@
+// Closed-loop load: C clients, each sending its next request as soon as the previous answer
+// arrives, for a fixed time, over keep-alive connections to a loopback address.
+import { Agent, request } from 'node:http';
+
+export interface LoadResult {
+  concurrency: number;
+  requests: number;
+  errors: number;
+  seconds: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export interface Payload {
+  body: Buffer;
+  headers: Record<string, string>;
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function send(agent: Agent, url: URL, payload: Payload): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { ...payload.headers, 'content-length': String(payload.body.length) },
+      },
+      (res) => {
+        res.on('data', () => {});
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(payload.body);
+  });
+}
+
+export async function closedLoop(
+  url: string,
+  payload: Payload,
+  concurrency: number,
+  seconds: number,
+): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const target = new URL(url);
+  // Warm the connections and the server's paths before measuring.
+  await Promise.all(Array.from({ length: concurrency }, () => send(agent, target, payload)));
+  const latencies: number[] = [];
+  let errors = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        const status = await send(agent, target, payload).catch(() => 0);
+        if (status === 200) latencies.push(performance.now() - t0);
+        else errors++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return {
+    concurrency,
+    requests: latencies.length,
+    errors,
+    seconds: +elapsed.toFixed(2),
+    rps: +(latencies.length / elapsed).toFixed(1),
+    p50Ms: +percentile(latencies, 50).toFixed(3),
+    p99Ms: +percentile(latencies, 99).toFixed(3),
+  };
+}
