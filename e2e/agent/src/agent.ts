@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { KubeConfig, ListWatch, Watch, type V1Pod } from '@kubernetes/client-node';
-import { AgentApi } from './api.ts';
+import { AgentApi, describeApiError } from './api.ts';
 import type { AgentConfig } from './config.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { KubeForward } from './kube-forward.ts';
@@ -47,8 +47,16 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<() => 
       existing.pod = pod;
       return;
     }
-    // A pod that already finished (before an agent restart) is left as it is.
-    if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;
+    // A pod that already finished (before an agent restart) keeps its status; once deleted,
+    // nothing of it runs here, so the deletion completes at once.
+    if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') {
+      if (pod.metadata?.deletionTimestamp) {
+        api
+          .deletePodNow(pod)
+          .catch((err: unknown) => log.warn('pod delete failed', { err: describeApiError(err) }));
+      }
+      return;
+    }
     workers.set(uid, new PodWorker(pod, deps));
   };
   const path = '/api/v1/pods';

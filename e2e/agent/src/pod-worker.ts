@@ -90,12 +90,13 @@ export class PodWorker {
     this.#log = deps.log.child({ pod: `${namespace}/${name}` });
     this.#podmanPod = `ss_${namespace}_${name}_${this.uid.slice(0, 8)}`;
     this.#podDir = join(deps.stateDir, 'pods', this.uid);
+    const initializing = (pod.spec?.initContainers ?? []).length > 0;
     const record = (spec: V1Container): ContainerRecord => ({
       spec,
       view: {
         name: spec.name,
         image: spec.image ?? '',
-        state: { kind: 'waiting', reason: 'PodInitializing' },
+        state: { kind: 'waiting', reason: initializing ? 'PodInitializing' : 'ContainerCreating' },
         restartCount: 0,
         started: false,
         ready: false,
