@@ -1,0 +1,155 @@
+// The server image end to end: built with podman from the local base (or reused when present),
+// run the way the operator runs it (non-root, read-only root filesystem, no capabilities),
+// published on a random loopback port; health, metadata, an inference and /metrics through the
+// container, and the fetch-model entrypoint. The containers are removed at the end.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { repoRoot } from './support/paths.ts';
+import { waitFor } from './support/wait-for.ts';
+
+const run = promisify(execFile);
+const IMAGE = process.env.SERVER_IMAGE ?? 'localhost/servingstack/server:dev';
+const PODMAN_FLAGS = [
+  '--runtime',
+  process.env.PODMAN_RUNTIME ?? 'runc',
+  '--ulimit',
+  'nofile=1024:4096',
+  '--ulimit',
+  'nproc=1024:4096',
+];
+const HARDENED = [
+  '--read-only',
+  '--user',
+  '65532:65532',
+  '--cap-drop',
+  'ALL',
+  '--security-opt',
+  'no-new-privileges',
+];
+
+const podman = async (...args: string[]) =>
+  (await run('podman', args, { maxBuffer: 16 * 2 ** 20 })).stdout.trim();
+
+describe('server image', () => {
+  let container = '';
+  let base = '';
+
+  beforeAll(async () => {
+    const exists = await podman('image', 'exists', IMAGE).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) await run(join(repoRoot, 'scripts/images.sh'), ['server'], { maxBuffer: 64 * 2 ** 20 });
+    container = await podman(
+      'run',
+      '-d',
+      ...PODMAN_FLAGS,
+      ...HARDENED,
+      '-p',
+      '127.0.0.1::8080',
+      '-e',
+      'MODEL_DIR=/opt/servingstack/models/mlp',
+      '-e',
+      'MODEL_NAME=mlp',
+      '-e',
+      'POOL=latency',
+      '-e',
+      'PRECISION=int8',
+      IMAGE,
+    );
+    const mapping = await podman('port', container, '8080/tcp');
+    base = `http://${mapping.split('\n')[0]!.trim()}`;
+  }, 900_000);
+
+  afterAll(async () => {
+    if (container) await podman('rm', '-f', '-t', '2', container).catch(() => '');
+  });
+
+  it('runs as uid 65532 with telemetry off, and becomes ready', async () => {
+    const config = JSON.parse(await podman('image', 'inspect', '--format', '{{json .Config}}', IMAGE));
+    expect(config.User).toBe('65532:65532');
+    expect(config.Env).toContain('ORT_DISABLE_TELEMETRY=1');
+    await waitFor(
+      'the container to answer /v2/health/ready with 200',
+      () => fetch(`${base}/v2/health/ready`).then((r) => r.status),
+      {
+        until: (s) => s === 200,
+        timeoutMs: 90_000,
+      },
+    );
+  });
+
+  it('serves model metadata for the bundled MLP, int8 variant on CPU', async () => {
+    const meta = (await (await fetch(`${base}/v2/models/mlp`)).json()) as {
+      inputs: unknown;
+      parameters: unknown;
+    };
+    expect(meta.inputs).toEqual([{ name: 'input', datatype: 'FP32', shape: [-1, 16] }]);
+    expect(meta.parameters).toMatchObject({ precision: 'int8', execution_provider: 'cpu', pool: 'latency' });
+  });
+
+  it('answers an inference, saying which pool served it, and counts it in /metrics', async () => {
+    const res = await fetch(`${base}/v2/models/mlp/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        id: 'e2e',
+        inputs: [{ name: 'input', shape: [1, 16], datatype: 'FP32', data: Array(16).fill(0.5) }],
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-serving-pool')).toBe('latency');
+    const body = (await res.json()) as { id: string; outputs: { shape: number[] }[] };
+    expect(body.id).toBe('e2e');
+    expect(body.outputs[0]!.shape).toEqual([1, 4]);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain('servingstack_requests_total{model="mlp",pool="latency",code="200"} 1');
+  });
+
+  it('drains and exits 0 on SIGTERM', async () => {
+    await podman('stop', '-t', '20', container);
+    expect(await podman('inspect', '--format', '{{.State.ExitCode}}', container)).toBe('0');
+    const logs = await run('podman', ['logs', container]);
+    expect(logs.stdout + logs.stderr).toContain('drained; exiting');
+  });
+
+  it('works as the model-fetch init container (fetch-model entrypoint)', async () => {
+    const out = await podman(
+      'run',
+      '--rm',
+      ...PODMAN_FLAGS,
+      ...HARDENED,
+      '--tmpfs',
+      '/models:rw,mode=1777',
+      IMAGE,
+      'fetch-model',
+      '--uri',
+      'file:///opt/servingstack/models/mlp',
+      '--dest',
+      '/models',
+    );
+    expect(out).toMatch(/fetched model\.onnx .* into \/models/);
+    expect(out).toMatch(/fetched model\.int8\.onnx/);
+  });
+
+  it('refuses invalid configuration at start with a message naming the setting', async () => {
+    const res = await run('podman', [
+      'run',
+      '--rm',
+      ...PODMAN_FLAGS,
+      ...HARDENED,
+      '-e',
+      'PRECISION=fp8',
+      IMAGE,
+    ]).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(
+      "invalid configuration: PRECISION must be one of fp32, fp16, int8, got 'fp8'",
+    );
+  });
+});
