@@ -16,7 +16,15 @@ import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildApp } from '../server-image/src/app.ts';
+import { parseConfig } from '../server-image/src/config.ts';
+import { createMetrics } from '../server-image/src/metrics.ts';
+import { Model } from '../server-image/src/model.ts';
 import ort from '../server-image/src/ort.ts';
+import { createBatcher } from '../server-image/src/pipeline.ts';
+import { decodeRequest, encodeResponse } from '../server-image/src/protocol.ts';
+import type { InferRequest } from '../server-image/src/protocol.ts';
+import { splitBody } from '../server-image/src/tensor/body.ts';
 import { closedLoop, percentile } from './lib/load.ts';
 import type { LoadResult, Payload } from './lib/load.ts';
 import { chart } from './lib/svg.ts';
@@ -134,6 +142,97 @@ async function raw(model: BenchModel): Promise<RawResult[]> {
   return results;
 }
 
+interface Overhead {
+  variant: string;
+  p50Ms: number;
+  p99Ms: number;
+  addedP50Ms: number;
+}
+
+/**
+ * The latency profile's own cost, without sockets: one request at a time through (a) a bare
+ * Model.run (new Tensor + session.run), (b) the batcher's fast path around it, (c) protocol
+ * decode + batcher + encode, (d) the whole fastify app via inject. Interleaved rounds so drift
+ * in the machine's load hits every variant alike.
+ */
+async function inProcess(model: BenchModel): Promise<Overhead[]> {
+  const config = parseConfig({
+    POOL: 'latency',
+    MODEL_NAME: model.name,
+    MODEL_DIR: model.dir,
+    INTRA_OP_THREADS: '1',
+  });
+  const m = await Model.load({
+    name: model.name,
+    dir: model.dir,
+    precision: 'fp32',
+    executionProvider: 'cpu',
+    intraOpThreads: 1,
+    interOpThreads: 1,
+  });
+  const metrics = createMetrics();
+  const batcher = createBatcher(config, m, metrics);
+  const app = buildApp({
+    config,
+    model: m,
+    batcher,
+    metrics,
+    state: { warm: true, draining: false },
+    logger: false,
+  });
+  await app.ready();
+  const split = () => splitBody(model.payload.body, model.payload.headers['inference-header-content-length']);
+  const decoded = decodeRequest(m, split().header as InferRequest, split().binary);
+  const variants: [string, () => Promise<unknown>][] = [
+    ['bare Model.run (session.run)', () => m.run(decoded.feeds)],
+    ['batcher fast path + run', () => batcher.submit(decoded.feeds, { rows: 1, key: decoded.key })],
+    [
+      'decode + batcher + run + encode',
+      async () => {
+        const { header, binary } = split();
+        const d = decodeRequest(m, header as InferRequest, binary);
+        const { output } = await batcher.submit(d.feeds, { rows: d.rows, key: d.key });
+        return JSON.stringify(encodeResponse(m, d, output).json);
+      },
+    ],
+    [
+      'whole app (fastify inject)',
+      () =>
+        app.inject({
+          method: 'POST',
+          url: `/v2/models/${model.name}/infer`,
+          headers: model.payload.headers,
+          payload: model.payload.body,
+        }),
+    ],
+  ];
+  const lat = new Map<string, number[]>(variants.map(([n]) => [n, []]));
+  for (let round = 0; round < 4; round++) {
+    for (const [name, fn] of variants) {
+      for (let i = 0; i < 20; i++) await fn();
+      const end = performance.now() + 500;
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        await fn();
+        lat.get(name)!.push(performance.now() - t0);
+      }
+    }
+  }
+  await app.close();
+  await m.close();
+  const stats = variants.map(([name]) => {
+    const xs = lat.get(name)!.sort((a, b) => a - b);
+    return { variant: name, p50Ms: percentile(xs, 50), p99Ms: percentile(xs, 99) };
+  });
+  const bare = stats[0]!.p50Ms;
+  return stats.map((x) => ({
+    variant: x.variant,
+    p50Ms: +x.p50Ms.toFixed(4),
+    p99Ms: +x.p99Ms.toFixed(4),
+    addedP50Ms: +(x.p50Ms - bare).toFixed(4),
+  }));
+}
+
 async function freePort(): Promise<number> {
   const srv = createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -248,6 +347,9 @@ async function main(): Promise<void> {
   for (const model of MODELS) {
     console.log(`server bench: ${model.name}`);
     const rawResults = await raw(model);
+    const overhead = await inProcess(model);
+    for (const o of overhead)
+      console.log(`  in-process ${model.name} ${o.variant}: p50 ${o.p50Ms} ms (+${o.addedP50Ms})`);
     const best = rawResults.reduce((a, b) => (b.rowsPerSecond > a.rowsPerSecond ? b : a));
     const vs = variants(best.batch);
     const byVariant: Record<string, LoadResult[]> = {};
@@ -260,11 +362,14 @@ async function main(): Promise<void> {
       title: model.title,
       raw: rawResults,
       bestRawBatch: best.batch,
+      inProcess: overhead,
       variants: vs.map((v) => ({ label: v.label, color: v.color, results: byVariant[v.label] })),
       ratios: {
         throughputProfileVsRawBest: +(bestRps(tp!) / best.rowsPerSecond).toFixed(3),
         throughputProfileVsPlain: +(bestRps(tp!) / bestRps(plain!)).toFixed(3),
         latencyProfileAddedP50MsVsRawRun: +(lat![0]!.p50Ms - raw1.p50Ms).toFixed(3),
+        latencyProfileAddedP50MsInProcessApp: overhead.at(-1)!.addedP50Ms,
+        batcherFastPathAddedP50Ms: overhead[1]!.addedP50Ms,
         latencyProfileAddedP99MsVsRawRun: +(lat![0]!.p99Ms - raw1.p99Ms).toFixed(3),
         latencyProfileAddedP50MsVsPlainServer: +(lat![0]!.p50Ms - plain![0]!.p50Ms).toFixed(3),
         latencyProfileAddedP99MsVsPlainServer: +(lat![0]!.p99Ms - plain![0]!.p99Ms).toFixed(3),
@@ -339,6 +444,7 @@ function summarise(meta: Record<string, unknown>, report: Record<string, unknown
       `- throughput profile / plain one-request-one-run server: **${r.throughputProfileVsPlain}×**`,
       `- latency profile at 1 client, added over raw \`session.run\` (batch 1): p50 **${r.latencyProfileAddedP50MsVsRawRun} ms** (target ≤ 0.3 ms), p99 ${r.latencyProfileAddedP99MsVsRawRun} ms — this includes the HTTP round trip`,
       `- latency profile at 1 client, added over the plain server (same HTTP round trip): p50 **${r.latencyProfileAddedP50MsVsPlainServer} ms**, p99 ${r.latencyProfileAddedP99MsVsPlainServer} ms`,
+      `- latency profile in process (no sockets), added over a bare \`session.run\`: whole app p50 **${r.latencyProfileAddedP50MsInProcessApp} ms**, batcher fast path alone p50 **${r.batcherFastPathAddedP50Ms} ms** (target ≤ 0.3 ms)`,
       '',
     );
   }

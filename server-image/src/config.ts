@@ -23,6 +23,8 @@ export interface Config {
   warmupBatchSizes: number;
   drainTimeoutMs: number;
   logLevel: string;
+  /** Where session.run executes: the main thread, or a worker thread beside it. */
+  inferenceThread: 'main' | 'worker';
 }
 
 export class ConfigError extends Error {
@@ -32,10 +34,17 @@ export class ConfigError extends Error {
   }
 }
 
-/** Per-pool defaults: the latency pool runs each request alone, at once. */
-const POOL_DEFAULTS: Record<Pool, { maxBatchSize: number; maxDelayMs: number; maxQueueSize: number }> = {
-  latency: { maxBatchSize: 1, maxDelayMs: 0, maxQueueSize: 128 },
-  throughput: { maxBatchSize: 32, maxDelayMs: 5, maxQueueSize: 1024 },
+/**
+ * Per-pool defaults: the latency pool runs each request alone, at once, on the main thread (no
+ * hop); the throughput pool batches and computes on a worker thread so request handling
+ * overlaps inference.
+ */
+const POOL_DEFAULTS: Record<
+  Pool,
+  { maxBatchSize: number; maxDelayMs: number; maxQueueSize: number; inferenceThread: 'main' | 'worker' }
+> = {
+  latency: { maxBatchSize: 1, maxDelayMs: 0, maxQueueSize: 128, inferenceThread: 'main' },
+  throughput: { maxBatchSize: 32, maxDelayMs: 5, maxQueueSize: 1024, inferenceThread: 'worker' },
 };
 
 const SETTINGS = [
@@ -55,6 +64,7 @@ const SETTINGS = [
   'WARMUP_BATCH_SIZES',
   'DRAIN_TIMEOUT_MS',
   'LOG_LEVEL',
+  'INFERENCE_THREAD',
 ] as const;
 type Setting = (typeof SETTINGS)[number];
 
@@ -147,6 +157,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = []
     executionProvider: oneOf(v, 'EXECUTION_PROVIDER', ['auto', 'cuda', 'cpu'] as const, 'auto'),
     warmupBatchSizes: int(v, 'WARMUP_BATCH_SIZES', 64, 1, 4096),
     drainTimeoutMs: int(v, 'DRAIN_TIMEOUT_MS', 25_000, 0, 600_000),
+    inferenceThread: oneOf(v, 'INFERENCE_THREAD', ['main', 'worker'] as const, d.inferenceThread),
     logLevel: oneOf(
       v,
       'LOG_LEVEL',

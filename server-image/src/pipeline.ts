@@ -14,15 +14,17 @@ export function createBatcher(
   clock?: Clock,
 ): ModelBatcher {
   const labels = { model: config.modelName, pool: config.pool };
-  metrics.queueDepth.set(labels, 0);
+  const batchSize = metrics.batchSize.labels(labels);
+  const queueDepth = metrics.queueDepth.labels(labels);
+  queueDepth.set(0);
   return new Batcher<Feeds, Feeds>({
     // A model without a batch dimension can only run one request at a time.
     maxBatchSize: model.batched ? config.maxBatchSize : 1,
     maxDelayMs: config.maxDelayMs,
     maxQueueSize: config.maxQueueSize,
     run: (inputs) => model.runBatch(inputs),
-    onBatch: (rows) => metrics.batchSize.observe(labels, rows),
-    onQueueDepth: (depth) => metrics.queueDepth.set(labels, depth),
+    onBatch: (rows) => batchSize.observe(rows),
+    onQueueDepth: (depth) => queueDepth.set(depth),
     ...(clock ? { clock } : {}),
   });
 }

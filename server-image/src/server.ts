@@ -9,17 +9,27 @@ import { createMetrics } from './metrics.ts';
 import { Model } from './model.ts';
 import { createBatcher } from './pipeline.ts';
 import { warmUp } from './warmup.ts';
+import { WorkerModel } from './worker-model.ts';
+import type { InferenceModel } from './worker-model.ts';
 
 export async function serve(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<void> {
-  const model = await Model.load({
+  const options = {
     name: config.modelName,
     dir: config.modelDir,
     precision: config.precision,
     executionProvider: config.executionProvider,
     intraOpThreads: config.intraOpThreads,
     interOpThreads: config.interOpThreads,
-    log: (msg) => log.warn(msg),
-  });
+    log: (msg: string) => log.warn(msg),
+  };
+  // A dead inference worker cannot come back by itself: exit so the kubelet restarts the pod.
+  const model: InferenceModel =
+    config.inferenceThread === 'worker'
+      ? await WorkerModel.load(options, (err) => {
+          log.fatal({ err }, 'inference worker died; exiting');
+          process.exit(1);
+        })
+      : await Model.load(options);
   log.info(
     {
       model: model.name,
@@ -27,6 +37,7 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
       precision: model.precision,
       executionProvider: model.executionProvider,
       pool: config.pool,
+      inferenceThread: config.inferenceThread,
       maxBatchSize: config.maxBatchSize,
       maxDelayMs: config.maxDelayMs,
       maxQueueSize: config.maxQueueSize,

@@ -64,6 +64,7 @@ describe('parseConfig', () => {
     [{ EXECUTION_PROVIDER: 'tpu' }, 'EXECUTION_PROVIDER must be one of auto, cuda, cpu'],
     [{ MODEL_NAME: '../etc' }, 'MODEL_NAME must be'],
     [{ MAX_QUEUE_SIZE: '-1' }, 'MAX_QUEUE_SIZE must be between 1'],
+    [{ INFERENCE_THREAD: 'gpu' }, 'INFERENCE_THREAD must be one of main, worker'],
   ])('rejects %j naming the setting', (env, message) => {
     expect(() => parseConfig(env)).toThrow(ConfigError);
     expect(() => parseConfig(env)).toThrow(message);

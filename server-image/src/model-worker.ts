@@ -1,0 +1,43 @@
+// Worker-thread side of WorkerModel: owns the onnxruntime session. onnxruntime-node 1.30 runs
+// session.run synchronously on the calling JS thread, so running it here leaves the main thread
+// free to read, decode and answer requests while a batch computes.
+import { parentPort, workerData } from 'node:worker_threads';
+import { Model } from './model.ts';
+import type { Feeds, ModelOptions } from './model.ts';
+
+export interface RunRequest {
+  id: number;
+  items: Feeds[];
+}
+
+export type WorkerMessage =
+  | {
+      type: 'ready';
+      meta: Pick<
+        Model,
+        'name' | 'precision' | 'file' | 'executionProvider' | 'inputs' | 'outputs' | 'batched'
+      >;
+    }
+  | { type: 'log'; message: string }
+  | { type: 'failed'; message: string }
+  | { type: 'result'; id: number; outputs: Feeds[] }
+  | { type: 'error'; id: number; message: string };
+
+const port = parentPort!;
+const send = (m: WorkerMessage) => port.postMessage(m);
+
+try {
+  const opts = workerData as Omit<ModelOptions, 'log'>;
+  const model = await Model.load({ ...opts, log: (message) => send({ type: 'log', message }) });
+  const { name, precision, file, executionProvider, inputs, outputs, batched } = model;
+  port.on('message', (req: RunRequest) => {
+    model.runBatch(req.items).then(
+      (out) => send({ type: 'result', id: req.id, outputs: out }),
+      (err: unknown) =>
+        send({ type: 'error', id: req.id, message: err instanceof Error ? err.message : String(err) }),
+    );
+  });
+  send({ type: 'ready', meta: { name, precision, file, executionProvider, inputs, outputs, batched } });
+} catch (err) {
+  send({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
+}

@@ -1,0 +1,125 @@
+// A Model whose session lives on a worker thread (see model-worker.ts). Same surface as Model
+// for the batcher, warm-up and app; inputs are transferred to the worker, not copied.
+import { Worker } from 'node:worker_threads';
+import type { Feeds, Model, ModelOptions } from './model.ts';
+import type { RunRequest, WorkerMessage } from './model-worker.ts';
+
+export type InferenceModel = Pick<
+  Model,
+  | 'name'
+  | 'precision'
+  | 'file'
+  | 'executionProvider'
+  | 'inputs'
+  | 'outputs'
+  | 'batched'
+  | 'runBatch'
+  | 'close'
+>;
+
+// Running from sources (.ts) or from the compiled dist (.js): the worker file sits beside this one.
+const WORKER_URL = new URL(
+  `./model-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`,
+  import.meta.url,
+);
+
+function transferables(items: readonly Feeds[]): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const feeds of items) {
+    for (const { data } of Object.values(feeds)) {
+      // Only buffers the tensor owns whole: a view into a shared buffer must not be detached.
+      if (
+        !Array.isArray(data) &&
+        data.buffer instanceof ArrayBuffer &&
+        data.byteOffset === 0 &&
+        data.byteLength === data.buffer.byteLength
+      ) {
+        buffers.add(data.buffer);
+      }
+    }
+  }
+  return [...buffers];
+}
+
+export class WorkerModel implements InferenceModel {
+  readonly name: string;
+  readonly precision: Model['precision'];
+  readonly file: string;
+  readonly executionProvider: Model['executionProvider'];
+  readonly inputs: Model['inputs'];
+  readonly outputs: Model['outputs'];
+  readonly batched: boolean;
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (f: Feeds[]) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+  private dead: Error | undefined;
+
+  private constructor(worker: Worker, meta: Extract<WorkerMessage, { type: 'ready' }>['meta']) {
+    this.worker = worker;
+    this.name = meta.name;
+    this.precision = meta.precision;
+    this.file = meta.file;
+    this.executionProvider = meta.executionProvider;
+    this.inputs = meta.inputs;
+    this.outputs = meta.outputs;
+    this.batched = meta.batched;
+  }
+
+  /** Starts the worker and resolves once its model has loaded. `onExit` hears of a worker that dies. */
+  static load(opts: ModelOptions, onExit?: (err: Error) => void): Promise<WorkerModel> {
+    const { log, ...data } = opts;
+    const worker = new Worker(WORKER_URL, { workerData: data });
+    return new Promise((resolve, reject) => {
+      let model: WorkerModel | undefined;
+      worker.on('message', (m: WorkerMessage) => {
+        if (m.type === 'log') log?.(m.message);
+        else if (m.type === 'failed') {
+          reject(new Error(m.message));
+          void worker.terminate();
+        } else if (m.type === 'ready') {
+          model = new WorkerModel(worker, m.meta);
+          resolve(model);
+        } else model?.settle(m);
+      });
+      worker.on('error', (err) => (model ? model.fail(err) : reject(err)));
+      worker.on('exit', (code) => {
+        const err = new Error(`inference worker exited with code ${code}`);
+        if (!model) return reject(err);
+        if (!model.dead) {
+          model.fail(err);
+          onExit?.(err);
+        }
+      });
+    });
+  }
+
+  private settle(m: WorkerMessage): void {
+    if (m.type !== 'result' && m.type !== 'error') return;
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (m.type === 'result') p.resolve(m.outputs);
+    else p.reject(new Error(m.message));
+  }
+
+  private fail(err: Error): void {
+    this.dead = err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  runBatch(items: readonly Feeds[]): Promise<Feeds[]> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const req: RunRequest = { id, items: [...items] };
+      this.worker.postMessage(req, transferables(items));
+    });
+  }
+
+  async close(): Promise<void> {
+    this.dead = new Error('model closed');
+    await this.worker.terminate();
+  }
+}
