@@ -144,7 +144,10 @@ component_clear_stale() {
     proc_wait_gone "$pid" 10 || { kill -KILL "$pid" 2>/dev/null || true; proc_wait_gone "$pid" 5 || true; }
   done
   for port in $(component_port "$name"); do
-    holder="$(ss -Hltnp "sport = :$port" 2>/dev/null | head -n 1)"
+    # Only listeners that would clash with 127.0.0.1:PORT (the node agent serves the same port on
+    # the bridge address to reach the apiserver from pods).
+    holder="$(ss -Hltnp "sport = :$port" 2>/dev/null |
+      awk -v p=":$port" '$4 == "127.0.0.1" p || $4 == "0.0.0.0" p || $4 == "*" p || $4 == "[::]" p' | head -n 1)"
     [[ -z "$holder" ]] || die "$name needs 127.0.0.1:$port, but another process listens there: $holder"
   done
 }
