@@ -288,7 +288,7 @@ function variants(bestBatch: number): Variant[] {
   const main = join(ROOT, 'server-image/src/main.ts');
   return [
     {
-      label: `throughput profile (batch ≤ ${bestBatch})`,
+      label: `throughput profile (batch ≤ ${bestBatch}, worker thread)`,
       color: '#1f77b4',
       readyPath: '/v2/health/ready',
       start: (m, port) =>
@@ -297,6 +297,21 @@ function variants(bestBatch: number): Variant[] {
             POOL: 'throughput',
             MAX_BATCH_SIZE: String(bestBatch),
             MAX_DELAY_MS: String(m.maxDelayMs),
+          }),
+          stdio: 'inherit',
+        }),
+    },
+    {
+      label: `throughput profile, session.run on the main thread`,
+      color: '#ff7f0e',
+      readyPath: '/v2/health/ready',
+      start: (m, port) =>
+        spawn(process.execPath, [main], {
+          env: serverEnv(m, port, {
+            POOL: 'throughput',
+            MAX_BATCH_SIZE: String(bestBatch),
+            MAX_DELAY_MS: String(m.maxDelayMs),
+            INFERENCE_THREAD: 'main',
           }),
           stdio: 'inherit',
         }),
@@ -354,7 +369,7 @@ async function main(): Promise<void> {
     const vs = variants(best.batch);
     const byVariant: Record<string, LoadResult[]> = {};
     for (const v of vs) byVariant[v.label] = await measure(model, v);
-    const [tp, lat, plain] = vs.map((v) => byVariant[v.label]!);
+    const [tp, tpMain, lat, plain] = vs.map((v) => byVariant[v.label]!);
     const bestRps = (rs: LoadResult[]) => Math.max(...rs.map((r) => r.rps));
     const raw1 = rawResults.find((r) => r.batch === 1)!;
     report.push({
@@ -367,6 +382,7 @@ async function main(): Promise<void> {
       ratios: {
         throughputProfileVsRawBest: +(bestRps(tp!) / best.rowsPerSecond).toFixed(3),
         throughputProfileVsPlain: +(bestRps(tp!) / bestRps(plain!)).toFixed(3),
+        throughputProfileMainThreadVsRawBest: +(bestRps(tpMain!) / best.rowsPerSecond).toFixed(3),
         latencyProfileAddedP50MsVsRawRun: +(lat![0]!.p50Ms - raw1.p50Ms).toFixed(3),
         latencyProfileAddedP50MsInProcessApp: overhead.at(-1)!.addedP50Ms,
         batcherFastPathAddedP50Ms: overhead[1]!.addedP50Ms,
@@ -442,6 +458,7 @@ function summarise(meta: Record<string, unknown>, report: Record<string, unknown
       '',
       `- throughput profile / raw in-process at its best batch size (${String(m.bestRawBatch)}): **${r.throughputProfileVsRawBest}×** (target ≥ 0.9×)`,
       `- throughput profile / plain one-request-one-run server: **${r.throughputProfileVsPlain}×**`,
+      `- the same with \`session.run\` on the main thread (\`INFERENCE_THREAD=main\`) / raw: ${r.throughputProfileMainThreadVsRawBest}×`,
       `- latency profile at 1 client, added over raw \`session.run\` (batch 1): p50 **${r.latencyProfileAddedP50MsVsRawRun} ms** (target ≤ 0.3 ms), p99 ${r.latencyProfileAddedP99MsVsRawRun} ms — this includes the HTTP round trip`,
       `- latency profile at 1 client, added over the plain server (same HTTP round trip): p50 **${r.latencyProfileAddedP50MsVsPlainServer} ms**, p99 ${r.latencyProfileAddedP99MsVsPlainServer} ms`,
       `- latency profile in process (no sockets), added over a bare \`session.run\`: whole app p50 **${r.latencyProfileAddedP50MsInProcessApp} ms**, batcher fast path alone p50 **${r.batcherFastPathAddedP50Ms} ms** (target ≤ 0.3 ms)`,

@@ -1,5 +1,5 @@
 // The server image end to end: built with podman from the local base (or reused when present),
-// run the way the operator runs it (non-root, read-only root filesystem, no capabilities),
+// run the way the operator runs it (throughput pool: inference on a worker thread) (non-root, read-only root filesystem, no capabilities),
 // published on a random loopback port; health, metadata, an inference and /metrics through the
 // container, and the fetch-model entrypoint. The containers are removed at the end.
 import { execFile } from 'node:child_process';
@@ -54,7 +54,7 @@ describe('server image', () => {
       '-e',
       'MODEL_NAME=mlp',
       '-e',
-      'POOL=latency',
+      'POOL=throughput',
       '-e',
       'PRECISION=int8',
       IMAGE,
@@ -87,7 +87,11 @@ describe('server image', () => {
       parameters: unknown;
     };
     expect(meta.inputs).toEqual([{ name: 'input', datatype: 'FP32', shape: [-1, 16] }]);
-    expect(meta.parameters).toMatchObject({ precision: 'int8', execution_provider: 'cpu', pool: 'latency' });
+    expect(meta.parameters).toMatchObject({
+      precision: 'int8',
+      execution_provider: 'cpu',
+      pool: 'throughput',
+    });
   });
 
   it('answers an inference, saying which pool served it, and counts it in /metrics', async () => {
@@ -100,18 +104,19 @@ describe('server image', () => {
       }),
     });
     expect(res.status).toBe(200);
-    expect(res.headers.get('x-serving-pool')).toBe('latency');
+    expect(res.headers.get('x-serving-pool')).toBe('throughput');
     const body = (await res.json()) as { id: string; outputs: { shape: number[] }[] };
     expect(body.id).toBe('e2e');
     expect(body.outputs[0]!.shape).toEqual([1, 4]);
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toContain('servingstack_requests_total{model="mlp",pool="latency",code="200"} 1');
+    expect(metrics).toContain('servingstack_requests_total{model="mlp",pool="throughput",code="200"} 1');
   });
 
   it('drains and exits 0 on SIGTERM', async () => {
     await podman('stop', '-t', '20', container);
     expect(await podman('inspect', '--format', '{{.State.ExitCode}}', container)).toBe('0');
     const logs = await run('podman', ['logs', container]);
+    expect(logs.stdout + logs.stderr).toContain('"inferenceThread":"worker"'); // compiled worker path ran
     expect(logs.stdout + logs.stderr).toContain('drained; exiting');
   });
 
