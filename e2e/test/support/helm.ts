@@ -80,12 +80,21 @@ export interface RenderOptions {
   /** `--set` pairs, e.g. ['replicaCount=3']. */
   set?: readonly string[];
   extraArgs?: readonly string[];
+  /** Render the chart's crds/ too (helm template --include-crds); on by default. */
+  includeCrds?: boolean;
 }
 
-/** `helm template` of the chart, parsed; CRDs from crds/ included so a test sees everything. */
+/** `helm template` of the chart, parsed; by default with the CRDs from crds/, so a test sees everything. */
 export async function renderChart(options: RenderOptions = {}): Promise<Manifest[]> {
-  const { release = 'sst', namespace = 'servingstack-system', set = [], extraArgs = [] } = options;
-  const args = ['template', release, chartDir, '--namespace', namespace, '--include-crds', ...extraArgs];
+  const {
+    release = 'sst',
+    namespace = 'servingstack-system',
+    set = [],
+    extraArgs = [],
+    includeCrds = true,
+  } = options;
+  const args = ['template', release, chartDir, '--namespace', namespace, ...extraArgs];
+  if (includeCrds) args.push('--include-crds');
   for (const pair of set) args.push('--set', pair);
   return parseManifests(await helm(args));
 }

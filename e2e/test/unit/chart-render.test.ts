@@ -177,7 +177,7 @@ describeWithHelm('chart rendered with watchNamespaces', () => {
 
 describeWithHelm('chart rendered with options', () => {
   it('crds.managed renders the CRD as a kept template, spec identical to crds/', async () => {
-    const objects = await renderChart({ set: ['crds.managed=true'], extraArgs: ['--skip-crds'] });
+    const objects = await renderChart({ set: ['crds.managed=true'], includeCrds: false });
     const crds = objects.filter((m) => m.kind === 'CustomResourceDefinition');
     expect(crds).toHaveLength(1);
     const top = parse(
