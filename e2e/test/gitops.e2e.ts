@@ -6,9 +6,12 @@
 //   and the children; repeated syncs leave the children untouched (not one re-apply), a spec change
 //   goes through without a conflict and the operator follows it.
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { kubeconfigPath, kubectl, repoRoot, waitFor, withTestNamespace } from './support/index.ts';
 import { startLocalOperator, type LocalOperator } from './support/local-operator.ts';
+
+// Releases, token reviews and reconciles take seconds each on the shared 2-core machine.
+jest.setTimeout(300_000);
 
 const CRD = 'servingstacks.servingstack.dev';
 const GITOPS = 'argocd-controller';

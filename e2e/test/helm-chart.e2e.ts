@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { PERMISSIONS } from '../../operator/src/rbac/permissions.ts';
 import { grantsOf, type PolicyRule } from '../../charts/rbac-rules.ts';
 import { chartDir, helm, runHelm } from './support/helm.ts';
@@ -20,6 +20,9 @@ import {
   waitFor,
   withTestNamespace,
 } from './support/index.ts';
+
+// Releases, token reviews and reconciles take seconds each on the shared 2-core machine.
+jest.setTimeout(300_000);
 
 const CRD = 'servingstacks.servingstack.dev';
 const NEVER_PULLED = ['--set', 'image.tag=e2e-never-pulled', '--set', 'image.pullPolicy=Never'];

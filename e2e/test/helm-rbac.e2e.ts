@@ -7,13 +7,16 @@
 //   pods/exec, nodes, writing ServingStack specs, RBAC, Leases outside the release namespace).
 // Both RBAC shapes are covered: a ClusterRole (watching all namespaces) and Roles per watched namespace.
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { AuthorizationV1Api, type V1ResourceRule } from '@kubernetes/client-node';
 import { PERMISSIONS, type Permission } from '../../operator/src/rbac/permissions.ts';
 import { chartDir, helm, runHelm } from './support/helm.ts';
 import { kubectl, repoRoot, waitFor, withTestNamespace } from './support/index.ts';
 import { startLocalOperator, type LocalOperator } from './support/local-operator.ts';
 import { serviceAccountKubeConfig, type ServiceAccountCredentials } from './support/token-kubeconfig.ts';
+
+// Releases, token reviews and reconciles take seconds each on the shared 2-core machine.
+jest.setTimeout(300_000);
 
 const STACK = 'rbac';
 
