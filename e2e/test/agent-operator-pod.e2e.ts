@@ -3,7 +3,7 @@
 // token, kubernetes.default.svc), and reconciling a ServingStack whose pools then run too.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { NODE_NAME, ensureNodeAgent } from '../agent/testing/cluster-parts.ts';
+import { NODE_NAME, defaultServiceAccount, ensureNodeAgent } from '../agent/testing/cluster-parts.ts';
 import { stackManifest } from '../agent/testing/stack.ts';
 import { chartDir, helm } from './support/helm.ts';
 import { kubectl, loadKubeConfig, repoRoot, waitFor, withTestNamespace } from './support/index.ts';
@@ -18,6 +18,7 @@ const release = 'op';
 
 beforeAll(async () => {
   await ensureNodeAgent();
+  await defaultServiceAccount(ns.name, kubectl);
   await kubectl(['apply', '--server-side', '-f', `${repoRoot}crds/`]);
   await helm([
     'install',

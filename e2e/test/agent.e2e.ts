@@ -5,8 +5,8 @@ import { beforeAll, describe, expect, test } from '@jest/globals';
 import { CoordinationV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NODE_NAME, ensureNodeAgent } from '../agent/testing/cluster-parts.ts';
-import { clusterDir, loadKubeConfig, waitFor, withTestNamespace } from './support/index.ts';
+import { NODE_NAME, defaultServiceAccount, ensureNodeAgent } from '../agent/testing/cluster-parts.ts';
+import { clusterDir, kubectl, loadKubeConfig, waitFor, withTestNamespace } from './support/index.ts';
 
 /** The debootstrapped base image with Node 24 (scripts/base-image.sh). */
 const BASE_IMAGE = process.env.SERVINGSTACK_BASE_IMAGE ?? 'localhost/servingstack/node-base:24';
@@ -58,6 +58,7 @@ const condition = (p: V1Pod, type: string) => p.status?.conditions?.find((c) => 
 
 beforeAll(async () => {
   await ensureNodeAgent();
+  await defaultServiceAccount(ns.name, kubectl);
 }, 180_000);
 
 describe('the node', () => {
@@ -66,7 +67,7 @@ describe('the node', () => {
     expect(node.status?.capacity?.['nvidia.com/gpu']).toBe('4');
     expect(node.metadata?.labels?.['servingstack.dev/fake-gpu']).toBe('true');
     expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-  });
+  }, 120_000);
 
   test('renews its Lease in kube-node-lease', async () => {
     const leases = kc.makeApiClient(CoordinationV1Api);
@@ -80,7 +81,7 @@ describe('the node', () => {
       timeoutMs: 30_000,
       intervalMs: 1_000,
     });
-  });
+  }, 120_000);
 });
 
 describe('scheduling with fake GPUs', () => {
@@ -96,7 +97,7 @@ describe('scheduling with fake GPUs', () => {
     expect(p.spec?.nodeName).toBeUndefined();
     expect(p.status?.phase).toBe('Pending');
     expect(condition(p, 'PodScheduled')?.message).toMatch(/nvidia\.com\/gpu/);
-  });
+  }, 120_000);
 
   test('a pod asking for GPUs the node has is bound to it and runs', async () => {
     await core.createNamespacedPod({ namespace: ns.name, body: pod('one-gpu', {}, 1) });
@@ -107,7 +108,7 @@ describe('scheduling with fake GPUs', () => {
     expect(p.spec?.nodeName).toBe(NODE_NAME);
     expect(p.status?.podIP).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     expect(p.status?.podIP?.startsWith('127.')).toBe(false);
-  });
+  }, 120_000);
 });
 
 describe('probes', () => {
@@ -135,7 +136,7 @@ describe('probes', () => {
     });
     expect(condition(off, 'Ready')?.reason).toBe('ContainersNotReady');
     expect(off.status?.containerStatuses?.[0]?.restartCount).toBe(0);
-  });
+  }, 120_000);
 
   test('a failing liveness probe restarts the container', async () => {
     const name = 'liveness';
@@ -148,7 +149,7 @@ describe('probes', () => {
       timeoutMs: 90_000,
     });
     expect(p.status?.containerStatuses?.[0]?.lastState?.terminated).toBeDefined();
-  });
+  }, 120_000);
 });
 
 describe('deletion', () => {
@@ -178,5 +179,5 @@ describe('deletion', () => {
     const files = await readdir(logs);
     const text = (await Promise.all(files.map((f) => readFile(join(logs, f), 'utf8')))).join('');
     expect(text).toContain('SIGTERM received; ignoring it');
-  });
+  }, 120_000);
 });

@@ -4,7 +4,12 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { AppsV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Agent } from 'node:http';
-import { ROUTER_GATEWAY, ensureNodeAgent, ensureRouter } from '../agent/testing/cluster-parts.ts';
+import {
+  ROUTER_GATEWAY,
+  defaultServiceAccount,
+  ensureNodeAgent,
+  ensureRouter,
+} from '../agent/testing/cluster-parts.ts';
 import { stackManifest } from '../agent/testing/stack.ts';
 import { callRouter, type Outcome } from '../agent/testing/traffic.ts';
 import { startLocalOperator, type LocalOperator } from './support/local-operator.ts';
@@ -35,6 +40,7 @@ let operator: LocalOperator | undefined;
 beforeAll(async () => {
   await ensureNodeAgent();
   await ensureRouter();
+  await defaultServiceAccount(ns.name, kubectl);
   await kubectl(['apply', '--server-side', '-f', `${repoRoot}crds/`]);
   operator = await startLocalOperator({
     kubeconfig: kubeconfigPath,

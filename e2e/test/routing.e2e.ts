@@ -4,7 +4,13 @@
 // Ingress, read by Traefik's ingress-nginx provider, which is not ingress-nginx itself).
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { NODE_NAME, ROUTER_GATEWAY, ensureNodeAgent, ensureRouter } from '../agent/testing/cluster-parts.ts';
+import {
+  NODE_NAME,
+  ROUTER_GATEWAY,
+  defaultServiceAccount,
+  ensureNodeAgent,
+  ensureRouter,
+} from '../agent/testing/cluster-parts.ts';
 import { poolRequestsTotal } from '../agent/testing/pool-metrics.ts';
 import { ROUTING_CASES } from '../agent/testing/routing-cases.ts';
 import { stackManifest, type StackOptions } from '../agent/testing/stack.ts';
@@ -59,6 +65,7 @@ let operator: LocalOperator | undefined;
 beforeAll(async () => {
   await ensureNodeAgent();
   await ensureRouter();
+  await defaultServiceAccount(ns.name, kubectl);
   await kubectl(['apply', '--server-side', '-f', `${repoRoot}crds/`]);
   operator = await startLocalOperator({
     kubeconfig: kubeconfigPath,
@@ -153,6 +160,7 @@ describe('provider gateway-api: one HTTPRoute through Traefik', () => {
       const { outcomes } = await burst(call, { requests: 10, concurrency: 2 });
       expect(outcomes.map((o) => [o.status, o.pool])).toEqual(outcomes.map(() => [200, c.pool]));
     },
+    90_000,
   );
 
   test("each pool's own metrics count the requests routed to it", async () => {
@@ -168,7 +176,7 @@ describe('provider gateway-api: one HTTPRoute through Traefik', () => {
     );
     expect((await poolRequestsTotal(core, ns.name, name, 'latency')) - latencyBefore).toBe(12);
     expect((await poolRequestsTotal(core, ns.name, name, 'throughput')) - throughputBefore).toBe(7);
-  });
+  }, 90_000);
 });
 
 describe('provider ingress-nginx: main + canary Ingress through Traefik', () => {
@@ -197,6 +205,7 @@ describe('provider ingress-nginx: main + canary Ingress through Traefik', () => 
       const { outcomes } = await burst(call, { requests: 10, concurrency: 2 });
       expect(outcomes.map((o) => [o.status, o.pool])).toEqual(outcomes.map(() => [200, c.pool]));
     },
+    90_000,
   );
 
   test('a short timeout header falls through to the default pool, as the status warned', async () => {
@@ -204,5 +213,5 @@ describe('provider ingress-nginx: main + canary Ingress through Traefik', () => 
     await firstAnswer(call);
     const { outcomes } = await burst(call, { requests: 5, concurrency: 1 });
     expect(outcomes.map((o) => o.pool)).toEqual(outcomes.map(() => 'throughput'));
-  });
+  }, 90_000);
 });

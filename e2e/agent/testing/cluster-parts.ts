@@ -27,3 +27,24 @@ export const NODE_NAME = process.env.AGENT_NODE_NAME ?? 'servingstack-node-1';
 
 /** The Gateway traefik.sh creates, for stacks with provider gateway-api. */
 export const ROUTER_GATEWAY = { name: 'servingstack', namespace: 'servingstack-router' };
+
+/**
+ * Pods are refused in a namespace until the controller-manager has made its `default`
+ * ServiceAccount; a suite that creates pods right after its namespace waits for it.
+ */
+export async function defaultServiceAccount(
+  namespace: string,
+  kubectlRun: (args: string[]) => Promise<string>,
+): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await kubectlRun(['get', 'serviceaccount', 'default', '-n', namespace, '-o', 'name']);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline)
+        throw new Error(`no ServiceAccount default in ${namespace} after 60s`, { cause: err });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  }
+}
