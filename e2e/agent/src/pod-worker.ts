@@ -155,7 +155,7 @@ export class PodWorker {
     } catch (err) {
       const config = err instanceof PodConfigError;
       const reason = config ? 'CreateContainerConfigError' : 'AgentError';
-      this.#log.warn('pod not started yet', { reason, err: errorMessage(err) });
+      this.#log.warn('pod not started yet', { reason, err: describeApiError(err) });
       for (const r of [...this.#init, ...this.#containers]) {
         if (!r.id) r.view.state = { kind: 'waiting', reason, message: errorMessage(err) };
       }
