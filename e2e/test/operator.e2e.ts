@@ -2,7 +2,7 @@
 // garbage collection, API-server validation, leader election and recovery from an API-server
 // restart. Pods stay Pending here (the stacks pin an impossible nodeSelector), which the status
 // must say.
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import {
   ApiException,
   AppsV1Api,
@@ -29,6 +29,8 @@ const V = 'v1alpha1';
 const P = 'servingstacks';
 const LEASE_S = 6;
 const exec = promisify(execFile);
+// testTimeout in a jest project config is ignored (it is a global option): set it here.
+jest.setTimeout(300_000);
 
 const kc = loadKubeConfig();
 const custom = kc.makeApiClient(CustomObjectsApi);
@@ -149,7 +151,7 @@ describe('the ServingStack CRD', () => {
   beforeAll(async () => {
     await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'crds')]);
     await kubectl(['wait', '--for=condition=Established', '--timeout=60s', `crd/${P}.${G}`]);
-  });
+  }, 90_000);
 
   const base = spec();
   const invalid: [string, Record<string, unknown>, string][] = [
@@ -254,11 +256,11 @@ describe('the operator', () => {
     await ensureHttpRouteCrd();
     leader = start('op-a');
     await leader.waitForLog('controller started', 60_000);
-  });
+  }, 120_000);
 
   afterAll(async () => {
     for (const op of ops) if (op.running) await op.stop('SIGKILL');
-  });
+  }, 60_000);
 
   test('create: every child exists with the key fields; status says the pods are pending', async () => {
     await createStack(ns.name, 'demo', spec());

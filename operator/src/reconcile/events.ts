@@ -2,6 +2,7 @@
 // one de-duplicates (same reason and note within a window) and rate-limits per stack, so a stuck
 // stack cannot flood etcd.
 import type { EventsV1Api } from '@kubernetes/client-node';
+import { randomInt } from 'node:crypto';
 import { V1MicroTime } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_VERSION, KIND, type DefaultedStack } from '../api/servingstack.ts';
@@ -17,6 +18,11 @@ export interface StackEvent {
   reason: string;
   action: string;
   note: string;
+}
+
+export function eventName(stackName: string, at: Date): string {
+  const suffix = (BigInt(at.getTime()) * 1_000_000n + BigInt(randomInt(1_000_000))).toString(16);
+  return `${stackName.slice(0, 253 - suffix.length - 1)}.${suffix}`;
 }
 
 export class EventRecorder {
@@ -60,7 +66,8 @@ export class EventRecorder {
       await this.api.createNamespacedEvent({
         namespace: stack.namespace,
         body: {
-          metadata: { generateName: `${stack.name}.`, namespace: stack.namespace },
+          // events.k8s.io rejects a generateName ending in '.', so name it as client-go does: <name>.<hex time>.
+          metadata: { name: eventName(stack.name, this.now()), namespace: stack.namespace },
           eventTime: new V1MicroTime(this.now().getTime()),
           reportingController: REPORTING_CONTROLLER,
           reportingInstance: this.instance,

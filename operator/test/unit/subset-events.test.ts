@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import type { EventsV1Api } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { EventRecorder } from '../../src/reconcile/events.ts';
+import { EventRecorder, eventName } from '../../src/reconcile/events.ts';
 import { classify } from '../../src/reconcile/errors.ts';
 import { isSubset } from '../../src/reconcile/subset.ts';
 import { ApiException } from '@kubernetes/client-node';
@@ -49,6 +49,16 @@ describe('EventRecorder.admit (dedupe and rate limit)', () => {
     expect(rec.admit('u3', e('other stack'))).toBe(true);
     t += 60_000;
     expect(rec.admit('u2', e('later'))).toBe(true);
+  });
+});
+
+describe('eventName', () => {
+  test('a valid DNS subdomain, unique per call, within 253 characters', () => {
+    const at = new Date('2026-01-01T00:00:00Z');
+    const a = eventName('sentiment', at);
+    expect(a).toMatch(/^sentiment\.[0-9a-f]+$/);
+    expect(eventName('sentiment', at)).not.toBe(a);
+    expect(eventName('x'.repeat(253), at).length).toBeLessThanOrEqual(253);
   });
 });
 
