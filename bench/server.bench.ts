@@ -25,13 +25,14 @@ import { createBatcher } from '../server-image/src/pipeline.ts';
 import { decodeRequest, encodeResponse } from '../server-image/src/protocol.ts';
 import type { InferRequest } from '../server-image/src/protocol.ts';
 import { splitBody } from '../server-image/src/tensor/body.ts';
-import { closedLoop, percentile } from './lib/load.ts';
-import type { LoadResult, Payload } from './lib/load.ts';
+import { closedLoop, percentile, summariseSamples } from './lib/load.ts';
+import type { LoadResult, Payload, Samples } from './lib/load.ts';
 import { chart } from './lib/svg.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CONCURRENCY = [1, 4, 16, 64];
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 2.5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = 3;
 const RAW_SECONDS = 2;
 
 interface BenchModel {
@@ -336,24 +337,51 @@ function variants(bestBatch: number): Variant[] {
   ];
 }
 
-async function measure(model: BenchModel, variant: Variant): Promise<LoadResult[]> {
-  const port = await freePort();
-  const child = variant.start(model, port);
+/**
+ * All variants run side by side (an idle server costs nothing) and are measured in
+ * interleaved rounds at each concurrency, so drift in this shared machine's load hits every
+ * variant alike instead of whichever happened to run during a busy minute.
+ */
+async function measureAll(model: BenchModel, vs: Variant[]): Promise<Record<string, LoadResult[]>> {
+  const running = await Promise.all(
+    vs.map(async (v) => {
+      const port = await freePort();
+      return { v, port, child: v.start(model, port) };
+    }),
+  );
   try {
     // The plain server has no health route: any answer means it is up.
-    await waitReady(`http://127.0.0.1:${port}${variant.readyPath}`, child, variant.readyPath === '/');
-    const url = `http://127.0.0.1:${port}/v2/models/${model.name}/infer`;
-    const results: LoadResult[] = [];
+    await Promise.all(
+      running.map((r) =>
+        waitReady(`http://127.0.0.1:${r.port}${r.v.readyPath}`, r.child, r.v.readyPath === '/'),
+      ),
+    );
+    const byVariant: Record<string, LoadResult[]> = Object.fromEntries(vs.map((v) => [v.label, []]));
     for (const c of CONCURRENCY) {
-      const r = await closedLoop(url, model.payload, c, SECONDS);
-      console.log(
-        `  ${model.name} ${variant.label} c=${c}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, errors ${r.errors}`,
+      const acc = new Map<string, Samples>(
+        vs.map((v) => [v.label, { latencies: [], errors: 0, seconds: 0 }]),
       );
-      results.push(r);
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const r of running) {
+          const url = `http://127.0.0.1:${r.port}/v2/models/${model.name}/infer`;
+          const got = await closedLoop(url, model.payload, c, SECONDS / ROUNDS);
+          const a = acc.get(r.v.label)!;
+          a.latencies.push(...got.latencies);
+          a.errors += got.errors;
+          a.seconds += got.seconds;
+        }
+      }
+      for (const v of vs) {
+        const res = summariseSamples(c, acc.get(v.label)!);
+        console.log(
+          `  ${model.name} ${v.label} c=${c}: ${res.rps} req/s, p50 ${res.p50Ms} ms, p99 ${res.p99Ms} ms, errors ${res.errors}`,
+        );
+        byVariant[v.label]!.push(res);
+      }
     }
-    return results;
+    return byVariant;
   } finally {
-    await stop(child);
+    await Promise.all(running.map((r) => stop(r.child)));
   }
 }
 
@@ -367,8 +395,7 @@ async function main(): Promise<void> {
       console.log(`  in-process ${model.name} ${o.variant}: p50 ${o.p50Ms} ms (+${o.addedP50Ms})`);
     const best = rawResults.reduce((a, b) => (b.rowsPerSecond > a.rowsPerSecond ? b : a));
     const vs = variants(best.batch);
-    const byVariant: Record<string, LoadResult[]> = {};
-    for (const v of vs) byVariant[v.label] = await measure(model, v);
+    const byVariant = await measureAll(model, vs);
     const [tp, tpMain, lat, plain] = vs.map((v) => byVariant[v.label]!);
     const bestRps = (rs: LoadResult[]) => Math.max(...rs.map((r) => r.rps));
     const raw1 = rawResults.find((r) => r.batch === 1)!;
@@ -433,7 +460,7 @@ function summarise(meta: Record<string, unknown>, report: Record<string, unknown
     `Measured by \`bench/server.bench.ts\` (\`make bench\`) on ${String(meta.date).slice(0, 10)}: Node ${String(meta.node)},`,
     `onnxruntime-node ${String(meta.onnxruntime)}, CPU execution provider, ${String(meta.cpus)} CPUs (${String(meta.cpuModel)}) shared by`,
     'the load generator and the server, one intra-op thread everywhere. Closed-loop clients over loopback keep-alive',
-    `connections, one row per request, ${String(meta.secondsPerPoint)} s per point. Raw = \`session.run\` in-process, one call at a time.`,
+    `connections, one row per request, ${String(meta.secondsPerPoint)} s per point in ${ROUNDS} rounds interleaved across the variants. Raw = \`session.run\` in-process, one call at a time.`,
     'These are figures from one busy development machine, not guarantees; rerun `make bench` to reproduce.',
     '',
     '![throughput versus p99 latency](../bench/results/server-throughput-latency.svg)',

@@ -41,12 +41,32 @@ function send(agent: Agent, url: URL, payload: Payload): Promise<number> {
   });
 }
 
+export interface Samples {
+  latencies: number[];
+  errors: number;
+  seconds: number;
+}
+
+/** Summarises samples gathered (possibly over several interleaved runs) at one concurrency. */
+export function summariseSamples(concurrency: number, s: Samples): LoadResult {
+  const latencies = [...s.latencies].sort((a, b) => a - b);
+  return {
+    concurrency,
+    requests: latencies.length,
+    errors: s.errors,
+    seconds: +s.seconds.toFixed(2),
+    rps: +(latencies.length / s.seconds).toFixed(1),
+    p50Ms: +percentile(latencies, 50).toFixed(3),
+    p99Ms: +percentile(latencies, 99).toFixed(3),
+  };
+}
+
 export async function closedLoop(
   url: string,
   payload: Payload,
   concurrency: number,
   seconds: number,
-): Promise<LoadResult> {
+): Promise<Samples> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const target = new URL(url);
   // Warm the connections and the server's paths before measuring.
@@ -65,16 +85,6 @@ export async function closedLoop(
       }
     }),
   );
-  const elapsed = (performance.now() - start) / 1000;
   agent.destroy();
-  latencies.sort((a, b) => a - b);
-  return {
-    concurrency,
-    requests: latencies.length,
-    errors,
-    seconds: +elapsed.toFixed(2),
-    rps: +(latencies.length / elapsed).toFixed(1),
-    p50Ms: +percentile(latencies, 50).toFixed(3),
-    p99Ms: +percentile(latencies, 99).toFixed(3),
-  };
+  return { latencies, errors, seconds: (performance.now() - start) / 1000 };
 }

@@ -1,7 +1,8 @@
 // The server image end to end: built with podman from the local base (or reused when present),
-// run the way the operator runs it (throughput pool: inference on a worker thread) (non-root, read-only root filesystem, no capabilities),
-// published on a random loopback port; health, metadata, an inference and /metrics through the
-// container, and the fetch-model entrypoint. The containers are removed at the end.
+// run the way the operator runs it (non-root, read-only root filesystem, no capabilities) as the
+// throughput pool (inference on a worker thread), published on a random loopback port; health,
+// metadata, an inference, /metrics and drain through the container, and the fetch-model
+// entrypoint. The containers are removed at the end.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
