@@ -27,7 +27,7 @@ export default {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/e2e/test/**/*.e2e.ts'],
-      testTimeout: 300_000,
+      setupFilesAfterEnv: ['<rootDir>/e2e/jest-setup-after-env.ts'],
       // Fails the run when the cluster cannot be reached: e2e tests never skip.
       globalSetup: '<rootDir>/e2e/jest-global-setup.ts',
     },

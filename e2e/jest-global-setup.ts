@@ -15,11 +15,17 @@ export default async function globalSetup(): Promise<void> {
     const version = await kc.makeApiClient(VersionApi).getCode();
     process.env[KUBE_VERSION_ENV] = version.gitVersion;
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = describeError(err);
     throw new Error(
       `e2e: the local cluster at ${server} is not reachable (${reason}). ` +
         'Start it with `make cluster-up` (`make e2e` does); e2e tests never skip.',
       { cause: err },
     );
   }
+}
+
+// fetch reports "fetch failed" and keeps the useful part (ECONNREFUSED, a TLS error) in its cause.
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
 }
