@@ -26,21 +26,31 @@ stop_recorded() {
   local name="$1" pid
   if [[ -f "$RUN_DIR/$name.cmdline" ]]; then
     if pid="$(proc_pid "$name")"; then step "stopping $name (pid $pid)"; fi
-    proc_stop "$name"
+    proc_stop "$name" 30
     return
   fi
   pid="$(cat "$RUN_DIR/$name.pid" 2>/dev/null || true)"
   if [[ "$pid" =~ ^[0-9]+$ ]] && ours "$pid"; then
     step "stopping $name (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
-    proc_wait_gone "$pid" 15 || { kill -KILL "$pid" 2>/dev/null || true; proc_wait_gone "$pid" 5 || true; }
+    proc_wait_gone "$pid" 30 || { kill -KILL "$pid" 2>/dev/null || true; proc_wait_gone "$pid" 5 || true; }
   fi
   rm -f "$RUN_DIR/$name.pid"
 }
 
-# Parts with their own teardown (which also unregisters what they added to the cluster) first.
-if [[ -x e2e/cluster/metrics/metrics.sh && -f "$CLUSTER_DIR/kubeconfig" ]]; then
-  e2e/cluster/metrics/metrics.sh stop || step "metrics teardown failed; stopping its processes directly"
+# Parts with their own teardown go first: it also undoes what they added to the cluster (an
+# APIService, the node agent's containers). Dependants before what they depend on; the node agent
+# last, so the pods it runs are stopped with their grace period while the API still answers.
+TEARDOWN=(
+  e2e/cluster/traefik/traefik.sh
+  e2e/cluster/metrics/metrics.sh
+  e2e/cluster/agent.sh
+)
+if [[ -f "$CLUSTER_DIR/kubeconfig" ]]; then
+  for script in "${TEARDOWN[@]}"; do
+    [[ -x "$script" ]] || continue
+    "$script" stop || step "$script stop failed; its processes are stopped directly below"
+  done
 fi
 
 for name in $(proc_names); do
