@@ -154,48 +154,48 @@ describe('the ServingStack CRD', () => {
   }, 90_000);
 
   const base = spec();
-  const invalid: [string, Record<string, unknown>, string][] = [
+  const invalid: [string, string, Record<string, unknown>][] = [
     [
       'min > max replicas',
-      { throughput: { autoscaling: { minReplicas: 5, maxReplicas: 2 } } },
       'spec.throughput.autoscaling.minReplicas',
+      { throughput: { autoscaling: { minReplicas: 5, maxReplicas: 2 } } },
     ],
     [
       'batch size 0',
-      { throughput: { batching: { maxBatchSize: 0 } } },
       'spec.throughput.batching.maxBatchSize',
+      { throughput: { batching: { maxBatchSize: 0 } } },
     ],
-    ['negative delay', { latency: { batching: { maxDelayMs: -1 } } }, 'spec.latency.batching.maxDelayMs'],
-    ['unknown precision', { throughput: { precision: 'bf16' } }, 'spec.throughput.precision'],
+    ['negative delay', 'spec.latency.batching.maxDelayMs', { latency: { batching: { maxDelayMs: -1 } } }],
+    ['unknown precision', 'spec.throughput.precision', { throughput: { precision: 'bf16' } }],
     [
       'latency batch above throughput batch',
-      { latency: { batching: { maxBatchSize: 128 } } },
       'spec.latency.batching.maxBatchSize',
+      { latency: { batching: { maxBatchSize: 128 } } },
     ],
     [
       'latencyBelowMs >= throughputAboveMs',
-      { routing: { host: 'h.test', latencyBelowMs: 2000 } },
       'spec.routing.latencyBelowMs',
+      { routing: { host: 'h.test', latencyBelowMs: 2000 } },
     ],
     [
       'bad header name',
-      { routing: { host: 'h.test', priorityHeader: 'X Bad Header' } },
       'spec.routing.priorityHeader',
+      { routing: { host: 'h.test', priorityHeader: 'X Bad Header' } },
     ],
-    ['host not a DNS name', { routing: { host: 'Not_A_Host' } }, 'spec.routing.host'],
-    ['default not a pool', { routing: { host: 'h.test', default: 'gpu' } }, 'spec.routing.default'],
-    ['negative gpus', { latency: { resources: { gpus: -1 } } }, 'spec.latency.resources.gpus'],
-    ['unknown uri scheme', { model: { name: 'm', uri: 'ftp://models/m' } }, 'spec.model.uri'],
-    ['bad model name', { model: { name: 'Bad Name', uri: 'file:///m' } }, 'spec.model.name'],
+    ['host not a DNS name', 'spec.routing.host', { routing: { host: 'Not_A_Host' } }],
+    ['default not a pool', 'spec.routing.default', { routing: { host: 'h.test', default: 'gpu' } }],
+    ['negative gpus', 'spec.latency.resources.gpus', { latency: { resources: { gpus: -1 } } }],
+    ['unknown uri scheme', 'spec.model.uri', { model: { name: 'm', uri: 'ftp://models/m' } }],
+    ['bad model name', 'spec.model.name', { model: { name: 'Bad Name', uri: 'file:///m' } }],
     [
       'gateway-api without a gateway',
-      { routing: { host: 'h.test', provider: 'gateway-api' } },
       'spec.routing.gateway',
+      { routing: { host: 'h.test', provider: 'gateway-api' } },
     ],
-    ['cpu not a quantity', { throughput: { resources: { cpu: 'lots' } } }, 'resources.cpu'],
+    ['cpu not a quantity', 'resources.cpu', { throughput: { resources: { cpu: 'lots' } } }],
   ];
 
-  test.each(invalid)('rejects %s, naming %s', async (_what, override, field) => {
+  test.each(invalid)('rejects %s, naming %s', async (_what, field, override) => {
     let message = '';
     try {
       await createStack(ns.name, 'bad', { ...base, ...override });
