@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { AuthorizationV1Api, type V1ResourceRule } from '@kubernetes/client-node';
 import { PERMISSIONS, type Permission } from '../../operator/src/rbac/permissions.ts';
-import { chartDir, helm, runHelm } from './support/helm.ts';
+import { CHART_PODS_NEVER_RUN, chartDir, helm, runHelm } from './support/helm.ts';
 import { kubectl, repoRoot, waitFor, withTestNamespace } from './support/index.ts';
 import { startLocalOperator, type LocalOperator } from './support/local-operator.ts';
 import { serviceAccountKubeConfig, type ServiceAccountCredentials } from './support/token-kubeconfig.ts';
@@ -88,19 +88,8 @@ function rbacSuite(shape: 'ClusterRole' | 'Role per watched namespace') {
   beforeAll(async () => {
     await kubectl(['apply', '--server-side', '-f', `${repoRoot}/crds`]);
     const watch = shape === 'ClusterRole' ? [] : ['--set', `operator.watchNamespaces={${apps.name}}`];
-    // The chart's own pods never start (the image tag is never pulled): the local process is the operator.
-    await helm([
-      'install',
-      rel,
-      chartDir,
-      '-n',
-      home.name,
-      '--set',
-      'image.tag=e2e-never-pulled',
-      '--set',
-      'image.pullPolicy=Never',
-      ...watch,
-    ]);
+    // The chart's own pods never run: the local process is the operator.
+    await helm(['install', rel, chartDir, '-n', home.name, ...CHART_PODS_NEVER_RUN, ...watch]);
     installed = true;
     creds = await serviceAccountKubeConfig(home.name, fullname);
   });

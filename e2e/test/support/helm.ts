@@ -7,6 +7,20 @@ import { clusterDir, kubeconfigPath, repoRoot } from './paths.ts';
 
 export const chartDir = join(repoRoot, 'charts', 'servingstack-operator');
 
+/**
+ * `helm install` flags for suites about the chart's objects, not its pods: the operator pods are
+ * never scheduled (a node label no node has) and their image is never pulled, so they neither
+ * reconcile the shared cluster nor leave pods for the node agent to tear down.
+ */
+export const CHART_PODS_NEVER_RUN: readonly string[] = [
+  '--set',
+  'image.tag=e2e-never-pulled',
+  '--set',
+  'image.pullPolicy=Never',
+  '--set-string',
+  'nodeSelector.servingstack\\.dev/e2e-unschedulable=true',
+];
+
 /** A rendered manifest, loosely typed: tests pick the fields they assert on. */
 export interface Manifest {
   apiVersion: string;
