@@ -1,9 +1,12 @@
 // Closed-loop load: C clients, each sending its next request as soon as the previous answer
 // arrives, for a fixed time, over keep-alive connections to a loopback address.
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 
 export interface LoadResult {
   concurrency: number;
+  /** Server process CPU time (user + system, all its threads) per answered request. */
+  serverCpuMsPerRequest: number;
   requests: number;
   errors: number;
   seconds: number;
@@ -45,6 +48,18 @@ export interface Samples {
   latencies: number[];
   errors: number;
   seconds: number;
+  /** Server CPU seconds spent while these samples were taken (NaN where /proc is missing). */
+  serverCpuSeconds?: number;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+export function processCpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks
+  } catch {
+    return NaN;
+  }
 }
 
 /** Summarises samples gathered (possibly over several interleaved runs) at one concurrency. */
@@ -55,6 +70,7 @@ export function summariseSamples(concurrency: number, s: Samples): LoadResult {
     requests: latencies.length,
     errors: s.errors,
     seconds: +s.seconds.toFixed(2),
+    serverCpuMsPerRequest: +(((s.serverCpuSeconds ?? NaN) * 1000) / latencies.length).toFixed(4),
     rps: +(latencies.length / s.seconds).toFixed(1),
     p50Ms: +percentile(latencies, 50).toFixed(3),
     p99Ms: +percentile(latencies, 99).toFixed(3),
