@@ -28,6 +28,8 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<() => 
   const stopHeartbeat = await startHeartbeat(api, config, network.gateway, podmanVersion, log);
   const forward = new KubeForward(network.gateway, kc.getCurrentCluster()?.server ?? '', log);
   const workers = new Map<string, PodWorker>();
+  // Pods this agent has already stopped and removed: late watch events for them start nothing.
+  const finished = new Set<string>();
   const deps = {
     api,
     podman,
@@ -42,6 +44,7 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<() => 
 
   const upsert = (pod: V1Pod) => {
     const uid = pod.metadata?.uid ?? '';
+    if (finished.has(uid)) return;
     const existing = workers.get(uid);
     if (existing) {
       existing.pod = pod;
@@ -71,7 +74,11 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<() => 
   );
   informer.on('add', upsert);
   informer.on('update', upsert);
-  informer.on('delete', (pod) => workers.get(pod.metadata?.uid ?? '')?.forget());
+  informer.on('delete', (pod) => {
+    const uid = pod.metadata?.uid ?? '';
+    finished.delete(uid);
+    workers.get(uid)?.forget();
+  });
   let informerDelay = 1_000;
   let stopping = false;
   informer.on('connect', () => (informerDelay = 1_000));
@@ -96,7 +103,10 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<() => 
       const now = Date.now();
       for (const [uid, worker] of workers) {
         worker.tick(snapshot, now);
-        if (worker.gone) workers.delete(uid);
+        if (worker.gone) {
+          workers.delete(uid);
+          finished.add(uid);
+        }
       }
     } catch (err) {
       log.warn('tick failed', { err: errorMessage(err) });

@@ -132,7 +132,7 @@ export class PodWorker {
 
   /** The pod vanished from the API without passing through the agent (a forced delete). */
   forget(): void {
-    if (this.#stage === 'gone') return;
+    if (this.#stage === 'gone' || this.#stage === 'terminating') return;
     this.#stage = 'terminating';
     const run = () => this.#terminate(false);
     if (this.#busy) setTimeout(() => this.#exclusive(run), 1_000);
