@@ -257,7 +257,17 @@ async function waitReady(url: string, child: ChildProcess, anyAnswer: boolean): 
   throw new Error(`timed out waiting for ${url}`);
 }
 
+// Servers this benchmark started; stopped if the benchmark itself is interrupted.
+const children = new Set<ChildProcess>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    for (const c of children) c.kill('SIGTERM');
+    process.exit(130);
+  });
+}
+
 async function stop(child: ChildProcess): Promise<void> {
+  children.delete(child);
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
@@ -334,6 +344,16 @@ function variants(bestBatch: number): Variant[] {
           stdio: ['ignore', 'ignore', 'inherit'],
         }),
     },
+    {
+      label: 'the same plain handler on a bare fastify route',
+      color: '#2ca02c',
+      readyPath: '/',
+      start: (m, port) =>
+        spawn(process.execPath, [join(ROOT, 'bench/lib/plain-server.ts')], {
+          env: { ...serverEnv(m, port, {}), MODEL_FILE: join(m.dir, 'model.onnx'), FRAMEWORK: 'fastify' },
+          stdio: ['ignore', 'ignore', 'inherit'],
+        }),
+    },
   ];
 }
 
@@ -346,7 +366,9 @@ async function measureAll(model: BenchModel, vs: Variant[]): Promise<Record<stri
   const running = await Promise.all(
     vs.map(async (v) => {
       const port = await freePort();
-      return { v, port, child: v.start(model, port) };
+      const child = v.start(model, port);
+      children.add(child);
+      return { v, port, child };
     }),
   );
   try {
@@ -359,7 +381,7 @@ async function measureAll(model: BenchModel, vs: Variant[]): Promise<Record<stri
     const byVariant: Record<string, LoadResult[]> = Object.fromEntries(vs.map((v) => [v.label, []]));
     for (const c of CONCURRENCY) {
       const acc = new Map<string, Samples>(
-        vs.map((v) => [v.label, { latencies: [], errors: 0, seconds: 0 }]),
+        vs.map((v) => [v.label, { latencies: [], errors: 0, seconds: 0, serverCpuSeconds: 0 }]),
       );
       for (let round = 0; round < ROUNDS; round++) {
         for (const r of running) {
@@ -399,7 +421,7 @@ async function main(): Promise<void> {
     const best = rawResults.reduce((a, b) => (b.rowsPerSecond > a.rowsPerSecond ? b : a));
     const vs = variants(best.batch);
     const byVariant = await measureAll(model, vs);
-    const [tp, tpMain, lat, plain] = vs.map((v) => byVariant[v.label]!);
+    const [tp, tpMain, lat, plain, bareFastify] = vs.map((v) => byVariant[v.label]!);
     const bestRps = (rs: LoadResult[]) => Math.max(...rs.map((r) => r.rps));
     const raw1 = rawResults.find((r) => r.batch === 1)!;
     report.push({
@@ -416,6 +438,9 @@ async function main(): Promise<void> {
         latencyProfileAddedP50MsVsRawRun: +(lat![0]!.p50Ms - raw1.p50Ms).toFixed(3),
         latencyProfileAddedP50MsInProcessApp: overhead.at(-1)!.addedP50Ms,
         batcherFastPathAddedP50Ms: overhead[1]!.addedP50Ms,
+        bareFastifyAddedServerCpuMsPerRequestVsPlain: +(
+          bareFastify![0]!.serverCpuMsPerRequest - plain![0]!.serverCpuMsPerRequest
+        ).toFixed(4),
         latencyProfileAddedServerCpuMsPerRequestVsPlain: +(
           lat![0]!.serverCpuMsPerRequest - plain![0]!.serverCpuMsPerRequest
         ).toFixed(4),
@@ -508,7 +533,7 @@ function summarise(meta: Record<string, unknown>, report: Record<string, unknown
       `- the same with \`session.run\` on the main thread (\`INFERENCE_THREAD=main\`) / raw: ${r.throughputProfileMainThreadVsRawBest}×`,
       `- latency profile at 1 client, added over raw \`session.run\` (batch 1): p50 **${r.latencyProfileAddedP50MsVsRawRun} ms** (target ≤ 0.3 ms), p99 ${r.latencyProfileAddedP99MsVsRawRun} ms — this includes the HTTP round trip`,
       `- latency profile at 1 client, added over the plain server (same HTTP round trip): p50 **${r.latencyProfileAddedP50MsVsPlainServer} ms**, p99 ${r.latencyProfileAddedP99MsVsPlainServer} ms`,
-      `- latency profile at 1 client, server CPU per request over the plain server's: **${r.latencyProfileAddedServerCpuMsPerRequestVsPlain} ms** (CPU time is what other processes on a shared machine disturb least)`,
+      `- latency profile at 1 client, server CPU per request over the plain server's: **${r.latencyProfileAddedServerCpuMsPerRequestVsPlain} ms** (CPU time is what other processes on a shared machine disturb least); a bare fastify route with the plain handler: ${r.bareFastifyAddedServerCpuMsPerRequestVsPlain} ms`,
       `- latency profile in process (no sockets), added over a bare \`session.run\`: whole app p50 **${r.latencyProfileAddedP50MsInProcessApp} ms**, batcher fast path alone p50 **${r.batcherFastPathAddedP50Ms} ms** (target ≤ 0.3 ms)`,
       '',
     );

@@ -1,8 +1,11 @@
-// The baseline "what users write by hand": node:http, one request -> one session.run, no
-// batching, no queue, no metrics. It speaks just enough of the Open Inference Protocol (JSON
-// tensors or the binary extension, FP32 in, FP32 out as JSON) for the benchmark's requests.
-// Usage: MODEL_FILE=... PORT=... INTRA_OP_THREADS=1 node bench/lib/plain-server.ts
+// The baseline "what users write by hand": one request -> one session.run, no batching, no
+// queue, no metrics. It speaks just enough of the Open Inference Protocol (JSON tensors or the
+// binary extension, FP32 in, FP32 out as JSON) for the benchmark's requests. FRAMEWORK=fastify
+// serves the same handler through a bare fastify route instead of node:http, to separate the
+// framework's cost from the server's own.
+// Usage: MODEL_FILE=... PORT=... INTRA_OP_THREADS=1 [FRAMEWORK=fastify] node bench/lib/plain-server.ts
 import { createServer } from 'node:http';
+import Fastify from 'fastify';
 import ort from '../../server-image/src/ort.ts';
 import type { Tensor } from '../../server-image/src/ort.ts';
 
@@ -11,6 +14,7 @@ const session = await ort.InferenceSession.create(process.env.MODEL_FILE!, {
   interOpNumThreads: 1,
   executionProviders: ['cpu'],
 });
+const port = Number(process.env.PORT ?? 8090);
 
 interface Input {
   name: string;
@@ -19,43 +23,56 @@ interface Input {
   parameters?: { binary_data_size?: number };
 }
 
-const server = createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    void (async () => {
-      try {
-        const body = Buffer.concat(chunks);
-        const headerLen = Number(req.headers['inference-header-content-length'] ?? body.length);
-        const header = JSON.parse(body.subarray(0, headerLen).toString()) as { inputs: Input[] };
-        const feeds: Record<string, Tensor> = {};
-        let offset = headerLen;
-        for (const input of header.inputs) {
-          const size = input.parameters?.binary_data_size;
-          const data =
-            size !== undefined
-              ? new Float32Array(
-                  body.buffer.slice(body.byteOffset + offset, body.byteOffset + (offset += size)),
-                )
-              : Float32Array.from(input.data ?? []);
-          feeds[input.name] = new ort.Tensor('float32', data, input.shape);
-        }
-        const out = await session.run(feeds);
-        const outputs = Object.entries(out).map(([name, t]) => ({
-          name,
-          datatype: 'FP32',
-          shape: t.dims,
-          data: Array.from(t.data as Float32Array),
-        }));
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ outputs }));
-      } catch (err) {
-        res
-          .writeHead(400, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ error: String(err) }));
-      }
-    })();
+/** Body (JSON, or JSON header + binary) -> JSON answer. */
+async function handle(body: Buffer, headerLength: string | string[] | undefined): Promise<string> {
+  const n = Number(headerLength ?? body.length);
+  const header = JSON.parse(body.subarray(0, n).toString()) as { inputs: Input[] };
+  const feeds: Record<string, Tensor> = {};
+  let offset = n;
+  for (const input of header.inputs) {
+    const size = input.parameters?.binary_data_size;
+    const data =
+      size !== undefined
+        ? new Float32Array(body.buffer.slice(body.byteOffset + offset, body.byteOffset + (offset += size)))
+        : Float32Array.from(input.data ?? []);
+    feeds[input.name] = new ort.Tensor('float32', data, input.shape);
+  }
+  const out = await session.run(feeds);
+  const outputs = Object.entries(out).map(([name, t]) => ({
+    name,
+    datatype: 'FP32',
+    shape: t.dims,
+    data: Array.from(t.data as Float32Array),
+  }));
+  return JSON.stringify({ outputs });
+}
+
+if (process.env.FRAMEWORK === 'fastify') {
+  const app = Fastify();
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.post('/v2/models/:name/infer', async (req, reply) =>
+    reply
+      .type('application/json')
+      .send(await handle(req.body as Buffer, req.headers['inference-header-content-length'])),
+  );
+  await app.listen({ port, host: '127.0.0.1' });
+  process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
+} else {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      handle(Buffer.concat(chunks), req.headers['inference-header-content-length']).then(
+        (text) => res.writeHead(200, { 'content-type': 'application/json' }).end(text),
+        (err: unknown) =>
+          res
+            .writeHead(400, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ error: String(err) })),
+      );
+    });
   });
-});
-server.keepAliveTimeout = 65_000;
-server.listen(Number(process.env.PORT ?? 8090), '127.0.0.1', () => console.log('plain server ready'));
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+  server.keepAliveTimeout = 65_000;
+  server.listen(port, '127.0.0.1');
+  process.on('SIGTERM', () => server.close(() => process.exit(0)));
+}
