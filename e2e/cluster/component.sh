@@ -14,7 +14,7 @@ usage="usage: $0 stop|start|status <${COMPONENTS[*]// /|}>"
 action="$1" name="$2"
 component_bin "$name" >/dev/null
 case "$action" in
-  stop) proc_stop "$name" && step "$name stopped" ;;
+  stop) proc_stop "$name" "$(component_grace "$name")" && step "$name stopped" ;;
   start) component_start "$name" ;;
   status)
     if pid="$(proc_pid "$name")"; then

@@ -31,6 +31,14 @@ component_timeout() {
   esac
 }
 
+# Seconds between SIGTERM and SIGKILL: the apiserver drains in-flight requests and watches first.
+component_grace() {
+  case "$1" in
+    kube-apiserver) echo 40 ;;
+    *) echo 15 ;;
+  esac
+}
+
 # component_args NAME: prints the component's arguments, one per line.
 component_args() {
   local p="$PKI_DIR"

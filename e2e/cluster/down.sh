@@ -20,7 +20,7 @@ for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   c="${COMPONENTS[i]}"
   if pid="$(proc_pid "$c")"; then
     step "stopping $c (pid $pid)"
-    proc_stop "$c"
+    proc_stop "$c" "$(component_grace "$c")"
   else
     proc_stop "$c" # forgets a stale record, if any
   fi
