@@ -14,8 +14,12 @@ kubectl() { "$CLUSTER_DIR/bin/kubectl" --kubeconfig "$KUBECONFIG" "$@"; }
 STEPS=(
   "step_cluster|start the local Kubernetes control plane"
   "step_show_cluster|show the cluster's version and the API groups it serves"
+  "step_images|build the server and operator images with podman (scripts/images.sh)"
+  "step_node_agent|start the test node agent: pods run as podman containers, GPUs are FAKE"
+  "step_router|start Traefik, the routing controller, on http://127.0.0.1:8088"
   "step_operator|install the ServingStack CRD and start the operator"
   "step_sample_stack|apply examples/sentiment.yaml and show what the operator made"
+  "step_traffic|send a short burst of each kind of request through the router"
 )
 
 step_cluster() {
@@ -62,6 +66,37 @@ step_sample_stack() {
   kubectl get deployments,services,ingresses,horizontalpodautoscalers -l app.kubernetes.io/instance=sentiment
   echo
   kubectl get servingstack sentiment -o jsonpath='{range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\n"}{end}'
+}
+
+# Traffic steps (node agent, router, requests): e2e/cluster/agent.sh, e2e/cluster/traefik/traefik.sh
+# and scripts/demo-traffic.ts; docs/routing.md says what they are.
+step_images() {
+  scripts/images.sh
+}
+
+step_node_agent() {
+  e2e/cluster/agent.sh start
+}
+
+step_router() {
+  e2e/cluster/traefik/traefik.sh start
+}
+
+step_traffic() {
+  local stack=sentiment i ready=""
+  echo "waiting for ServingStack $stack to be Ready (pods start on the node agent; the model warms up)"
+  for ((i = 1; i <= 150; i++)); do
+    ready="$(kubectl get servingstack "$stack" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')"
+    [[ "$ready" == True ]] && break
+    ((i % 10 == 0)) && echo "  still waiting ($((i * 2))s): $(kubectl get servingstack "$stack" -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}')"
+    sleep 2
+  done
+  [[ "$ready" == True ]] || die "ServingStack $stack is not Ready after 300s; see kubectl describe servingstack $stack and $CLUSTER_DIR/logs/agent.log"
+  node scripts/demo-traffic.ts \
+    --host "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.routing.host}')" \
+    --model "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.model.name}')" \
+    --provider "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.routing.provider}')" \
+    --requests 100 --concurrency 4
 }
 
 failed_step=""

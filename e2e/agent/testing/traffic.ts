@@ -5,13 +5,22 @@ import { Agent, request } from 'node:http';
 
 export const ROUTER_URL = process.env.SERVINGSTACK_ROUTER_URL ?? 'http://127.0.0.1:8088';
 
-/** The bundled test model takes a [batch, 16] FP32 tensor (its fp32 and int8 variants). */
-export const MLP_FEATURES = 16;
+/** One input tensor of the model: name, datatype and features per row. */
+export interface InputSpec {
+  name: string;
+  datatype: string;
+  features: number;
+}
+
+/** The bundled test model's fp32 and int8 variants take a [batch, 16] FP32 tensor `input`. */
+export const MLP_INPUT: InputSpec = { name: 'input', datatype: 'FP32', features: 16 };
 
 export interface RouterCall {
   host: string;
   model: string;
   headers?: Record<string, string>;
+  /** What the pool that answers takes; MLP_INPUT unless given (see modelInput). */
+  input?: InputSpec;
 }
 
 export interface Outcome {
@@ -23,15 +32,50 @@ export interface Outcome {
   error?: string;
 }
 
-export function inferBody(seed = 0): string {
-  const data = Array.from({ length: MLP_FEATURES }, (_, i) => Math.sin(seed + i) / 2);
-  return JSON.stringify({ inputs: [{ name: 'input', shape: [1, MLP_FEATURES], datatype: 'FP32', data }] });
+export function inferBody(seed = 0, input: InputSpec = MLP_INPUT): string {
+  const data = Array.from({ length: input.features }, (_, i) => Math.sin(seed + i) / 2);
+  return JSON.stringify({
+    inputs: [{ name: input.name, shape: [1, input.features], datatype: input.datatype, data }],
+  });
+}
+
+/**
+ * The model's first input as the pool behind these headers declares it (GET /v2/models/<name>
+ * through the router). A pool's precision decides its datatype (fp16 takes FP16), so callers
+ * of one host ask before they send.
+ */
+export function modelInput(call: RouterCall, timeoutMs = 10_000): Promise<InputSpec> {
+  const url = new URL(`/v2/models/${encodeURIComponent(call.model)}`, ROUTER_URL);
+  return new Promise((resolve, reject) => {
+    const req = request(url, { timeout: timeoutMs, headers: { host: call.host, ...call.headers } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => {
+        try {
+          if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
+          const meta = JSON.parse(text) as { inputs?: { name: string; datatype: string; shape: number[] }[] };
+          const first = meta.inputs?.[0];
+          const features = first?.shape.at(-1);
+          if (!first || features === undefined || features < 1)
+            throw new Error(`no fixed-width input in ${text.slice(0, 200)}`);
+          resolve({ name: first.name, datatype: first.datatype, features });
+        } catch (err) {
+          reject(new Error(`metadata of model ${call.model} at ${call.host}: ${(err as Error).message}`));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    req.on('error', (err) =>
+      reject(new Error(`metadata of model ${call.model} at ${call.host}: ${err.message}`)),
+    );
+    req.end();
+  });
 }
 
 /** One inference through the router; never throws (a refused connection is an Outcome too). */
 export function callRouter(call: RouterCall, agent?: Agent, seed = 0, timeoutMs = 10_000): Promise<Outcome> {
   const url = new URL(`/v2/models/${encodeURIComponent(call.model)}/infer`, ROUTER_URL);
-  const body = inferBody(seed);
+  const body = inferBody(seed, call.input);
   const started = performance.now();
   return new Promise((resolve) => {
     const req = request(
@@ -100,6 +144,8 @@ export interface Summary {
   ok: number;
   /** Answers per X-Serving-Pool value ('none' when the header was missing). */
   pools: Record<string, number>;
+  /** Answers per HTTP status ('error' when no answer came back). */
+  codes: Record<string, number>;
   p50Ms: number;
   p95Ms: number;
   /** Successful answers per second of wall time. */
@@ -108,13 +154,19 @@ export interface Summary {
 
 export function summarize(outcomes: readonly Outcome[], wallMs: number): Summary {
   const pools: Record<string, number> = {};
-  for (const o of outcomes) pools[o.pool ?? 'none'] = (pools[o.pool ?? 'none'] ?? 0) + 1;
+  const codes: Record<string, number> = {};
+  for (const o of outcomes) {
+    pools[o.pool ?? 'none'] = (pools[o.pool ?? 'none'] ?? 0) + 1;
+    const code = o.error === undefined ? String(o.status) : 'error';
+    codes[code] = (codes[code] ?? 0) + 1;
+  }
   const ok = outcomes.filter((o) => o.status >= 200 && o.status < 300);
   const sorted = ok.map((o) => o.ms).sort((a, b) => a - b);
   return {
     requests: outcomes.length,
     ok: ok.length,
     pools,
+    codes,
     p50Ms: percentile(sorted, 0.5),
     p95Ms: percentile(sorted, 0.95),
     rps: wallMs > 0 ? (ok.length * 1000) / wallMs : 0,
