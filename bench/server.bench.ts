@@ -411,6 +411,10 @@ async function measureAll(model: BenchModel, vs: Variant[]): Promise<Record<stri
 }
 
 async function main(): Promise<void> {
+  // Read up front: a concurrent `npm ci` on a shared checkout must not sink a finished run.
+  const ortVersion = JSON.parse(
+    readFileSync(join(ROOT, 'node_modules/onnxruntime-node/package.json'), 'utf8'),
+  ).version;
   const report: Record<string, unknown>[] = [];
   for (const model of MODELS) {
     console.log(`server bench: ${model.name}`);
@@ -451,9 +455,6 @@ async function main(): Promise<void> {
     });
     console.log(`  ratios ${model.name}: ${JSON.stringify(report.at(-1)!.ratios)}`);
   }
-  const ortVersion = JSON.parse(
-    readFileSync(join(ROOT, 'node_modules/onnxruntime-node/package.json'), 'utf8'),
-  ).version;
   const meta = {
     date: new Date().toISOString(),
     node: process.version,
