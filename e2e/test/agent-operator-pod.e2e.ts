@@ -8,7 +8,11 @@ import { stackManifest } from '../agent/testing/stack.ts';
 import { chartDir, helm } from './support/helm.ts';
 import { kubectl, loadKubeConfig, repoRoot, waitFor, withTestNamespace } from './support/index.ts';
 
-const OPERATOR_IMAGE = { repository: 'localhost/servingstack/operator', tag: 'dev' };
+/** What `make images` builds; SERVINGSTACK_OPERATOR_TAG picks another local tag. */
+const OPERATOR_IMAGE = {
+  repository: 'localhost/servingstack/operator',
+  tag: process.env.SERVINGSTACK_OPERATOR_TAG ?? 'dev',
+};
 const kc = loadKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const apps = kc.makeApiClient(AppsV1Api);
