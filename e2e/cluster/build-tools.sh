@@ -7,6 +7,14 @@ source "$(dirname "$0")/common.sh"
 
 command -v go >/dev/null || die "the Go toolchain (1.25+) is needed to build the local cluster's binaries"
 tools=(etcd kube helm prometheus adapter traefik)
+
+# Two `make` runs at once (a test and the demo, say) must not compile the same tool twice.
+mkdir -p "$SERVINGSTACK_CACHE"
+exec 9>"${SERVINGSTACK_BUILD_LOCK:-$SERVINGSTACK_CACHE/build.lock}"
+if ! flock -n 9; then
+  step "tools: another build of these tools is running; waiting for it to finish"
+  flock 9
+fi
 i=0
 for t in "${tools[@]}"; do
   i=$((i + 1))
@@ -14,4 +22,4 @@ for t in "${tools[@]}"; do
   "$CLUSTER_SCRIPTS/build-$t.sh" || die "building $t failed (see the output above)"
   if ((SECONDS - start > 2)); then step "tools [$i/${#tools[@]}] $t built in $((SECONDS - start))s"; fi
 done
-step "tools: etcd $ETCD_VERSION, Kubernetes $KUBE_VERSION, helm $HELM_VERSION ready in $SERVINGSTACK_CACHE/bin"
+step "tools ready in $SERVINGSTACK_CACHE/bin: etcd $ETCD_VERSION, Kubernetes $KUBE_VERSION, helm $HELM_VERSION, prometheus $PROMETHEUS_VERSION, prometheus-adapter $ADAPTER_VERSION, traefik $TRAEFIK_VERSION"
