@@ -17,7 +17,7 @@ source "$(dirname "$0")/../common.sh"
 source "$CLUSTER_SCRIPTS/process.sh"
 
 PROMETHEUS_ADDR="${PROMETHEUS_ADDR:-127.0.0.1:19090}"
-ADAPTER_PORT="${ADAPTER_PORT:-16443}"
+ADAPTER_PORT="${ADAPTER_PORT:-16449}"
 # TEST-NET-2 (RFC 5737): reserved for documentation, so it names nothing on any real network.
 ADAPTER_ADDRESS="${ADAPTER_ADDRESS:-198.51.100.10}"
 ADAPTER_RULES="${ADAPTER_RULES:-$REPO_ROOT/charts/servingstack-operator/files/adapter-rules.yaml}"
