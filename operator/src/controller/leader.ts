@@ -28,6 +28,7 @@ export class LeaderElector {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
+  private inflight: Promise<boolean> | undefined;
 
   constructor(o: LeaderOptions) {
     this.o = o;
@@ -122,10 +123,15 @@ export class LeaderElector {
     while (!this.stopped) {
       let ok = false;
       try {
-        ok = await this.tryAcquireOrRenew();
+        this.inflight = this.tryAcquireOrRenew();
+        ok = await this.inflight;
       } catch (err) {
         this.o.log.warn({ err: String(err) }, 'leader election: lease request failed');
+      } finally {
+        this.inflight = undefined;
       }
+      // Released while the attempt was in flight: never start work after a stop.
+      if (this.stopped) return;
       const now = this.now();
       if (ok) {
         this.lastRenew = now;
@@ -157,7 +163,9 @@ export class LeaderElector {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.wake?.();
-    if (!this.leading) return;
+    // An attempt in flight may have just renewed (or won) the Lease: let it land, then hand back
+    // whatever we hold, judged by the Lease itself rather than by our flag.
+    await this.inflight?.catch(() => false);
     this.leading = false;
     try {
       const current = await this.o.api.readNamespacedLease({

@@ -83,6 +83,8 @@ export class Reconciler {
     let provider: string = stack.spec.routing.provider;
     let unexpressedRules: string[] = [];
     const wanted = new Set<string>();
+    // One Event per pass for everything it changed, not one per child: fewer writes, same story.
+    const changes: string[] = [];
 
     try {
       const desired = buildDesired(stack, this.ctx);
@@ -93,7 +95,7 @@ export class Reconciler {
       }
       let routingOk = true;
       for (const child of desired.children) {
-        const outcome = await this.ensure(stack, child, log);
+        const outcome = await this.ensure(stack, child, log, changes);
         if (outcome.kind === 'blocked') {
           if (isRouting(child)) {
             routingOk = false;
@@ -117,7 +119,15 @@ export class Reconciler {
           note: `${provider} cannot express: ${unexpressedRules.join('; ')}`,
         });
       }
-      await this.prune(stack, wanted, log);
+      await this.prune(stack, wanted, log, changes);
+      if (changes.length > 0) {
+        await this.events.record(stack, {
+          type: 'Normal',
+          reason: 'Applied',
+          action: 'Apply',
+          note: changes.join(', '),
+        });
+      }
     } catch (err) {
       if (!(err instanceof InvalidSpecError)) throw err;
       blocker = { reason: 'InvalidSpec', message: err.message };
@@ -148,6 +158,7 @@ export class Reconciler {
     stack: DefaultedStack,
     desired: KubernetesObject,
     log: Logger,
+    changes: string[],
   ): Promise<{ kind: 'ok'; live: KubernetesObject | undefined } | { kind: 'blocked'; blocker: Blocker }> {
     const cache = this.caches.children.get(kindKey(desired.apiVersion, desired.kind));
     const name = desired.metadata?.name ?? '';
@@ -181,12 +192,7 @@ export class Reconciler {
     try {
       const applied = await this.kube.apply(desired);
       log.info({ child: describe(desired) }, live ? 'updated child' : 'created child');
-      await this.events.record(stack, {
-        type: 'Normal',
-        reason: live ? 'Updated' : 'Created',
-        action: 'Apply',
-        note: `${live ? 'updated' : 'created'} ${describe(desired)}`,
-      });
+      changes.push(`${live ? 'updated' : 'created'} ${describe(desired)}`);
       return { kind: 'ok', live: applied };
     } catch (err) {
       const c = classify(err);
@@ -212,7 +218,12 @@ export class Reconciler {
   }
 
   /** Deletes children this stack controls that the desired state no longer has. */
-  private async prune(stack: DefaultedStack, wanted: Set<string>, log: Logger): Promise<void> {
+  private async prune(
+    stack: DefaultedStack,
+    wanted: Set<string>,
+    log: Logger,
+    changes: string[],
+  ): Promise<void> {
     const instance = labelValue(stack.name);
     for (const k of CHILD_KINDS) {
       const cache = this.caches.children.get(kindKey(k.apiVersion, k.kind));
@@ -231,12 +242,7 @@ export class Reconciler {
           throw err;
         }
         log.info({ child: describe(target) }, 'pruned child');
-        await this.events.record(stack, {
-          type: 'Normal',
-          reason: 'Pruned',
-          action: 'Delete',
-          note: `deleted ${describe(target)}`,
-        });
+        changes.push(`pruned ${describe(target)}`);
       }
     }
   }
