@@ -272,9 +272,16 @@ async function measure(): Promise<void> {
     console.log(JSON.stringify(row));
     rows.push(row);
   }
+  // Rows for sizes not measured this run are kept, so `node bench/operator.bench.ts 1000` adds to them.
+  const file = join(REPO_ROOT, 'bench/results/operator.json');
+  if (existsSync(file)) {
+    const old = (JSON.parse(readFileSync(file, 'utf8')) as { rows?: Record<string, unknown>[] }).rows ?? [];
+    rows.push(...old.filter((r) => !rows.some((x) => x.stacks === r.stacks)));
+    rows.sort((a, b) => Number(a.stacks) - Number(b.stacks));
+  }
   mkdirSync(join(REPO_ROOT, 'bench/results'), { recursive: true });
   writeFileSync(
-    join(REPO_ROOT, 'bench/results/operator.json'),
+    file,
     `${JSON.stringify({ date: new Date().toISOString(), concurrency: CONCURRENCY, childrenPerStack: CHILDREN_PER_STACK, rows }, null, 2)}\n`,
   );
   writeDocs(summarise(rows));
