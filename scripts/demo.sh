@@ -14,7 +14,7 @@ kubectl() { "$CLUSTER_DIR/bin/kubectl" --kubeconfig "$KUBECONFIG" "$@"; }
 STEPS=(
   "step_cluster|start the local Kubernetes control plane"
   "step_show_cluster|show the cluster's version and the API groups it serves"
-  "step_images|build the server and operator images with podman (scripts/images.sh)"
+  "step_images|build the server image with podman (scripts/images.sh server)"
   "step_node_agent|start the test node agent: pods run as podman containers, GPUs are FAKE"
   "step_router|start Traefik, the routing controller, on http://127.0.0.1:8088"
   "step_operator|install the ServingStack CRD and start the operator"
@@ -70,8 +70,9 @@ step_sample_stack() {
 
 # Traffic steps (node agent, router, requests): e2e/cluster/agent.sh, e2e/cluster/traefik/traefik.sh
 # and scripts/demo-traffic.ts; docs/routing.md says what they are.
+# The demo runs the operator from source, so only the server image is needed here.
 step_images() {
-  scripts/images.sh
+  scripts/images.sh server
 }
 
 step_node_agent() {
