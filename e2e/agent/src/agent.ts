@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { KubeConfig, ListWatch, Watch, type V1Pod } from '@kubernetes/client-node';
 import { AgentApi, describeApiError } from './api.ts';
 import type { AgentConfig } from './config.ts';
+import { EventRecorder } from './events.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { KubeForward } from './kube-forward.ts';
 import { errorMessage, type Logger } from './log.ts';
@@ -30,8 +31,10 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<() => 
   const workers = new Map<string, PodWorker>();
   // Pods this agent has already stopped and removed: late watch events for them start nothing.
   const finished = new Set<string>();
+  const events = new EventRecorder(api.core, config.nodeName, log);
   const deps = {
     api,
+    events,
     podman,
     log,
     nodeName: config.nodeName,
@@ -106,6 +109,7 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<() => 
         if (worker.gone) {
           workers.delete(uid);
           finished.add(uid);
+          events.forget(uid);
         }
       }
     } catch (err) {

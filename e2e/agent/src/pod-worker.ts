@@ -2,6 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Container, V1Pod, V1PodStatus, V1Probe } from '@kubernetes/client-node';
 import { describeApiError, type AgentApi } from './api.ts';
+import type { EventRecorder } from './events.ts';
 import { PodConfigError, envReferences, resolveEnv } from './env.ts';
 import { errorMessage, type Logger } from './log.ts';
 import type { NetworkInfo, Podman, PodmanContainer } from './podman.ts';
@@ -22,6 +23,7 @@ const BACKOFF_MAX_MS = 30_000;
 
 export interface WorkerDeps {
   api: AgentApi;
+  events: EventRecorder;
   podman: Podman;
   log: Logger;
   nodeName: string;
@@ -220,6 +222,13 @@ export class PodWorker {
           await this.#scheduleRestart(r, s, now);
       } else if (r.killing && r.id) {
         this.#log.warn('killing container', { container: r.spec.name, why: r.killing });
+        this.#deps.events.record(
+          this.pod,
+          'Normal',
+          'Killing',
+          `Container ${r.spec.name} ${r.killing}, will be restarted`,
+          r.spec.name,
+        );
         await this.#deps.podman
           .exec(['stop', '-t', String(this.#graceSeconds()), r.id])
           .catch(() => undefined);
@@ -242,6 +251,13 @@ export class PodWorker {
       reason: 'CrashLoopBackOff',
       message: `back-off restarting ${r.spec.name}`,
     };
+    this.#deps.events.record(
+      this.pod,
+      'Warning',
+      'BackOff',
+      `Back-off restarting container ${r.spec.name} (exit code ${s.exitCode})`,
+      r.spec.name,
+    );
     this.#log.warn('container exited; restarting after back-off', {
       container: r.spec.name,
       exitCode: s.exitCode,
@@ -259,6 +275,13 @@ export class PodWorker {
         reason: 'ErrImageNeverPull',
         message: `image ${image} is not present on the node (build it locally)`,
       };
+      this.#deps.events.record(
+        this.pod,
+        'Warning',
+        'ErrImageNeverPull',
+        `image ${image} is not present on the node (build it locally)`,
+        c.name,
+      );
       r.backoffUntil = now + 10_000;
       return;
     }
@@ -300,6 +323,7 @@ export class PodWorker {
     r.readiness = c.readinessProbe ? newTally(c.readinessProbe, now) : undefined;
     this.#refreshReadiness(r);
     this.#log.info('container started', { container: c.name, id: id.slice(0, 12), attempt: r.attempt });
+    this.#deps.events.record(this.pod, 'Normal', 'Started', `Started container ${c.name}`, c.name);
   }
 
   /** Folds what podman reports into the record: a running container that exited is terminated. */
@@ -347,6 +371,10 @@ export class PodWorker {
         if (r.id !== id || !tally) return; // the container was replaced meanwhile
         const next = recordProbe(tally, probe, ok, Date.now());
         r[kind] = next;
+        if (!ok) {
+          const what = `${kind[0]?.toUpperCase()}${kind.slice(1)} probe failed`;
+          this.#deps.events.record(this.pod, 'Warning', 'Unhealthy', what, c.name);
+        }
         if (kind !== 'readiness' && next.result === false) {
           r.killing = `${kind} probe failed ${next.failures} times`;
           this.#log.warn('probe failed; container will be restarted', { container: c.name, probe: kind });
@@ -403,6 +431,15 @@ export class PodWorker {
   async #terminate(deleteFromApi: boolean): Promise<void> {
     const deadline = Date.now() + this.#graceSeconds() * 1000;
     this.#log.info('stopping pod', { graceSeconds: this.#graceSeconds() });
+    for (const r of this.#containers.filter((x) => x.id && x.view.state.kind === 'running')) {
+      this.#deps.events.record(
+        this.pod,
+        'Normal',
+        'Killing',
+        `Stopping container ${r.spec.name}`,
+        r.spec.name,
+      );
+    }
     const running = this.#containers.filter((r) => r.id && r.view.state.kind === 'running');
     await Promise.all(running.map((r) => this.#preStop(r, deadline)));
     const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
