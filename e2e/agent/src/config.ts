@@ -45,7 +45,8 @@ const FLAGS: Record<string, FlagSpec> = {
   '--cpu': { key: 'cpu', env: 'AGENT_CPU', fallback: () => '8', check: /^[0-9]+m?$/ },
   '--memory': { key: 'memory', env: 'AGENT_MEMORY', fallback: () => '32Gi', check: /^[0-9]+(Ki|Mi|Gi|Ti)?$/ },
   '--pods': { key: 'pods', env: 'AGENT_PODS', fallback: () => '110', check: /^[0-9]+$/ },
-  '--fake-gpus': { key: 'fakeGpus', env: 'AGENT_FAKE_GPUS', fallback: () => '4', check: /^[0-9]+$/ },
+  // Enough for the demo's stack (3) and an e2e stack with a rolling update (3) side by side.
+  '--fake-gpus': { key: 'fakeGpus', env: 'AGENT_FAKE_GPUS', fallback: () => '8', check: /^[0-9]+$/ },
 };
 
 export function usage(): string {

@@ -4,10 +4,10 @@ import { parseAgentConfig } from '../../../agent/src/config.ts';
 describe('parseAgentConfig', () => {
   const env = { KUBECONFIG: '/k/config', AGENT_STATE_DIR: '/state' };
 
-  it('defaults to one node with four fake GPUs', () => {
+  it('defaults to one node with eight fake GPUs', () => {
     const c = parseAgentConfig([], env);
     expect(c.nodeName).toBe('servingstack-node-1');
-    expect(c.capacity.fakeGpus).toBe('4');
+    expect(c.capacity.fakeGpus).toBe('8');
     expect(c.network).toBe('servingstack');
     expect(c.ociRuntime).toBe('runc');
   });
