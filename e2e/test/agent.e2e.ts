@@ -113,6 +113,43 @@ describe('scheduling with fake GPUs', () => {
   }, 120_000);
 });
 
+describe('init containers and volumes', () => {
+  test('init containers run to completion first and share emptyDir volumes with the containers', async () => {
+    const name = 'init-first';
+    const base = pod(name);
+    const app = base.spec?.containers[0];
+    if (!base.spec || !app) throw new Error('the pod template has no container');
+    const writer = "require('node:fs').writeFileSync('/work/message', 'written by init')";
+    const reader = `require('node:http').createServer((q, r) => r.end(require('node:fs').readFileSync('/work/message'))).listen(8080)`;
+    base.spec.volumes = [{ name: 'work', emptyDir: {} }];
+    base.spec.initContainers = [
+      {
+        ...app,
+        name: 'init',
+        command: ['node', '-e', writer],
+        volumeMounts: [{ name: 'work', mountPath: '/work' }],
+      },
+    ];
+    base.spec.containers = [
+      { ...app, command: ['node', '-e', reader], volumeMounts: [{ name: 'work', mountPath: '/work' }] },
+    ];
+    await core.createNamespacedPod({ namespace: ns.name, body: base });
+    const p = await waitFor(`${name} to be Ready`, () => read(name), {
+      until: (x) => condition(x, 'Ready')?.status === 'True',
+      timeoutMs: 90_000,
+    });
+    expect(condition(p, 'Initialized')?.status).toBe('True');
+    expect(p.status?.initContainerStatuses?.[0]?.state?.terminated).toMatchObject({
+      exitCode: 0,
+      reason: 'Completed',
+    });
+    const body = await waitFor('the container to answer', () =>
+      fetch(`http://${p.status?.podIP}:8080/`).then((r) => r.text()),
+    );
+    expect(body).toBe('written by init');
+  }, 120_000);
+});
+
 describe('probes', () => {
   const readiness = { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 1, failureThreshold: 1 };
 
