@@ -3,7 +3,14 @@
 // this adds what a schema cannot say: names, shapes and sizes that the model dictates.
 import { badRequest } from './errors.ts';
 import type { Feeds, TensorSpec } from './model.ts';
-import { decodeBinary, decodeJson, encodeBinary, encodeJson } from './tensor/codec.ts';
+import {
+  convertFloat,
+  decodeBinary,
+  decodeJson,
+  encodeBinary,
+  encodeJson,
+  floatConvertible,
+} from './tensor/codec.ts';
 import type { Datatype } from './tensor/datatypes.ts';
 
 export interface InputTensor {
@@ -56,7 +63,7 @@ export function decodeRequest(model: ModelView, req: InferRequest, binary: Uint8
       );
     }
     if (feeds[input.name]) throw badRequest(`input '${input.name}' is given more than once`);
-    if (input.datatype !== spec.datatype) {
+    if (input.datatype !== spec.datatype && !floatConvertible(input.datatype, spec.datatype)) {
       throw badRequest(
         `input '${input.name}': datatype ${input.datatype} does not match the model's ${spec.datatype}`,
       );
@@ -81,18 +88,19 @@ export function decodeRequest(model: ModelView, req: InferRequest, binary: Uint8
           `input '${input.name}': binary_data_size ${size} runs past the end of the binary data`,
         );
       }
-      feeds[input.name] = {
-        data: decodeBinary(input.name, input.datatype, input.shape, binary.subarray(offset, offset + size)),
-        shape: input.shape,
-      };
+      const data = decodeBinary(
+        input.name,
+        input.datatype,
+        input.shape,
+        binary.subarray(offset, offset + size),
+      );
+      feeds[input.name] = { data: convertFloat(data, input.datatype, spec.datatype), shape: input.shape };
       offset += size;
     } else {
       if (input.data === undefined)
         throw badRequest(`input '${input.name}' has no data (and no binary_data_size)`);
-      feeds[input.name] = {
-        data: decodeJson(input.name, input.datatype, input.shape, input.data),
-        shape: input.shape,
-      };
+      const data = decodeJson(input.name, input.datatype, input.shape, input.data);
+      feeds[input.name] = { data: convertFloat(data, input.datatype, spec.datatype), shape: input.shape };
     }
   }
   if (offset !== binary.length) {

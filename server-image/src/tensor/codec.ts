@@ -28,6 +28,25 @@ export function fromHalfBits(bits: Uint16Array): Float16Array {
   return new Float16Array(bits.buffer, bits.byteOffset, bits.length);
 }
 
+const FLOAT_DATATYPES: ReadonlySet<Datatype> = new Set<Datatype>(['FP16', 'FP32', 'FP64']);
+
+/**
+ * Whether a tensor sent as `from` may feed a model input of `to`. Float widths convert into one
+ * another: the two pools serve one model at different precisions behind one host, and a caller
+ * cannot know which pool its request lands on.
+ */
+export function floatConvertible(from: Datatype, to: Datatype): boolean {
+  return FLOAT_DATATYPES.has(from) && FLOAT_DATATYPES.has(to);
+}
+
+/** Float storage of `from` -> storage of `to` (identity when equal or not both floats). */
+export function convertFloat(data: TensorData, from: Datatype, to: Datatype): TensorData {
+  if (from === to || !floatConvertible(from, to)) return data;
+  const values = from === 'FP16' ? fromHalfBits(data as Uint16Array) : (data as Float32Array | Float64Array);
+  if (to === 'FP16') return toHalfBits(values);
+  return to === 'FP32' ? Float32Array.from(values) : Float64Array.from(values);
+}
+
 /** JSON `data` (flat or nested, row-major) -> typed storage for `shape`. */
 export function decodeJson(
   name: string,

@@ -124,8 +124,8 @@ describe('protocol routes on the generated MLP', () => {
   it.each([
     [
       'a wrong datatype',
-      { inputs: [{ name: 'input', shape: [1, 16], datatype: 'FP64', data: Array(16).fill(0) }] },
-      /datatype FP64 does not match the model's FP32/,
+      { inputs: [{ name: 'input', shape: [1, 16], datatype: 'INT32', data: Array(16).fill(0) }] },
+      /datatype INT32 does not match the model's FP32/,
     ],
     [
       'a wrong shape',
@@ -289,6 +289,36 @@ describe('precision switching', () => {
       expect(Math.abs(v - a.outputs[0].data[i])).toBeLessThan(0.01),
     );
     await fp32.close();
+    await fp16.close();
+  });
+
+  it('lets one FP32 request reach pools of any float precision (JSON and binary)', async () => {
+    const fp16 = await testApp({ PRECISION: 'fp16' });
+    const fp32Json = await fp16.app.inject({
+      method: 'POST',
+      url: '/v2/models/mlp/infer',
+      ...json(mlpRequest(2)),
+    });
+    expect(fp32Json.statusCode).toBe(200);
+    expect(fp32Json.json().outputs[0].shape).toEqual([2, 4]);
+
+    const row = new Float32Array(16).fill(0.25);
+    const header = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'input', shape: [1, 16], datatype: 'FP32', parameters: { binary_data_size: 64 } }],
+      }),
+    );
+    const binary = await fp16.app.inject({
+      method: 'POST',
+      url: '/v2/models/mlp/infer',
+      headers: {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(header.length),
+      },
+      payload: Buffer.concat([header, Buffer.from(row.buffer)]),
+    });
+    expect(binary.statusCode).toBe(200);
+    expect(binary.json().outputs[0].datatype).toBe('FP16');
     await fp16.close();
   });
 });

@@ -2,10 +2,12 @@ import { describe, expect, it } from '@jest/globals';
 import type { RequestError } from '../../src/errors.ts';
 import { splitBody } from '../../src/tensor/body.ts';
 import {
+  convertFloat,
   decodeBinary,
   decodeJson,
   encodeBinary,
   encodeJson,
+  floatConvertible,
   fromHalfBits,
   toHalfBits,
 } from '../../src/tensor/codec.ts';
@@ -145,5 +147,22 @@ describe('splitBody', () => {
     const [code, msg] = status(() => splitBody(Buffer.from('{"a":'), undefined)) as [number, string];
     expect(code).toBe(400);
     expect(msg).toMatch(/^malformed JSON in request body/);
+  });
+});
+
+describe('float conversion between pools of different precision', () => {
+  it('converts FP32 to FP16 bits and FP16 bits to FP64', () => {
+    const half = convertFloat(new Float32Array([1, -2, 0.5]), 'FP32', 'FP16');
+    expect(half).toBeInstanceOf(Uint16Array);
+    expect(Array.from(fromHalfBits(half as Uint16Array))).toEqual([1, -2, 0.5]);
+    expect(Array.from(convertFloat(half, 'FP16', 'FP64') as Float64Array)).toEqual([1, -2, 0.5]);
+  });
+
+  it('never converts between floats and integers', () => {
+    expect(floatConvertible('FP32', 'FP16')).toBe(true);
+    expect(floatConvertible('INT32', 'FP32')).toBe(false);
+    expect(floatConvertible('FP32', 'INT8')).toBe(false);
+    const ints = new Int32Array([1]);
+    expect(convertFloat(ints, 'INT32', 'FP32')).toBe(ints);
   });
 });
