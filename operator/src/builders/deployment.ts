@@ -9,6 +9,8 @@ import { containerSecurityContext, podSecurityContext } from './security.ts';
 
 export const SERVER_PORT = 8080;
 export const GPU_RESOURCE = 'nvidia.com/gpu';
+/** How long a terminating pod keeps serving so routers can drop it first (capped by the grace period). */
+export const ENDPOINT_PROPAGATION_SECONDS = 5;
 
 export function serverImage(stack: DefaultedStack, pool: Pool, ctx: BuildContext): string {
   return stack.spec[pool].image ?? stack.spec.image ?? ctx.defaultImage;
@@ -44,6 +46,7 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
     limits.memory = String(p.resources.memory);
   }
 
+  const drainDelay = Math.min(ENDPOINT_PROPAGATION_SECONDS, p.terminationGracePeriodSeconds);
   const server: V1Container = {
     name: 'server',
     image,
@@ -65,6 +68,9 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
       periodSeconds: 5,
       failureThreshold: 60,
     },
+    // Routers learn of a terminating pod's removal from the endpoints only after a moment; serving
+    // on through that moment (then draining on SIGTERM) is what keeps a rolling update lossless.
+    ...(drainDelay > 0 ? { lifecycle: { preStop: { sleep: { seconds: drainDelay } } } } : {}),
     resources: {
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
       ...(Object.keys(requests).length > 0 ? { requests } : {}),

@@ -71,7 +71,15 @@ export class KubeClient {
     // Without the header option the client sends application/json-patch+json, which the server
     // rejects for an object body (notes/client-node.md, pitfall 5).
     await this.custom.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { status } },
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL,
+        name,
+        body: { status },
+        fieldManager: FIELD_MANAGER,
+      },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
   }

@@ -67,6 +67,23 @@ describe('buildDeployment', () => {
     expect(d.spec?.template.spec?.terminationGracePeriodSeconds).toBe(30);
   });
 
+  test('keeps serving a moment after termination starts so routers drop the pod first', () => {
+    const d = buildDeployment(defaulted(), 'latency', ctx);
+    expect(server(d).lifecycle?.preStop?.sleep?.seconds).toBe(5);
+    const short = buildDeployment(
+      defaulted({ latency: { terminationGracePeriodSeconds: 2 } }),
+      'latency',
+      ctx,
+    );
+    expect(server(short).lifecycle?.preStop?.sleep?.seconds).toBe(2);
+    const none = buildDeployment(
+      defaulted({ latency: { terminationGracePeriodSeconds: 0 } }),
+      'latency',
+      ctx,
+    );
+    expect(server(none).lifecycle).toBeUndefined();
+  });
+
   test('gpus: 0 asks for no GPU and adds no GPU toleration', () => {
     const d = buildDeployment(defaulted({ latency: { resources: { gpus: 0 } } }), 'latency', ctx);
     expect(server(d).resources?.limits).toBeUndefined();
