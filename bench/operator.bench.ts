@@ -7,6 +7,8 @@
 //   - then API writes during one no-op resync period (shortened to RESYNC_S, stated in the results)
 //     and the operator's resident memory.
 // Pools have replicas 0 so no pods are made: the figure is the operator's, not the scheduler's.
+// Stop any other operator first (`make down` stops the demo's): one watching all namespaces would
+// also reconcile the benchmark's stacks and skew both sides.
 // Results: bench/results/operator.json, and the "## Operator" section of docs/benchmarks.md.
 import {
   AppsV1Api,
@@ -103,7 +105,8 @@ async function countChildren(namespace: string): Promise<number> {
 
 async function waitChildren(namespace: string, want: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while ((await countChildren(namespace)) < want) {
+  // A failed poll (e.g. the shared API server restarting) is retried until the deadline.
+  while ((await countChildren(namespace).catch(() => -1)) < want) {
     if (Date.now() > deadline)
       throw new Error(`bench: ${want} children not made within ${timeoutMs / 1000}s in ${namespace}`);
     await sleep(500);
