@@ -13,7 +13,7 @@ source e2e/cluster/components.sh
 # files written without proc_start (and so without a recorded command line).
 ours() {
   local cmd
-  cmd="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+  cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline")" || return 1
   [[ "$cmd" == *"$REPO_ROOT/"* || "$cmd" == *"$SERVINGSTACK_CACHE/"* ]]
 }
 
@@ -41,17 +41,23 @@ stop_recorded() {
 # Parts with their own teardown go first: it also undoes what they added to the cluster (an
 # APIService, the node agent's containers). Dependants before what they depend on; the node agent
 # last, so the pods it runs are stopped with their grace period while the API still answers.
+# Each runs only when this cluster recorded one of its processes ("script|pid names"), so tearing
+# down one checkout's cluster never reaches into another's.
 TEARDOWN=(
-  e2e/cluster/traefik/traefik.sh
-  e2e/cluster/metrics/metrics.sh
-  e2e/cluster/agent.sh
+  "e2e/cluster/traefik/traefik.sh|traefik"
+  "e2e/cluster/metrics/metrics.sh|prometheus prometheus-adapter"
+  "e2e/cluster/agent.sh|agent"
 )
-if [[ -f "$CLUSTER_DIR/kubeconfig" ]]; then
-  for script in "${TEARDOWN[@]}"; do
-    [[ -x "$script" ]] || continue
-    "$script" stop || step "$script stop failed; its processes are stopped directly below"
+for entry in "${TEARDOWN[@]}"; do
+  script="${entry%%|*}"
+  [[ -x "$script" ]] || continue
+  for name in ${entry#*|}; do
+    if [[ -f "$RUN_DIR/$name.pid" ]]; then
+      "$script" stop || step "$script stop failed; its processes are stopped directly below"
+      break
+    fi
   done
-fi
+done
 
 for name in $(proc_names); do
   is_component "$name" || stop_recorded "$name"

@@ -55,7 +55,8 @@ component_args() {
     kube-apiserver)
       # No default route and no kubelet here: advertise loopback, and with no kube-proxy the
       # `kubernetes` Service endpoints are useless, so they are not reconciled. Aggregated APIs are
-      # reached on their endpoints' IPs (--enable-aggregator-routing) for the same reason.
+      # reached through their Service as in any cluster; the local metrics adapter's is an
+      # ExternalName Service naming this host (see metrics/apiservice.yaml).
       printf '%s\n' --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
         --advertise-address=127.0.0.1 --bind-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
         --endpoint-reconciler-type=none --service-cluster-ip-range=10.0.0.0/24 \
@@ -67,7 +68,7 @@ component_args() {
         --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
         --requestheader-extra-headers-prefix=X-Remote-Extra- \
         --proxy-client-cert-file="$p/front-proxy-client.crt" --proxy-client-key-file="$p/front-proxy-client.key" \
-        --enable-aggregator-routing=true --profiling=false
+        --profiling=false
       ;;
     kube-controller-manager)
       # One instance only, so no leader election: a restarted component works at once instead of
@@ -135,9 +136,9 @@ component_orphans() {
   for pidpath in /proc/[0-9]*; do
     pid="${pidpath#/proc/}"
     [[ "$pid" == "$recorded" ]] && continue
-    IFS= read -r -d '' arg0 <"$pidpath/cmdline" 2>/dev/null || continue
+    IFS= read -r -d '' arg0 2>/dev/null <"$pidpath/cmdline" || continue
     [[ "${arg0##*/}" == "$name" ]] || continue
-    cmd="$(tr '\0' ' ' <"$pidpath/cmdline" 2>/dev/null)" || continue
+    cmd="$(tr '\0' ' ' 2>/dev/null <"$pidpath/cmdline")" || continue
     [[ "$cmd" == *"=$CLUSTER_DIR/"* ]] && echo "$pid"
   done
   return 0
