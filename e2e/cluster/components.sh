@@ -166,18 +166,24 @@ component_start() {
   local name="$1" bin pid args=()
   bin="$(component_bin "$name")"
   [[ -x "$bin" ]] || die "$bin is missing: build it with \`make tools\`"
+  mapfile -t args < <(component_args "$name")
   if pid="$(proc_pid "$name")"; then
-    if component_healthy "$name"; then
+    # A process started with other flags or another version's binary is replaced, so editing
+    # this file or versions.env takes effect on the next cluster-up.
+    if ! printf '%s\0' "$bin" "${args[@]}" | cmp -s - "$RUN_DIR/$name.cmdline"; then
+      step "$name (pid $pid) runs with an older configuration; restarting it"
+      proc_stop "$name" "$(component_grace "$name")"
+    elif component_healthy "$name"; then
       step "$name already running (pid $pid)"
       return 0
+    else
+      # Alive but not healthy: usually it waits on a component restarted just before it.
+      step "$name (pid $pid) running; waiting for it to become healthy"
+      component_wait_healthy "$name" "$(component_timeout "$name")"
+      return 0
     fi
-    # Alive but not healthy: usually it waits on a component restarted just before it.
-    step "$name (pid $pid) running; waiting for it to become healthy"
-    component_wait_healthy "$name" "$(component_timeout "$name")"
-    return 0
   fi
   component_clear_stale "$name"
-  mapfile -t args < <(component_args "$name")
   local start=$SECONDS
   step "$name: starting (log $LOG_DIR/$name.log)"
   proc_start "$name" "$bin" "${args[@]}"
