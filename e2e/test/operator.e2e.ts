@@ -504,6 +504,16 @@ describe('the operator', () => {
     expect(metricSum(m, 'servingstack_operator_leader')).toBe(0);
     expect(metricSum(await leader.metrics(), 'servingstack_operator_leader')).toBe(1);
     expect(standby.has('became leader')).toBe(false);
+    for (const op of [standby, leader]) {
+      const { health } = await op.ports();
+      for (const path of ['/healthz', '/readyz']) {
+        expect([op.identity, path, (await fetch(`http://127.0.0.1:${health}${path}`)).status]).toEqual([
+          op.identity,
+          path,
+          200,
+        ]);
+      }
+    }
 
     await leader.stop('SIGKILL');
     // The standby may take over only after a full lease duration without renewal; allow two retry periods more.
