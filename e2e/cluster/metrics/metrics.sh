@@ -10,16 +10,14 @@
 #
 # Both run as host processes, started and stopped through the cluster's process.sh (pids and
 # command lines in .cluster/run/, logs in .cluster/logs/); state (PKI, tokens, TSDB) lives in
-# .cluster/metrics/. Prometheus listens on loopback. The adapter listens on ADAPTER_ADDRESS, which
-# this script adds to `lo` (see apiservice.yaml for why); this needs root, as podman does here.
+# .cluster/metrics/. Both listen on loopback; the apiserver reaches the adapter through an
+# ExternalName Service (see apiservice.yaml).
 set -euo pipefail
 source "$(dirname "$0")/../common.sh"
 source "$CLUSTER_SCRIPTS/process.sh"
 
 PROMETHEUS_ADDR="${PROMETHEUS_ADDR:-127.0.0.1:19090}"
 ADAPTER_PORT="${ADAPTER_PORT:-16449}"
-# TEST-NET-2 (RFC 5737): reserved for documentation, so it names nothing on any real network.
-ADAPTER_ADDRESS="${ADAPTER_ADDRESS:-198.51.100.10}"
 ADAPTER_RULES="${ADAPTER_RULES:-$REPO_ROOT/charts/servingstack-operator/files/adapter-rules.yaml}"
 # How often the adapter re-lists series: a new stack's metrics become known within this time.
 ADAPTER_RELIST="${ADAPTER_RELIST:-10s}"
@@ -55,8 +53,8 @@ ensure_pki() {
     -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -subj "/CN=$SERVICE.$NAMESPACE.svc" \
     -keyout "$pki/adapter.key" -out "$pki/adapter.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:%s.%s.svc,IP:%s\nextendedKeyUsage=serverAuth\n' \
-    "$SERVICE" "$NAMESPACE" "$ADAPTER_ADDRESS" >"$pki/adapter.ext"
+  printf 'subjectAltName=DNS:%s.%s.svc,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' \
+    "$SERVICE" "$NAMESPACE" >"$pki/adapter.ext"
   openssl x509 -req -in "$pki/adapter.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 365 -extfile "$pki/adapter.ext" -out "$pki/adapter.crt" 2>/dev/null
   chmod 600 "$pki"/*.key
@@ -104,37 +102,27 @@ start_prometheus() {
   wait_until "Prometheus to be ready" 60 curl -fsS "http://$PROMETHEUS_ADDR/-/ready"
 }
 
-# The adapter's address on `lo`, added once; a marker records that this script added it, so stop
-# removes only what start made.
-ensure_address() {
-  if ip -4 -o addr show dev lo | grep -qF " $ADAPTER_ADDRESS/"; then return 0; fi
-  ip addr add "$ADAPTER_ADDRESS/32" dev lo ||
-    die "cannot add $ADAPTER_ADDRESS to lo (root is needed, as for podman; or set ADAPTER_ADDRESS to a local non-loopback address)"
-  touch "$METRICS_DIR/address-added"
-}
-
 start_adapter() {
   if proc_pid prometheus-adapter >/dev/null; then return 0; fi
-  step "metrics: starting prometheus-adapter on $ADAPTER_ADDRESS:$ADAPTER_PORT (rules: ${ADAPTER_RULES#"$REPO_ROOT"/})"
-  ensure_address
+  step "metrics: starting prometheus-adapter on 127.0.0.1:$ADAPTER_PORT (rules: ${ADAPTER_RULES#"$REPO_ROOT"/})"
   write_kubeconfig prometheus-adapter
   local kc="$METRICS_DIR/prometheus-adapter.kubeconfig" pki="$METRICS_DIR/pki"
   proc_start prometheus-adapter "$ADAPTER" \
     --prometheus-url="http://$PROMETHEUS_ADDR" \
     --config="$ADAPTER_RULES" \
     --metrics-relist-interval="$ADAPTER_RELIST" \
-    --bind-address="$ADAPTER_ADDRESS" --secure-port="$ADAPTER_PORT" \
+    --bind-address=127.0.0.1 --secure-port="$ADAPTER_PORT" \
     --tls-cert-file="$pki/adapter.crt" --tls-private-key-file="$pki/adapter.key" \
     --lister-kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
     --v=1
   wait_until "prometheus-adapter to be ready" 60 \
-    curl -fsS --cacert "$pki/ca.crt" "https://$ADAPTER_ADDRESS:$ADAPTER_PORT/readyz"
+    curl -fsS --cacert "$pki/ca.crt" "https://127.0.0.1:$ADAPTER_PORT/readyz"
 }
 
 register_apiservice() {
   local bundle
   bundle="$(base64 -w0 <"$METRICS_DIR/pki/ca.crt")"
-  sed -e "s/ADAPTER_PORT/$ADAPTER_PORT/g" -e "s/ADAPTER_ADDRESS/$ADAPTER_ADDRESS/g" -e "s|CA_BUNDLE|$bundle|" \
+  sed -e "s/ADAPTER_PORT/$ADAPTER_PORT/g" -e "s|CA_BUNDLE|$bundle|" \
     "$CLUSTER_SCRIPTS/metrics/apiservice.yaml" | k apply -f - >/dev/null
   wait_until "APIService $APISERVICE to become Available" 60 \
     k wait --for=condition=Available --timeout=1s "apiservice/$APISERVICE"
@@ -164,10 +152,6 @@ stop() {
   fi
   proc_stop prometheus-adapter
   proc_stop prometheus
-  if [[ -e $METRICS_DIR/address-added ]]; then
-    ip addr del "$ADAPTER_ADDRESS/32" dev lo 2>/dev/null || true
-    rm -f "$METRICS_DIR/address-added"
-  fi
 }
 
 status() {
