@@ -32,7 +32,7 @@ lint: install ## eslint + prettier --check
 unit: install ## unit tests (no cluster)
 	npm run --silent test:unit
 
-e2e: install cluster-up ## e2e tests against the local cluster (started if not running)
+e2e: install cluster-up images ## e2e tests on the local cluster (started if not running; images rebuilt from the tree, cached by layer)
 	npm run --silent test:e2e
 
 test: install typecheck lint unit e2e ## everything a contributor must pass; CI runs this
