@@ -115,26 +115,13 @@ export class Batcher<I, O> {
     }
     // Fast path: nothing queued or running and the batch could not grow anyway (or is not
     // allowed to wait), so run now without touching timers or the queue.
-    if (
+    const runNow =
       !this.running &&
       this.queue.length === 0 &&
-      (this.opts.maxDelayMs === 0 || rows === this.opts.maxBatchSize)
-    ) {
-      return new Promise<Result<O>>((resolve, reject) => {
-        const p: Pending<I, O> = {
-          input,
-          rows,
-          key,
-          enqueuedAt: now,
-          deadline,
-          deadlineTimer: undefined,
-          resolve,
-          reject,
-        };
-        void this.runBatch([p], now);
-      });
+      (this.opts.maxDelayMs === 0 || rows === this.opts.maxBatchSize);
+    if (!runNow && this.queue.length >= this.opts.maxQueueSize) {
+      return Promise.reject(queueFull(this.opts.maxQueueSize));
     }
-    if (this.queue.length >= this.opts.maxQueueSize) return Promise.reject(queueFull(this.opts.maxQueueSize));
     return new Promise<Result<O>>((resolve, reject) => {
       const p: Pending<I, O> = {
         input,
@@ -146,6 +133,10 @@ export class Batcher<I, O> {
         resolve,
         reject,
       };
+      if (runNow) {
+        void this.runBatch([p], now);
+        return;
+      }
       if (deadline !== undefined) {
         p.deadlineTimer = this.clock.setTimeout(() => this.expire(p), deadline - now);
       }
