@@ -518,8 +518,8 @@ function summarise(meta: Record<string, unknown>, report: Record<string, unknown
     for (const x of raw) lines.push(`| ${x.batch} | ${x.rowsPerSecond} | ${x.p50Ms} | ${x.p99Ms} |`);
     lines.push(
       '',
-      '| variant | clients | req/s | p50 ms | p99 ms | errors |',
-      '| --- | --- | --- | --- | --- | --- |',
+      '| variant | clients | req/s | p50 ms | p99 ms | server CPU ms/req | errors |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
     );
     for (const v of m.variants as { label: string; results: LoadResult[] }[]) {
       for (const x of v.results)
