@@ -17,9 +17,11 @@ STEPS=(
   "step_images|build the server image with podman (scripts/images.sh server)"
   "step_node_agent|start the test node agent: pods run as podman containers, GPUs are FAKE"
   "step_router|start Traefik, the routing controller, on http://127.0.0.1:8088"
+  "step_metrics|start Prometheus and prometheus-adapter, which feed the pools' HPAs"
   "step_operator|install the ServingStack CRD and start the operator"
   "step_sample_stack|apply examples/sentiment.yaml and show what the operator made"
   "step_traffic|send a short burst of each kind of request through the router"
+  "step_show_autoscaling|show the HPAs reading each pool's p95 and requests per second"
 )
 
 step_cluster() {
@@ -83,6 +85,10 @@ step_router() {
   e2e/cluster/traefik/traefik.sh start
 }
 
+step_metrics() {
+  e2e/cluster/metrics/metrics.sh start
+}
+
 step_traffic() {
   local stack=sentiment i ready=""
   echo "waiting for ServingStack $stack to be Ready (pods start on the node agent; the model warms up)"
@@ -98,6 +104,22 @@ step_traffic() {
     --model "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.model.name}')" \
     --provider "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.routing.provider}')" \
     --requests 100 --concurrency 4
+}
+
+# The burst just sent reaches the HPAs after a scrape, the adapter's relist and an HPA sync; the
+# rates stay visible for a minute (the rules' rate window).
+step_show_autoscaling() {
+  local i values=""
+  for ((i = 1; i <= 45; i++)); do
+    values="$(kubectl get hpa -l app.kubernetes.io/instance=sentiment \
+      -o jsonpath='{range .items[*]}{.status.currentMetrics[0].pods.current.averageValue}{" "}{end}')"
+    # Both pools show a non-zero request rate once the burst has gone through the whole chain.
+    [[ "$values" =~ ^[1-9][^\ ]*\ [1-9] ]] && break
+    sleep 2
+  done
+  kubectl get hpa -l app.kubernetes.io/instance=sentiment
+  [[ "$values" =~ ^[1-9][^\ ]*\ [1-9] ]] ||
+    echo "(the burst has not reached both HPAs yet: scrape, adapter relist and HPA sync take up to ~30s; run kubectl get hpa again)"
 }
 
 failed_step=""
