@@ -29,6 +29,7 @@ import { withDefaults, type ServingStack } from '../operator/src/api/servingstac
 import { buildDesired } from '../operator/src/builders/desired.ts';
 import { FIELD_MANAGER } from '../operator/src/builders/names.ts';
 import { metricSum, OperatorProcess, REPO_ROOT } from '../operator/test/support/operator-process.ts';
+import { writeDocsSection } from './lib/docs-section.ts';
 
 const CONCURRENCY = 16;
 const RESYNC_S = 60;
@@ -221,19 +222,6 @@ function summarise(rows: Record<string, unknown>[]): string {
   return lines.join('\n');
 }
 
-function writeDocs(section: string): void {
-  const path = join(REPO_ROOT, 'docs/benchmarks.md');
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  const start = text.indexOf('## Operator');
-  let next = start < 0 ? -1 : text.indexOf('\n## ', start + 1);
-  if (next >= 0) next += 1;
-  const out =
-    start < 0
-      ? `${text.trimEnd()}\n\n${section}`
-      : `${text.slice(0, start)}${section}${next >= 0 ? `\n${text.slice(next)}` : ''}`;
-  writeFileSync(path, out);
-}
-
 // The local cluster's Service range is a /24 (about 250 ClusterIPs); N = 1000 needs 2000 Services
 // per side. A second ServiceCIDR widens the range for the benchmark only, and goes away after.
 const BENCH_CIDR = `apiVersion: networking.k8s.io/v1
@@ -287,7 +275,7 @@ async function measure(): Promise<void> {
     file,
     `${JSON.stringify({ date: new Date().toISOString(), concurrency: CONCURRENCY, childrenPerStack: CHILDREN_PER_STACK, rows }, null, 2)}\n`,
   );
-  writeDocs(summarise(rows));
+  writeDocsSection('## Operator', summarise(rows));
 }
 
 await main();

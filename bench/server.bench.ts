@@ -10,7 +10,7 @@
 process.env.ORT_DISABLE_TELEMETRY = '1';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
@@ -28,6 +28,7 @@ import { splitBody } from '../server-image/src/tensor/body.ts';
 import { closedLoop, percentile, processCpuSeconds, summariseSamples } from './lib/load.ts';
 import type { LoadResult, Payload, Samples } from './lib/load.ts';
 import { chart } from './lib/svg.ts';
+import { writeDocsSection } from './lib/docs-section.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CONCURRENCY = [1, 4, 16, 64];
@@ -482,7 +483,7 @@ async function main(): Promise<void> {
       })),
     ),
   );
-  writeDocs(summarise(meta, report));
+  writeDocsSection('## Server', summarise(meta, report));
 }
 
 function summarise(meta: Record<string, unknown>, report: Record<string, unknown>[]): string {
@@ -540,19 +541,6 @@ function summarise(meta: Record<string, unknown>, report: Record<string, unknown
     );
   }
   return lines.join('\n');
-}
-
-function writeDocs(section: string): void {
-  const path = join(ROOT, 'docs/benchmarks.md');
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  const start = text.indexOf('## Server');
-  let next = start < 0 ? -1 : text.indexOf('\n## ', start + 1);
-  if (next >= 0) next += 1;
-  const out =
-    start < 0
-      ? `${text.trimEnd()}\n\n${section}`
-      : `${text.slice(0, start)}${section}${next >= 0 ? `\n${text.slice(next)}` : ''}`;
-  writeFileSync(path, out);
 }
 
 await main();
