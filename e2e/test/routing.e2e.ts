@@ -12,7 +12,7 @@ import {
   ensureRouter,
 } from '../agent/testing/cluster-parts.ts';
 import { poolRequestsTotal } from '../agent/testing/pool-metrics.ts';
-import { ROUTING_CASES } from '../agent/testing/routing-cases.ts';
+import { ROUTING_CASES, type RoutingCase } from '../agent/testing/routing-cases.ts';
 import { stackManifest, type StackOptions } from '../agent/testing/stack.ts';
 import { burst, callRouter, type RouterCall } from '../agent/testing/traffic.ts';
 import { startLocalOperator, type LocalOperator } from './support/local-operator.ts';
@@ -134,6 +134,14 @@ async function routed(call: RouterCall, pool: string) {
   );
 }
 
+/** Once the route is live, every answer to this case's headers comes from its expected pool. */
+async function expectServedBy(host: string, c: RoutingCase): Promise<void> {
+  const call = { host, model: 'mlp', headers: c.headers };
+  await routed(call, c.pool);
+  const { outcomes } = await burst(call, { requests: 10, concurrency: 2 });
+  expect(outcomes.map((o) => [o.status, o.pool])).toEqual(outcomes.map(() => [200, c.pool]));
+}
+
 describe('provider gateway-api: one HTTPRoute through Traefik', () => {
   const name = 'gw';
   const host = 'gw.routing.e2e.test';
@@ -154,12 +162,7 @@ describe('provider gateway-api: one HTTPRoute through Traefik', () => {
 
   test.each(ROUTING_CASES.map((c) => [c.label, c] as const))(
     '%s is served by the expected pool',
-    async (_label, c) => {
-      const call = { host, model: 'mlp', headers: c.headers };
-      await routed(call, c.pool);
-      const { outcomes } = await burst(call, { requests: 10, concurrency: 2 });
-      expect(outcomes.map((o) => [o.status, o.pool])).toEqual(outcomes.map(() => [200, c.pool]));
-    },
+    (_label, c) => expectServedBy(host, c),
     90_000,
   );
 
@@ -200,12 +203,7 @@ describe('provider ingress-nginx: main + canary Ingress through Traefik', () => 
   const expressible = ROUTING_CASES.filter((c) => c.ingressNginx);
   test.each(expressible.map((c) => [c.label, c] as const))(
     '%s is served by the expected pool',
-    async (_label, c) => {
-      const call = { host, model: 'mlp', headers: c.headers };
-      await routed(call, c.pool);
-      const { outcomes } = await burst(call, { requests: 10, concurrency: 2 });
-      expect(outcomes.map((o) => [o.status, o.pool])).toEqual(outcomes.map(() => [200, c.pool]));
-    },
+    (_label, c) => expectServedBy(host, c),
     90_000,
   );
 
