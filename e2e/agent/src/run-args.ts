@@ -1,6 +1,7 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { PodConfigError, expandReferences } from './env.ts';
 import { ULIMITS } from './podman.ts';
+import { parseQuantity } from './quantity.ts';
 
 /** The pod- and container-level securityContext merged the way the kubelet merges them. */
 export interface EffectiveSecurity {
@@ -64,6 +65,52 @@ export interface RunSpec {
   logPath: string;
 }
 
+// The kubelet's CPU mapping (pkg/kubelet/cm, cgroup v1): requests.cpu becomes cpu.shares,
+// 1024 per CPU and at least 2 (what a container without a request gets); limits.cpu becomes a
+// CFS quota over a 100 ms period, at least 1 ms.
+const SHARES_PER_CPU = 1024;
+const MIN_SHARES = 2;
+const MAX_SHARES = 262_144;
+const CFS_PERIOD_US = 100_000;
+const MIN_QUOTA_US = 1_000;
+
+/** A CPU quantity in whole milli-CPUs, rounded up as Kubernetes' Quantity.MilliValue does. */
+function milliCPU(container: string, field: string, text: string): number {
+  try {
+    return Math.ceil(Math.round(parseQuantity(text) * 1e6) / 1e3);
+  } catch (err) {
+    throw new PodConfigError(`container ${container}: ${field}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * cgroup arguments from the container's resources, as the kubelet sets them: cpu shares from
+ * requests.cpu, a CFS quota from limits.cpu and a memory limit from limits.memory. Without them
+ * every container could use the whole machine, and a replica would add no capacity.
+ */
+export function resourceArgs(c: V1Container): string[] {
+  const requests = c.resources?.requests ?? {};
+  const limits = c.resources?.limits ?? {};
+  const requested = requests.cpu === undefined ? 0 : milliCPU(c.name, 'requests.cpu', requests.cpu);
+  const shares = Math.min(MAX_SHARES, Math.max(MIN_SHARES, Math.floor((requested * SHARES_PER_CPU) / 1000)));
+  const args = ['--cpu-shares', String(shares)];
+  const cpuLimit = limits.cpu === undefined ? 0 : milliCPU(c.name, 'limits.cpu', limits.cpu);
+  if (cpuLimit > 0) {
+    const quota = Math.max(MIN_QUOTA_US, Math.floor((cpuLimit * CFS_PERIOD_US) / 1000));
+    args.push('--cpu-period', String(CFS_PERIOD_US), '--cpu-quota', String(quota));
+  }
+  if (limits.memory !== undefined) {
+    let bytes: number;
+    try {
+      bytes = Math.ceil(parseQuantity(limits.memory));
+    } catch (err) {
+      throw new PodConfigError(`container ${c.name}: limits.memory: ${(err as Error).message}`);
+    }
+    if (bytes > 0) args.push('--memory', String(bytes));
+  }
+  return args;
+}
+
 /** `podman run` arguments for one container of a pod; a pure function of the spec. */
 export function buildRunArgs(spec: RunSpec): string[] {
   const { container: c, security: sec } = spec;
@@ -73,6 +120,7 @@ export function buildRunArgs(spec: RunSpec): string[] {
   // Images are built locally; there is no registry to pull from.
   args.push('--pull', 'never', '--log-driver', 'k8s-file', '--log-opt', `path=${spec.logPath}`);
   for (const [k, v] of Object.entries(spec.labels)) args.push('--label', `${k}=${v}`);
+  args.push(...resourceArgs(c));
   for (const [k, v] of spec.env) args.push('--env', `${k}=${v}`);
   for (const m of spec.mounts) args.push('-v', `${m.hostPath}:${m.containerPath}${m.readOnly ? ':ro' : ''}`);
   if (c.workingDir) args.push('--workdir', c.workingDir);

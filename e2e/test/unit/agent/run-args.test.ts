@@ -1,6 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import { buildRunArgs, effectiveSecurity, nonRootViolation } from '../../../agent/src/run-args.ts';
+import {
+  buildRunArgs,
+  effectiveSecurity,
+  nonRootViolation,
+  resourceArgs,
+} from '../../../agent/src/run-args.ts';
 
 const pod: V1Pod = {
   metadata: { name: 'p', namespace: 'ns' },
@@ -66,6 +71,59 @@ describe('buildRunArgs', () => {
 
   it('refuses a container without an image', () => {
     expect(() => argsFor({ name: 'noimg' })).toThrow(/container noimg has no image/);
+  });
+
+  it('puts the cgroup limits before the image', () => {
+    const args = argsFor({ ...hardened, resources: { limits: { cpu: '100m' } } });
+    expect(valueAfter(args, '--cpu-quota')).toEqual(['10000']);
+    expect(args.indexOf('--cpu-quota')).toBeLessThan(args.indexOf('localhost/servingstack/server:dev'));
+  });
+});
+
+describe('resourceArgs', () => {
+  const withResources = (resources: V1Container['resources']): V1Container => ({
+    name: 'srv',
+    image: 'img',
+    ...(resources && { resources }),
+  });
+
+  it('maps requests.cpu to cpu shares as the kubelet does: 1024 per CPU', () => {
+    expect(resourceArgs(withResources({ requests: { cpu: '250m' } }))).toEqual(['--cpu-shares', '256']);
+    expect(resourceArgs(withResources({ requests: { cpu: '2' } }))).toEqual(['--cpu-shares', '2048']);
+  });
+
+  it('gives a container without a cpu request the minimum of 2 shares, and sets no quota', () => {
+    expect(resourceArgs(withResources(undefined))).toEqual(['--cpu-shares', '2']);
+    expect(resourceArgs(withResources({ requests: { cpu: '1m' } }))).toEqual(['--cpu-shares', '2']);
+  });
+
+  it('maps limits.cpu to a CFS quota over a 100 ms period', () => {
+    const args = resourceArgs(withResources({ requests: { cpu: '100m' }, limits: { cpu: '100m' } }));
+    expect(args).toEqual(['--cpu-shares', '102', '--cpu-period', '100000', '--cpu-quota', '10000']);
+    expect(valueAfter(resourceArgs(withResources({ limits: { cpu: '1.5' } })), '--cpu-quota')).toEqual([
+      '150000',
+    ]);
+  });
+
+  it('rounds a cpu limit up to whole milli-CPUs and the quota up to the 1 ms minimum', () => {
+    expect(valueAfter(resourceArgs(withResources({ limits: { cpu: '0.0001' } })), '--cpu-quota')).toEqual([
+      '1000',
+    ]);
+  });
+
+  it('maps limits.memory to a memory limit in bytes', () => {
+    const args = resourceArgs(withResources({ requests: { memory: '256Mi' }, limits: { memory: '512Mi' } }));
+    expect(valueAfter(args, '--memory')).toEqual([String(512 * 2 ** 20)]);
+    expect(resourceArgs(withResources({ requests: { memory: '256Mi' } }))).not.toContain('--memory');
+  });
+
+  it('names the container and field of a quantity it cannot read', () => {
+    expect(() => resourceArgs(withResources({ limits: { cpu: 'two' } }))).toThrow(
+      /container srv: limits.cpu: "two" is not a resource quantity/,
+    );
+    expect(() => resourceArgs(withResources({ limits: { memory: '1 GB' } }))).toThrow(
+      /container srv: limits.memory: "1 GB" is not a resource quantity/,
+    );
   });
 });
 
