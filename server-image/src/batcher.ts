@@ -1,6 +1,8 @@
-// Dynamic batcher: requests wait in a bounded queue and are run together, one batch at a
-// time, by a caller-supplied `run`. A batch closes when it holds `maxBatchSize` rows or when
-// its oldest request has waited `maxDelayMs`, whichever comes first. Time comes from an
+// Dynamic batcher: requests wait in a bounded queue and are run together by a caller-supplied
+// `run`. A batch closes when it holds `maxBatchSize` rows or when its oldest request has waited
+// `maxDelayMs`, whichever comes first. Normally one batch runs at a time; with
+// `maxBatchesInFlight` 2 a full batch is handed over while the previous one still runs, so a
+// model on another thread starts it the moment it finishes (see pipeline.ts). Time comes from an
 // injectable clock so the policy is tested with fake timers, never by sleeping.
 import { RequestError } from './errors.ts';
 
@@ -20,6 +22,11 @@ export interface BatcherOptions<I, O> {
   maxBatchSize: number;
   maxDelayMs: number;
   maxQueueSize: number;
+  /**
+   * Batches handed to `run` at once (default 1). Above 1, only full batches go while another
+   * runs: a partial batch keeps filling until the model is free, as with 1.
+   */
+  maxBatchesInFlight?: number;
   /** Runs one batch; must return one output per input, in order. */
   run: (inputs: I[]) => Promise<O[]>;
   clock?: Clock;
@@ -67,7 +74,9 @@ export class Batcher<I, O> {
   private readonly opts: BatcherOptions<I, O>;
   private readonly clock: Clock;
   private readonly queue: Pending<I, O>[] = [];
-  private running = false;
+  private readonly maxInFlight: number;
+  /** Batches handed to `run` that have not finished. */
+  private inFlight = 0;
   private closing = false;
   private delayTimer: unknown = undefined;
   private drained: (() => void) | undefined;
@@ -75,9 +84,11 @@ export class Batcher<I, O> {
   private runMsEstimate = 0;
 
   constructor(opts: BatcherOptions<I, O>) {
-    for (const k of ['maxBatchSize', 'maxQueueSize'] as const) {
-      if (!Number.isInteger(opts[k]) || opts[k] < 1) throw new Error(`${k} must be an integer >= 1`);
+    for (const k of ['maxBatchSize', 'maxQueueSize', 'maxBatchesInFlight'] as const) {
+      const v = opts[k] ?? 1;
+      if (!Number.isInteger(v) || v < 1) throw new Error(`${k} must be an integer >= 1`);
     }
+    this.maxInFlight = opts.maxBatchesInFlight ?? 1;
     if (!(opts.maxDelayMs >= 0)) throw new Error('maxDelayMs must be >= 0');
     this.opts = opts;
     this.clock = opts.clock ?? systemClock;
@@ -88,7 +99,7 @@ export class Batcher<I, O> {
   }
 
   get idle(): boolean {
-    return !this.running && this.queue.length === 0;
+    return this.inFlight === 0 && this.queue.length === 0;
   }
 
   submit(input: I, { rows, key = '', deadline }: SubmitOptions): Promise<Result<O>> {
@@ -116,7 +127,7 @@ export class Batcher<I, O> {
     // Fast path: nothing queued or running and the batch could not grow anyway (or is not
     // allowed to wait), so run now without touching timers or the queue.
     const runNow =
-      !this.running &&
+      this.inFlight === 0 &&
       this.queue.length === 0 &&
       (this.opts.maxDelayMs === 0 || rows === this.opts.maxBatchSize);
     if (!runNow && this.queue.length >= this.opts.maxQueueSize) {
@@ -173,7 +184,7 @@ export class Batcher<I, O> {
 
   /** Decides whether the head of the queue runs now, later (timer), or after the current batch. */
   private schedule(): void {
-    if (this.running) return;
+    if (this.inFlight >= this.maxInFlight) return;
     const head = this.queue[0];
     if (!head) {
       this.clearDelay();
@@ -184,10 +195,15 @@ export class Batcher<I, O> {
       return;
     }
     const now = this.clock.now();
+    const full = this.queuedRows(head.key) >= this.opts.maxBatchSize;
+    if (this.inFlight > 0) {
+      // Pipelining: only a full batch goes ahead of the one running; anything else waits for it.
+      if (full) this.dispatch(head.key, now);
+      return;
+    }
     const due = head.enqueuedAt + this.opts.maxDelayMs;
-    if (this.closing || now >= due || this.queuedRows(head.key) >= this.opts.maxBatchSize) {
-      this.clearDelay();
-      void this.runBatch(this.take(head.key), now);
+    if (this.closing || now >= due || full) {
+      this.dispatch(head.key, now);
       return;
     }
     if (this.delayTimer === undefined) {
@@ -196,6 +212,13 @@ export class Batcher<I, O> {
         this.schedule();
       }, due - now);
     }
+  }
+
+  /** Hands the next batch of `key` to `run`, then sees whether another can follow it. */
+  private dispatch(key: string, now: number): void {
+    this.clearDelay();
+    void this.runBatch(this.take(key), now);
+    this.schedule();
   }
 
   private clearDelay(): void {
@@ -226,7 +249,7 @@ export class Batcher<I, O> {
   }
 
   private async runBatch(candidates: Pending<I, O>[], now: number): Promise<void> {
-    this.running = true;
+    this.inFlight++;
     const batch: Pending<I, O>[] = [];
     for (const p of candidates) {
       if (p.deadlineTimer !== undefined) this.clock.clearTimeout(p.deadlineTimer);
@@ -240,7 +263,7 @@ export class Batcher<I, O> {
     try {
       if (batch.length > 0) await this.execute(batch, now);
     } finally {
-      this.running = false;
+      this.inFlight--;
       this.schedule();
     }
   }

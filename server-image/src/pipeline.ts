@@ -8,7 +8,10 @@ import type { Feeds, Model } from './model.ts';
 export type ModelBatcher = Batcher<Feeds, Feeds>;
 
 export function createBatcher(
-  config: Pick<Config, 'modelName' | 'pool' | 'maxBatchSize' | 'maxDelayMs' | 'maxQueueSize'>,
+  config: Pick<
+    Config,
+    'modelName' | 'pool' | 'maxBatchSize' | 'maxDelayMs' | 'maxQueueSize' | 'inferenceThread'
+  >,
   model: Pick<Model, 'runBatch' | 'batched'>,
   metrics: Metrics,
   clock?: Clock,
@@ -22,6 +25,9 @@ export function createBatcher(
     maxBatchSize: model.batched ? config.maxBatchSize : 1,
     maxDelayMs: config.maxDelayMs,
     maxQueueSize: config.maxQueueSize,
+    // A model on a worker thread gets the next full batch while it runs one: it then never waits
+    // for the main thread between batches (and its caches stay warm).
+    maxBatchesInFlight: config.inferenceThread === 'worker' ? 2 : 1,
     run: (inputs) => model.runBatch(inputs),
     onBatch: (rows) => batchSize.observe(rows),
     onQueueDepth: (depth) => queueDepth.set(depth),

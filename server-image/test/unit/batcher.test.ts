@@ -231,6 +231,52 @@ describe('Batcher', () => {
     expect(depths).toEqual([1, 2, 0]);
   });
 
+  describe('with two batches in flight (a model on a worker thread)', () => {
+    it('hands over the next full batch while one runs, and no more than two', async () => {
+      const r = manualRunner();
+      const { batcher } = make({ run: r.run, maxBatchesInFlight: 2 });
+      const all = 'abcdefghijkl'.split('').map((x) => batcher.submit(x, { rows: 1 }));
+      expect(r.batches).toEqual([
+        ['a', 'b', 'c', 'd'],
+        ['e', 'f', 'g', 'h'],
+      ]);
+      r.finishers[0]!();
+      await flush();
+      expect(r.batches.at(-1)).toEqual(['i', 'j', 'k', 'l']);
+      r.finishers[1]!();
+      r.finishers[2]!();
+      await expect(Promise.all(all)).resolves.toHaveLength(12);
+    });
+
+    it('keeps a partial batch filling until the running one finishes, even once due', async () => {
+      const r = manualRunner();
+      const { batcher, clock, sizes } = make({ run: r.run, maxBatchesInFlight: 2 });
+      ['a', 'b', 'c', 'd', 'e'].forEach((x) => void batcher.submit(x, { rows: 1 }));
+      clock.advance(50);
+      void batcher.submit('f', { rows: 1 });
+      expect(r.batches).toEqual([['a', 'b', 'c', 'd']]);
+      r.finishers[0]!();
+      await flush();
+      expect(r.batches).toEqual([
+        ['a', 'b', 'c', 'd'],
+        ['e', 'f'],
+      ]);
+      expect(sizes).toEqual([4, 2]);
+    });
+
+    it('answers each batch as it finishes, in whatever order the runs end', async () => {
+      const r = manualRunner();
+      const { batcher } = make({ run: r.run, maxBatchesInFlight: 2 });
+      const first = settle(batcher.submit('a', { rows: 4 }));
+      const second = settle(batcher.submit('b', { rows: 4 }));
+      r.finishers[1]!(new Error('second run failed'));
+      await expect(second).resolves.toMatchObject({ ok: false });
+      r.finishers[0]!();
+      await expect(first).resolves.toMatchObject({ ok: true, v: { output: 'out:a' } });
+      expect(batcher.idle).toBe(true);
+    });
+  });
+
   it('validates its options', () => {
     expect(
       () => new Batcher({ maxBatchSize: 0, maxDelayMs: 0, maxQueueSize: 1, run: async () => [] }),
@@ -238,5 +284,15 @@ describe('Batcher', () => {
     expect(
       () => new Batcher({ maxBatchSize: 1, maxDelayMs: -1, maxQueueSize: 1, run: async () => [] }),
     ).toThrow('maxDelayMs');
+    expect(
+      () =>
+        new Batcher({
+          maxBatchSize: 1,
+          maxDelayMs: 0,
+          maxQueueSize: 1,
+          maxBatchesInFlight: 0,
+          run: async () => [],
+        }),
+    ).toThrow('maxBatchesInFlight');
   });
 });
