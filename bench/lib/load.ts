@@ -1,7 +1,7 @@
 // Closed-loop load: C clients, each sending its next request as soon as the previous answer
-// arrives, for a fixed time, over keep-alive connections to a loopback address.
+// arrives, for a fixed time, over keep-alive connections to a loopback address (raw-http.ts).
 import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { buildRequest, RawConnection } from './raw-http.ts';
 
 export interface LoadResult {
   concurrency: number;
@@ -23,25 +23,6 @@ export interface Payload {
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-function send(agent: Agent, url: URL, payload: Payload): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: { ...payload.headers, 'content-length': String(payload.body.length) },
-      },
-      (res) => {
-        res.on('data', () => {});
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload.body);
-  });
 }
 
 export interface Samples {
@@ -83,24 +64,33 @@ export async function closedLoop(
   concurrency: number,
   seconds: number,
 ): Promise<Samples> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const target = new URL(url);
+  const request = buildRequest(target, payload.headers, payload.body);
+  const connections = await Promise.all(
+    Array.from({ length: concurrency }, () => RawConnection.open(target)),
+  );
   // Warm the connections and the server's paths before measuring.
-  await Promise.all(Array.from({ length: concurrency }, () => send(agent, target, payload)));
+  await Promise.all(connections.map((c) => c.send(request)));
   const latencies: number[] = [];
   let errors = 0;
   const start = performance.now();
   const end = start + seconds * 1000;
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    connections.map(async (first) => {
+      let connection = first;
       while (performance.now() < end) {
         const t0 = performance.now();
-        const status = await send(agent, target, payload).catch(() => 0);
+        const status = await connection.send(request).catch(() => 0);
         if (status === 200) latencies.push(performance.now() - t0);
         else errors++;
+        if (status === 0) {
+          // The connection failed: count it and go on with a fresh one.
+          connection.close();
+          connection = await RawConnection.open(target);
+        }
       }
+      connection.close();
     }),
   );
-  agent.destroy();
   return { latencies, errors, seconds: (performance.now() - start) / 1000 };
 }

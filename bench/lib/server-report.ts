@@ -1,0 +1,125 @@
+// The "## Server" section of docs/benchmarks.md, written from the server benchmark's results.
+import type { Overhead } from './in-process.ts';
+import type { LoadResult } from './load.ts';
+import type { RawResult } from './raw-session.ts';
+
+export interface Ratios {
+  throughputProfileVsRawBest: number;
+  throughputProfileVsPlain: number;
+  throughputProfileMainThreadVsRawBest: number;
+  latencyProfileAddedP50MsVsRawRun: number;
+  latencyProfileAddedP99MsVsRawRun: number;
+  transportP50Ms: number;
+  idleRunPenaltyP50Ms: number;
+  latencyProfileOwnP50Ms: number;
+  latencyProfileAddedP50MsVsPlainServer: number;
+  latencyProfileAddedP99MsVsPlainServer: number;
+  latencyProfileAddedServerCpuMsPerRequestVsPlain: number;
+  bareFastifyAddedServerCpuMsPerRequestVsPlain: number;
+  latencyProfileAddedP50MsInProcessApp: number;
+  batcherFastPathAddedP50Ms: number;
+}
+
+export interface ModelReport {
+  model: string;
+  title: string;
+  /** The sweep over batch sizes, measured once before the servers. */
+  raw: RawResult[];
+  bestRawBatch: number;
+  /** Raw runs measured in slices between the servers' rounds, which the ratios use. */
+  rawInterleaved: { best: RawResult; one: RawResult; oneIdle: RawResult };
+  inProcess: Overhead[];
+  variants: { label: string; color: string; results: LoadResult[] }[];
+  ratios: Ratios;
+}
+
+export interface RunMeta {
+  date: string;
+  node: string;
+  onnxruntime: string;
+  cpus: number;
+  cpuModel: string | undefined;
+  secondsPerPoint: number;
+  rounds: number;
+  concurrency: number[];
+}
+
+const INTRO = [
+  'How to read these figures:',
+  '',
+  '- The MLP needs about 0.02 ms of compute per call, so over HTTP every server is bound by request handling, not',
+  '  by the model: its ratio to raw in-process throughput is tiny for any server. What the MLP shows is the',
+  "  server's own cost: the in-process rows (no sockets) and the comparison with the plain server.",
+  '- The classifier needs about a millisecond per row: there the throughput ratio to raw `session.run` is the',
+  '  meaningful one.',
+  '- onnxruntime-node 1.30 runs `session.run` synchronously on the calling JS thread. The throughput profile therefore',
+  '  runs it on a worker thread (`INFERENCE_THREAD=worker`, its default) so the main thread keeps reading and',
+  '  decoding requests while a batch computes, and hands the worker the next full batch while it runs one, so the',
+  '  worker goes from batch to batch without waiting for the main thread; the main-thread variant shows the difference.',
+  "- Raw figures for the ratios are measured in slices between the servers' rounds, so both see the same",
+  '  background load; the sweep table comes from one pass before the servers start.',
+  '- At one client a server idles between requests, and on this virtual machine a `session.run` that follows an',
+  '  idle pause takes longer than one in a tight loop (the "idle run penalty": the core and its caches are cold',
+  '  again). The latency target is therefore reported three ways: literally (server p50 minus tight-loop raw p50,',
+  '  which includes the HTTP round trip and that penalty), as the loopback round trip of a server that runs',
+  "  nothing, and as what the server itself adds beyond both (server p50 minus the no-op server's p50 minus raw",
+  '  `session.run` p50 with the thread idle for one round trip between runs).',
+  '',
+];
+
+export function serverSection(meta: RunMeta, report: readonly ModelReport[]): string {
+  const lines = [
+    '## Server',
+    '',
+    `Measured by \`bench/server.bench.ts\` (\`make bench\`) on ${meta.date.slice(0, 10)}: Node ${meta.node},`,
+    `onnxruntime-node ${meta.onnxruntime}, CPU execution provider, ${meta.cpus} CPUs (${String(meta.cpuModel)}) shared by`,
+    'the load generator and the server, one intra-op thread everywhere. Closed-loop clients over loopback keep-alive',
+    `connections (a lean raw-socket client, \`bench/lib/raw-http.ts\`), one row per request, ${meta.secondsPerPoint} s per point in`,
+    `${meta.rounds} rounds interleaved across the variants. Raw = \`session.run\` in-process, one call at a time.`,
+    'These are figures from one development machine, not guarantees; rerun `make bench` to reproduce.',
+    '',
+    '![throughput versus p99 latency](../bench/results/server-throughput-latency.svg)',
+    '',
+    ...INTRO,
+  ];
+  for (const m of report) lines.push(...modelSection(m));
+  return lines.join('\n');
+}
+
+function modelSection(m: ModelReport): string[] {
+  const r = m.ratios;
+  const { best, one, oneIdle } = m.rawInterleaved;
+  const lines = [`### ${m.title}`, ''];
+  lines.push('| raw batch | rows/s | p50 ms | p99 ms |', '| --- | --- | --- | --- |');
+  for (const x of m.raw) lines.push(`| ${x.batch} | ${x.rowsPerSecond} | ${x.p50Ms} | ${x.p99Ms} |`);
+  lines.push(
+    '',
+    "Raw, measured between the servers' rounds:",
+    '',
+    `- batch ${best.batch} back to back: ${best.rowsPerSecond} rows/s`,
+    `- batch 1 back to back: p50 ${one.p50Ms} ms, p99 ${one.p99Ms} ms`,
+    `- batch 1 with the thread idle for one loopback round trip between runs: p50 ${oneIdle.p50Ms} ms, p99 ${oneIdle.p99Ms} ms`,
+    '',
+    '| variant | clients | req/s | p50 ms | p99 ms | server CPU ms/req | errors |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  );
+  for (const v of m.variants) {
+    for (const x of v.results)
+      lines.push(
+        `| ${v.label} | ${x.concurrency} | ${x.rps} | ${x.p50Ms} | ${x.p99Ms} | ${x.serverCpuMsPerRequest} | ${x.errors} |`,
+      );
+  }
+  lines.push(
+    '',
+    `- throughput profile / raw in-process at its best batch size (${m.bestRawBatch}): **${r.throughputProfileVsRawBest}×** (target ≥ 0.9×)`,
+    `- throughput profile / plain one-request-one-run server: **${r.throughputProfileVsPlain}×**`,
+    `- the same with \`session.run\` on the main thread (\`INFERENCE_THREAD=main\`) / raw: ${r.throughputProfileMainThreadVsRawBest}×`,
+    `- latency profile at 1 client, p50 over tight-loop raw \`session.run\` (batch 1): **${r.latencyProfileAddedP50MsVsRawRun} ms**, p99 ${r.latencyProfileAddedP99MsVsRawRun} ms. Of that, the loopback round trip of a no-op server is ${r.transportP50Ms} ms and the idle run penalty ${r.idleRunPenaltyP50Ms} ms`,
+    `- latency profile at 1 client, what the server itself adds (p50 minus the no-op server's, minus raw after an idle round trip): **${r.latencyProfileOwnP50Ms} ms** (target ≤ 0.3 ms)`,
+    `- latency profile at 1 client, added over the plain server (same HTTP round trip): p50 **${r.latencyProfileAddedP50MsVsPlainServer} ms**, p99 ${r.latencyProfileAddedP99MsVsPlainServer} ms`,
+    `- latency profile at 1 client, server CPU per request over the plain server's: **${r.latencyProfileAddedServerCpuMsPerRequestVsPlain} ms** (CPU time is what other processes on a shared machine disturb least); a bare fastify route with the plain handler: ${r.bareFastifyAddedServerCpuMsPerRequestVsPlain} ms`,
+    `- latency profile in process (no sockets), added over a bare \`session.run\`: whole app p50 **${r.latencyProfileAddedP50MsInProcessApp} ms**, batcher fast path alone p50 **${r.batcherFastPathAddedP50Ms} ms** (target ≤ 0.3 ms)`,
+    '',
+  );
+  return lines;
+}
