@@ -20,7 +20,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeDocsSection } from './lib/docs-section.ts';
 import { inProcess } from './lib/in-process.ts';
-import { closedLoop, processCpuSeconds, summariseSamples } from './lib/load.ts';
+import {
+  addThreadCpu,
+  closedLoop,
+  processCpuSeconds,
+  summariseSamples,
+  threadCpuSeconds,
+} from './lib/load.ts';
 import type { LoadResult, Payload, Samples } from './lib/load.ts';
 import { buildRequest, RawConnection } from './lib/raw-http.ts';
 import { RawSession, summariseRaw } from './lib/raw-session.ts';
@@ -266,14 +272,19 @@ async function measureAll(model: BenchModel, vs: Variant[], bestBatch: number): 
     const byKind = new Map<VariantKind, LoadResult[]>(vs.map((v) => [v.kind, []]));
     for (const c of CONCURRENCY) {
       const acc = new Map<VariantKind, Samples>(
-        vs.map((v) => [v.kind, { latencies: [], errors: 0, seconds: 0, serverCpuSeconds: 0 }]),
+        vs.map((v) => [
+          v.kind,
+          { latencies: [], errors: 0, seconds: 0, serverCpuSeconds: 0, serverCpuSecondsByThread: {} },
+        ]),
       );
       for (let round = 0; round < ROUNDS; round++) {
         for (const r of running) {
           const cpu0 = processCpuSeconds(r.child.pid!);
+          const threads0 = threadCpuSeconds(r.child.pid!);
           const got = await closedLoop(r.url, model.payload, c, slice);
           const a = acc.get(r.v.kind)!;
           a.serverCpuSeconds! += processCpuSeconds(r.child.pid!) - cpu0;
+          addThreadCpu(a.serverCpuSecondsByThread!, threads0, threadCpuSeconds(r.child.pid!));
           a.latencies.push(...got.latencies);
           a.errors += got.errors;
           a.seconds += got.seconds;
@@ -323,12 +334,14 @@ async function rawSweep(model: BenchModel): Promise<RawResult[]> {
 function ratios(m: Measured, inProc: ModelReport['inProcess']): Ratios {
   const at1 = (kind: VariantKind) => m.byKind.get(kind)![0]!;
   const bestRps = (kind: VariantKind) => Math.max(...m.byKind.get(kind)!.map((r) => r.rps));
+  const bestPoint = (kind: VariantKind) => m.byKind.get(kind)!.reduce((a, b) => (b.rps > a.rps ? b : a));
   const [lat, plain, bareFastify, noop] = [at1('latency'), at1('plain'), at1('plain-fastify'), at1('noop')];
   const round = (x: number, digits = 3) => +x.toFixed(digits);
   return {
     throughputProfileVsRawBest: round(bestRps('throughput') / m.rawBest.rowsPerSecond),
     throughputProfileVsPlain: round(bestRps('throughput') / bestRps('plain')),
     throughputProfileMainThreadVsRawBest: round(bestRps('throughput-main') / m.rawBest.rowsPerSecond),
+    throughputProfileCpuMsPerRequestByThread: bestPoint('throughput').serverCpuMsPerRequestByThread,
     latencyProfileAddedP50MsVsRawRun: round(lat.p50Ms - m.rawOne.p50Ms),
     latencyProfileAddedP99MsVsRawRun: round(lat.p99Ms - m.rawOne.p99Ms),
     transportP50Ms: noop.p50Ms,

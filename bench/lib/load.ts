@@ -1,12 +1,14 @@
 // Closed-loop load: C clients, each sending its next request as soon as the previous answer
 // arrives, for a fixed time, over keep-alive connections to a loopback address (raw-http.ts).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { buildRequest, RawConnection } from './raw-http.ts';
 
 export interface LoadResult {
   concurrency: number;
   /** Server process CPU time (user + system, all its threads) per answered request. */
   serverCpuMsPerRequest: number;
+  /** The same split by thread role (see threadRole); where the server's CPU goes. */
+  serverCpuMsPerRequestByThread: Record<string, number>;
   requests: number;
   errors: number;
   seconds: number;
@@ -31,6 +33,7 @@ export interface Samples {
   seconds: number;
   /** Server CPU seconds spent while these samples were taken (NaN where /proc is missing). */
   serverCpuSeconds?: number;
+  serverCpuSecondsByThread?: Record<string, number>;
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
@@ -43,6 +46,45 @@ export function processCpuSeconds(pid: number): number {
   }
 }
 
+/**
+ * Node names its threads: the event loop is MainThread, each worker_threads Worker is
+ * WorkerThread (the inference thread here), V8Worker runs garbage collection and compilation;
+ * the rest (libuv's pool, signal and inspector threads) is counted together.
+ */
+function threadRole(comm: string): string {
+  return (
+    { MainThread: 'main', WorkerThread: 'inference worker', V8Worker: 'V8 helpers (GC)' }[comm] ?? 'other'
+  );
+}
+
+/** CPU seconds used so far by each thread role of a process, from /proc (Linux); {} elsewhere. */
+export function threadCpuSeconds(pid: number): Record<string, number> {
+  const byRole: Record<string, number> = {};
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const role = threadRole(comm);
+      byRole[role] = (byRole[role] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
+    }
+  } catch {
+    // A thread that exits between the listing and the read: its time is lost from the split.
+  }
+  return byRole;
+}
+
+/** Per-role differences between two threadCpuSeconds readings, added into `into`. */
+export function addThreadCpu(
+  into: Record<string, number>,
+  before: Record<string, number>,
+  after: Record<string, number>,
+): void {
+  for (const [role, seconds] of Object.entries(after)) {
+    into[role] = (into[role] ?? 0) + seconds - (before[role] ?? 0);
+  }
+}
+
 /** Summarises samples gathered (possibly over several interleaved runs) at one concurrency. */
 export function summariseSamples(concurrency: number, s: Samples): LoadResult {
   const latencies = [...s.latencies].sort((a, b) => a - b);
@@ -52,6 +94,12 @@ export function summariseSamples(concurrency: number, s: Samples): LoadResult {
     errors: s.errors,
     seconds: +s.seconds.toFixed(2),
     serverCpuMsPerRequest: +(((s.serverCpuSeconds ?? NaN) * 1000) / latencies.length).toFixed(4),
+    serverCpuMsPerRequestByThread: Object.fromEntries(
+      Object.entries(s.serverCpuSecondsByThread ?? {}).map(([role, seconds]) => [
+        role,
+        +((seconds * 1000) / latencies.length).toFixed(4),
+      ]),
+    ),
     rps: +(latencies.length / s.seconds).toFixed(1),
     p50Ms: +percentile(latencies, 50).toFixed(3),
     p99Ms: +percentile(latencies, 99).toFixed(3),

@@ -10,6 +10,8 @@ export interface RawSlice {
   seconds: number;
   /** Wall time of each session.run call, ms. */
   latencies: number[];
+  /** CPU seconds this process used meanwhile (with `between`, that includes its work). */
+  cpuSeconds: number;
 }
 
 export interface RawResult {
@@ -17,6 +19,8 @@ export interface RawResult {
   rowsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU time per row, all of this process's threads. */
+  cpuMsPerRow: number;
 }
 
 const rowData = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i / 7));
@@ -52,6 +56,7 @@ export class RawSession {
       this.session.run({ [this.input]: new ort.Tensor('float32', data, [batch, ...this.rowShape]) });
     for (let i = 0; i < 3; i++) await run();
     const latencies: number[] = [];
+    const cpu0 = process.cpuUsage();
     const start = performance.now();
     while (performance.now() - start < seconds * 1000) {
       const t0 = performance.now();
@@ -60,9 +65,15 @@ export class RawSession {
       if (between) await between();
     }
     const elapsed = (performance.now() - start) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     // With pauses between runs, rows per second counts only the time spent running.
     const busy = between ? latencies.reduce((a, b) => a + b, 0) / 1000 : elapsed;
-    return { rows: latencies.length * batch, seconds: busy, latencies };
+    return {
+      rows: latencies.length * batch,
+      seconds: busy,
+      latencies,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    };
   }
 
   async close(): Promise<void> {
@@ -75,10 +86,12 @@ export function summariseRaw(batch: number, slices: readonly RawSlice[]): RawRes
   const latencies = slices.flatMap((s) => s.latencies).sort((a, b) => a - b);
   const rows = slices.reduce((n, s) => n + s.rows, 0);
   const seconds = slices.reduce((n, s) => n + s.seconds, 0);
+  const cpuSeconds = slices.reduce((n, s) => n + s.cpuSeconds, 0);
   return {
     batch,
     rowsPerSecond: +(rows / seconds).toFixed(1),
     p50Ms: +percentile(latencies, 50).toFixed(3),
     p99Ms: +percentile(latencies, 99).toFixed(3),
+    cpuMsPerRow: +((cpuSeconds * 1000) / rows).toFixed(4),
   };
 }

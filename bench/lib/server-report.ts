@@ -7,6 +7,8 @@ export interface Ratios {
   throughputProfileVsRawBest: number;
   throughputProfileVsPlain: number;
   throughputProfileMainThreadVsRawBest: number;
+  /** Server CPU per request by thread role at the throughput profile's best point. */
+  throughputProfileCpuMsPerRequestByThread: Record<string, number>;
   latencyProfileAddedP50MsVsRawRun: number;
   latencyProfileAddedP99MsVsRawRun: number;
   transportP50Ms: number;
@@ -90,8 +92,9 @@ function modelSection(m: ModelReport): string[] {
   const r = m.ratios;
   const { best, one, oneIdle } = m.rawInterleaved;
   const lines = [`### ${m.title}`, ''];
-  lines.push('| raw batch | rows/s | p50 ms | p99 ms |', '| --- | --- | --- | --- |');
-  for (const x of m.raw) lines.push(`| ${x.batch} | ${x.rowsPerSecond} | ${x.p50Ms} | ${x.p99Ms} |`);
+  lines.push('| raw batch | rows/s | p50 ms | p99 ms | CPU ms/row |', '| --- | --- | --- | --- | --- |');
+  for (const x of m.raw)
+    lines.push(`| ${x.batch} | ${x.rowsPerSecond} | ${x.p50Ms} | ${x.p99Ms} | ${x.cpuMsPerRow} |`);
   lines.push(
     '',
     "Raw, measured between the servers' rounds:",
@@ -114,6 +117,11 @@ function modelSection(m: ModelReport): string[] {
     `- throughput profile / raw in-process at its best batch size (${m.bestRawBatch}): **${r.throughputProfileVsRawBest}×** (target ≥ 0.9×)`,
     `- throughput profile / plain one-request-one-run server: **${r.throughputProfileVsPlain}×**`,
     `- the same with \`session.run\` on the main thread (\`INFERENCE_THREAD=main\`) / raw: ${r.throughputProfileMainThreadVsRawBest}×`,
+    `- where the throughput profile's CPU goes at its best point, per request: ${Object.entries(
+      r.throughputProfileCpuMsPerRequestByThread,
+    )
+      .map(([role, ms]) => `${role} ${ms} ms`)
+      .join(', ')}; raw \`session.run\` (batch ${best.batch}) takes ${best.cpuMsPerRow} ms of CPU per row`,
     `- latency profile at 1 client, p50 over tight-loop raw \`session.run\` (batch 1): **${r.latencyProfileAddedP50MsVsRawRun} ms**, p99 ${r.latencyProfileAddedP99MsVsRawRun} ms. Of that, the loopback round trip of a no-op server is ${r.transportP50Ms} ms and the idle run penalty ${r.idleRunPenaltyP50Ms} ms`,
     `- latency profile at 1 client, what the server itself adds (p50 minus the no-op server's, minus raw after an idle round trip): **${r.latencyProfileOwnP50Ms} ms** (target ≤ 0.3 ms)`,
     `- latency profile at 1 client, added over the plain server (same HTTP round trip): p50 **${r.latencyProfileAddedP50MsVsPlainServer} ms**, p99 ${r.latencyProfileAddedP99MsVsPlainServer} ms`,
