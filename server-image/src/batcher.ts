@@ -1,8 +1,8 @@
 // Dynamic batcher: requests wait in a bounded queue and are run together by a caller-supplied
 // `run`. A batch closes when it holds `maxBatchSize` rows or when its oldest request has waited
 // `maxDelayMs`, whichever comes first. Normally one batch runs at a time; with
-// `maxBatchesInFlight` 2 a full batch is handed over while the previous one still runs, so a
-// model on another thread starts it the moment it finishes (see pipeline.ts). Time comes from an
+// `maxBatchesInFlight` above 1 full batches are handed over while earlier ones still run, so a
+// model on another thread starts the next the moment one finishes (see pipeline.ts). Time comes from an
 // injectable clock so the policy is tested with fake timers, never by sleeping.
 import { RequestError } from './errors.ts';
 
