@@ -20,19 +20,25 @@ export type WorkerMessage =
     }
   | { type: 'log'; message: string }
   | { type: 'failed'; message: string }
-  | { type: 'result'; id: number; outputs: Feeds[] }
+  | { type: 'result'; id: number; outputs: Feeds[]; runSeconds: number }
   | { type: 'error'; id: number; message: string };
 
 const port = parentPort!;
 const send = (m: WorkerMessage) => port.postMessage(m);
 
 try {
-  const opts = workerData as Omit<ModelOptions, 'log'>;
-  const model = await Model.load({ ...opts, log: (message) => send({ type: 'log', message }) });
+  const opts = workerData as Omit<ModelOptions, 'log' | 'onRun'>;
+  // One session.run per batch: its time travels back with the batch's outputs.
+  let runSeconds = 0;
+  const model = await Model.load({
+    ...opts,
+    log: (message) => send({ type: 'log', message }),
+    onRun: (seconds) => (runSeconds = seconds),
+  });
   const { name, precision, file, executionProvider, inputs, outputs, batched } = model;
   port.on('message', (req: RunRequest) => {
     model.runBatch(req.items).then(
-      (out) => send({ type: 'result', id: req.id, outputs: out }),
+      (out) => send({ type: 'result', id: req.id, outputs: out, runSeconds }),
       (err: unknown) =>
         send({ type: 'error', id: req.id, message: err instanceof Error ? err.message : String(err) }),
     );

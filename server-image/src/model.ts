@@ -39,6 +39,8 @@ export interface ModelOptions {
   intraOpThreads: number;
   interOpThreads: number;
   log?: (msg: string) => void;
+  /** Hears how long each session.run took, in seconds (the model's own time, nothing else). */
+  onRun?: (seconds: number) => void;
 }
 
 function specs(meta: readonly InferenceSession.ValueMetadata[], kind: string): TensorSpec[] {
@@ -67,6 +69,7 @@ export class Model {
   /** Every input and output has an open first dimension, so requests can be stacked. */
   readonly batched: boolean;
   private readonly session: InferenceSession;
+  private readonly onRun: ((seconds: number) => void) | undefined;
 
   private constructor(opts: ModelOptions, file: string, ep: 'cuda' | 'cpu', session: InferenceSession) {
     this.name = opts.name;
@@ -74,6 +77,7 @@ export class Model {
     this.file = file;
     this.executionProvider = ep;
     this.session = session;
+    this.onRun = opts.onRun;
     this.inputs = specs(session.inputMetadata, 'input');
     this.outputs = specs(session.outputMetadata, 'output');
     this.batched = [...this.inputs, ...this.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
@@ -118,7 +122,9 @@ export class Model {
         f.shape,
       );
     }
+    const started = performance.now();
     const result = await this.session.run(tensors, outputNames);
+    this.onRun?.((performance.now() - started) / 1000);
     const out: Feeds = {};
     for (const name of outputNames) {
       const t = result[name];

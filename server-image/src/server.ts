@@ -7,12 +7,14 @@ import type { ServerState } from './app.ts';
 import type { Config } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { Model } from './model.ts';
-import { createBatcher } from './pipeline.ts';
+import { createBatcher, observeRuns } from './pipeline.ts';
 import { warmUp } from './warmup.ts';
 import { WorkerModel } from './worker-model.ts';
 import type { InferenceModel } from './worker-model.ts';
 
 export async function serve(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<void> {
+  const metrics = createMetrics();
+  const state: ServerState = { warm: false, draining: false };
   const options = {
     name: config.modelName,
     dir: config.modelDir,
@@ -21,6 +23,7 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
     intraOpThreads: config.intraOpThreads,
     interOpThreads: config.interOpThreads,
     log: (msg: string) => log.warn(msg),
+    onRun: observeRuns(config, metrics, () => state.warm),
   };
   // A dead inference worker cannot come back by itself: exit so the kubelet restarts the pod.
   const model: InferenceModel =
@@ -46,9 +49,7 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
     `model loaded on ${model.executionProvider.toUpperCase()} execution provider`,
   );
 
-  const metrics = createMetrics();
   const batcher = createBatcher(config, model, metrics);
-  const state: ServerState = { warm: false, draining: false };
   const app = buildApp({ config, model, batcher, metrics, state, logger: log });
   // Longer than common load-balancer idle timeouts, so they close idle connections first.
   app.server.keepAliveTimeout = 65_000;

@@ -50,12 +50,18 @@ export class WorkerModel implements InferenceModel {
   readonly outputs: Model['outputs'];
   readonly batched: boolean;
   private readonly worker: Worker;
+  private readonly onRun: ((seconds: number) => void) | undefined;
   private readonly pending = new Map<number, { resolve: (f: Feeds[]) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   private dead: Error | undefined;
 
-  private constructor(worker: Worker, meta: Extract<WorkerMessage, { type: 'ready' }>['meta']) {
+  private constructor(
+    worker: Worker,
+    meta: Extract<WorkerMessage, { type: 'ready' }>['meta'],
+    onRun: ((seconds: number) => void) | undefined,
+  ) {
     this.worker = worker;
+    this.onRun = onRun;
     this.name = meta.name;
     this.precision = meta.precision;
     this.file = meta.file;
@@ -67,7 +73,8 @@ export class WorkerModel implements InferenceModel {
 
   /** Starts the worker and resolves once its model has loaded. `onExit` hears of a worker that dies. */
   static load(opts: ModelOptions, onExit?: (err: Error) => void): Promise<WorkerModel> {
-    const { log, ...data } = opts;
+    // Functions stay on this thread; the worker reports back through messages.
+    const { log, onRun, ...data } = opts;
     const worker = new Worker(WORKER_URL, { workerData: data });
     return new Promise((resolve, reject) => {
       let model: WorkerModel | undefined;
@@ -77,7 +84,7 @@ export class WorkerModel implements InferenceModel {
           reject(new Error(m.message));
           void worker.terminate();
         } else if (m.type === 'ready') {
-          model = new WorkerModel(worker, m.meta);
+          model = new WorkerModel(worker, m.meta, onRun);
           resolve(model);
         } else model?.settle(m);
       });
@@ -98,8 +105,10 @@ export class WorkerModel implements InferenceModel {
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
-    if (m.type === 'result') p.resolve(m.outputs);
-    else p.reject(new Error(m.message));
+    if (m.type === 'result') {
+      this.onRun?.(m.runSeconds);
+      p.resolve(m.outputs);
+    } else p.reject(new Error(m.message));
   }
 
   private fail(err: Error): void {

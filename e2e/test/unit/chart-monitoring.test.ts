@@ -79,6 +79,10 @@ describe('Grafana dashboard', () => {
     ['RPS', /sum by \(pool\) \(rate\(servingstack_requests_total/],
     ['batch size', /servingstack_batch_size_(sum|bucket)/],
     ['queue depth', /sum by \(pool\) \(servingstack_queue_depth/],
+    [
+      'inference time',
+      /histogram_quantile\(0\.95, sum by \(le, pool\) \(rate\(servingstack_inference_duration_seconds_bucket/,
+    ],
     ['GPU utilisation', /avg by \(pool\) \(DCGM_FI_DEV_GPU_UTIL .*group_left \(pool\)/],
   ])('has a per-pool %s panel', (_what, query) => {
     expect(dashboard.panels.some((p) => query.test(exprs(p)))).toBe(true);
@@ -96,7 +100,7 @@ describe('Grafana dashboard', () => {
     );
     const known = [
       /^servingstack_requests_total$/,
-      /^servingstack_(request|queue)_duration_seconds_(bucket|sum|count)$/,
+      /^servingstack_(request|queue|inference)_duration_seconds_(bucket|sum|count)$/,
       /^servingstack_batch_size_(bucket|sum|count)$/,
       /^servingstack_queue_depth$/,
       /^DCGM_FI_DEV_GPU_UTIL$/,

@@ -13,7 +13,7 @@ import type { Config } from '../../src/config.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import type { Metrics } from '../../src/metrics.ts';
 import { Model } from '../../src/model.ts';
-import { createBatcher } from '../../src/pipeline.ts';
+import { createBatcher, observeRuns } from '../../src/pipeline.ts';
 import type { ModelBatcher } from '../../src/pipeline.ts';
 
 export const MLP_DIR = fileURLToPath(new URL('../../models/mlp', import.meta.url));
@@ -47,6 +47,8 @@ export async function testApp(
   model?: Model,
 ): Promise<TestApp> {
   const config = parseConfig({ MODEL_DIR: MLP_DIR, MODEL_NAME: 'mlp', INTRA_OP_THREADS: '1', ...env });
+  const metrics = createMetrics();
+  const state: ServerState = { warm: true, draining: false };
   const m =
     model ??
     (await Model.load({
@@ -56,10 +58,9 @@ export async function testApp(
       executionProvider: 'cpu',
       intraOpThreads: config.intraOpThreads,
       interOpThreads: config.interOpThreads,
+      onRun: observeRuns(config, metrics, () => state.warm),
     }));
-  const metrics = createMetrics();
   const batcher = createBatcher(config, m, metrics, clock);
-  const state: ServerState = { warm: true, draining: false };
   const app = buildApp({
     config,
     model: m,

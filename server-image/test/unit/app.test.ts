@@ -207,8 +207,29 @@ describe('protocol routes on the generated MLP', () => {
     );
     expect(text).toMatch(/servingstack_queue_duration_seconds_count\{model="mlp",pool="throughput"\} [1-9]/);
     expect(text).toMatch(/servingstack_batch_size_count\{model="mlp",pool="throughput"\} [1-9]/);
+    expect(text).toMatch(
+      /servingstack_inference_duration_seconds_count\{model="mlp",pool="throughput"\} [1-9]/,
+    );
     expect(text).toContain('servingstack_queue_depth{model="mlp",pool="throughput"} 0');
     expect(text).toContain('process_cpu_user_seconds_total');
+  });
+});
+
+describe('servingstack_inference_duration_seconds', () => {
+  it("counts each batch's session.run once the server is warm, and no warm-up run", async () => {
+    const t = await testApp({ POOL: 'throughput' });
+    const count = async () =>
+      ((await t.metrics.inferenceDuration.get()).values.find(
+        (v) => v.metricName === 'servingstack_inference_duration_seconds_count',
+      )?.value ?? 0) as number;
+    const feeds = { input: { data: new Float32Array(16), shape: [1, 16] } };
+    t.state.warm = false;
+    await t.model.runBatch([feeds]);
+    expect(await count()).toBe(0);
+    t.state.warm = true;
+    await t.model.runBatch([feeds, feeds]);
+    expect(await count()).toBe(1);
+    await t.close();
   });
 });
 

@@ -59,6 +59,27 @@ describe('WorkerModel (session on a worker thread)', () => {
     await worker.close();
   });
 
+  it("reports each batch's session.run time on this thread, as the in-thread Model does", async () => {
+    const times = { inThread: [] as number[], worker: [] as number[] };
+    const inThread = await Model.load({ ...opts(MLP_DIR), onRun: (s) => times.inThread.push(s) });
+    const worker = await WorkerModel.load({ ...opts(MLP_DIR), onRun: (s) => times.worker.push(s) });
+    const batch = () => [
+      { input: { data: rows(2, 1), shape: [2, 16] } },
+      { input: { data: rows(1, 2), shape: [1, 16] } },
+    ];
+    for (const model of [inThread, worker]) {
+      await model.runBatch(batch());
+      await model.runBatch(batch());
+    }
+    // One session.run per batch, whatever the number of requests in it.
+    for (const t of [times.inThread, times.worker]) {
+      expect(t).toHaveLength(2);
+      for (const s of t) expect(s).toBeGreaterThan(0);
+    }
+    await inThread.close();
+    await worker.close();
+  });
+
   it('rejects a run the runtime fails, and keeps serving', async () => {
     const worker = await WorkerModel.load(opts(clsModelDir()));
     await expect(
