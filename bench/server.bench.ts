@@ -28,8 +28,8 @@ import {
   threadCpuSeconds,
 } from './lib/load.ts';
 import type { LoadResult, Payload, Samples } from './lib/load.ts';
-import { buildRequest, RawConnection } from './lib/raw-http.ts';
-import { RawSession, summariseRaw } from './lib/raw-session.ts';
+import { RawProcess } from './lib/raw-process.ts';
+import { summariseRaw } from './lib/raw-session.ts';
 import type { RawResult, RawSlice } from './lib/raw-session.ts';
 import { serverSection } from './lib/server-report.ts';
 import type { ModelReport, Ratios, RunMeta } from './lib/server-report.ts';
@@ -37,7 +37,7 @@ import { chart } from './lib/svg.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CONCURRENCY = [1, 4, 16, 64];
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const ROUNDS = 3;
 const RAW_SWEEP_SECONDS = 2;
 
@@ -233,8 +233,25 @@ function variants(bestBatch: number): Variant[] {
   ];
 }
 
+/**
+ * Total seconds and count of the server's servingstack_inference_duration_seconds so far (0 and
+ * 0 before its first observation, when prom-client prints no series for it yet).
+ */
+async function inferenceSeconds(port: number): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const read = (suffix: string) =>
+    Number(
+      new RegExp(`^servingstack_inference_duration_seconds_${suffix}\\{[^}]*\\} (\\S+)$`, 'm').exec(
+        text,
+      )?.[1] ?? 0,
+    );
+  return { sum: read('sum'), count: read('count') };
+}
+
 interface Measured {
   byKind: Map<VariantKind, LoadResult[]>;
+  /** Mean session.run time inside the latency server during its one-client rounds, ms. */
+  latencyRunMeanMs: number;
   rawBest: RawResult;
   rawOne: RawResult;
   rawOneIdle: RawResult;
@@ -247,7 +264,7 @@ interface Measured {
  */
 async function measureAll(model: BenchModel, vs: Variant[], bestBatch: number): Promise<Measured> {
   const slice = SECONDS / ROUNDS;
-  const raw = await RawSession.open(join(model.dir, 'model.onnx'), model.rowShape);
+  const raw = await RawProcess.start(join(model.dir, 'model.onnx'), model.rowShape);
   const running = await Promise.all(
     vs.map(async (v) => {
       const port = await freePort();
@@ -266,10 +283,14 @@ async function measureAll(model: BenchModel, vs: Variant[], bestBatch: number): 
     // One round trip to the no-op server: the pause a server's thread has between requests at
     // one client, put between raw runs.
     const noop = running.find((r) => r.v.kind === 'noop')!;
-    const roundTrip = await RawConnection.open(new URL(noop.url));
-    const request = buildRequest(new URL(noop.url), model.payload.headers, model.payload.body);
+    const roundTrip = {
+      url: noop.url,
+      headers: model.payload.headers,
+      body: model.payload.body.toString('base64'),
+    };
     const rawSlices = { best: [] as RawSlice[], one: [] as RawSlice[], oneIdle: [] as RawSlice[] };
     const byKind = new Map<VariantKind, LoadResult[]>(vs.map((v) => [v.kind, []]));
+    const latencyRuns = { sum: 0, count: 0 };
     for (const c of CONCURRENCY) {
       const acc = new Map<VariantKind, Samples>(
         vs.map((v) => [
@@ -281,7 +302,14 @@ async function measureAll(model: BenchModel, vs: Variant[], bestBatch: number): 
         for (const r of running) {
           const cpu0 = processCpuSeconds(r.child.pid!);
           const threads0 = threadCpuSeconds(r.child.pid!);
+          const watchRuns = c === 1 && r.v.kind === 'latency';
+          const runs0 = watchRuns ? await inferenceSeconds(r.port) : undefined;
           const got = await closedLoop(r.url, model.payload, c, slice);
+          if (runs0) {
+            const runs1 = await inferenceSeconds(r.port);
+            latencyRuns.sum += runs1.sum - runs0.sum;
+            latencyRuns.count += runs1.count - runs0.count;
+          }
           const a = acc.get(r.v.kind)!;
           a.serverCpuSeconds! += processCpuSeconds(r.child.pid!) - cpu0;
           addThreadCpu(a.serverCpuSecondsByThread!, threads0, threadCpuSeconds(r.child.pid!));
@@ -292,7 +320,7 @@ async function measureAll(model: BenchModel, vs: Variant[], bestBatch: number): 
         rawSlices.best.push(await raw.measure(bestBatch, slice));
         if (c === 1) {
           rawSlices.one.push(await raw.measure(1, slice));
-          rawSlices.oneIdle.push(await raw.measure(1, slice, () => roundTrip.send(request)));
+          rawSlices.oneIdle.push(await raw.measure(1, slice, roundTrip));
         }
       }
       for (const v of vs) {
@@ -304,22 +332,22 @@ async function measureAll(model: BenchModel, vs: Variant[], bestBatch: number): 
         byKind.get(v.kind)!.push(res);
       }
     }
-    roundTrip.close();
     return {
       byKind,
+      latencyRunMeanMs: +((latencyRuns.sum * 1000) / latencyRuns.count).toFixed(3),
       rawBest: summariseRaw(bestBatch, rawSlices.best),
       rawOne: summariseRaw(1, rawSlices.one),
       rawOneIdle: summariseRaw(1, rawSlices.oneIdle),
     };
   } finally {
     await Promise.all(running.map((r) => stop(r.child)));
-    await raw.close();
+    await raw.stop();
   }
 }
 
 /** One pass over the model's batch sizes, for the table and to pick the best batch. */
 async function rawSweep(model: BenchModel): Promise<RawResult[]> {
-  const raw = await RawSession.open(join(model.dir, 'model.onnx'), model.rowShape);
+  const raw = await RawProcess.start(join(model.dir, 'model.onnx'), model.rowShape);
   const results: RawResult[] = [];
   for (const b of model.batchSizes) {
     results.push(summariseRaw(b, [await raw.measure(b, RAW_SWEEP_SECONDS)]));
@@ -327,7 +355,7 @@ async function rawSweep(model: BenchModel): Promise<RawResult[]> {
       `  raw ${model.name} batch ${b}: ${results.at(-1)!.rowsPerSecond} rows/s, p50 ${results.at(-1)!.p50Ms} ms`,
     );
   }
-  await raw.close();
+  await raw.stop();
   return results;
 }
 
@@ -346,7 +374,12 @@ function ratios(m: Measured, inProc: ModelReport['inProcess']): Ratios {
     latencyProfileAddedP99MsVsRawRun: round(lat.p99Ms - m.rawOne.p99Ms),
     transportP50Ms: noop.p50Ms,
     idleRunPenaltyP50Ms: round(m.rawOneIdle.p50Ms - m.rawOne.p50Ms),
-    latencyProfileOwnP50Ms: round(lat.p50Ms - noop.p50Ms - m.rawOneIdle.p50Ms),
+    latencyProfileMeanMs: lat.meanMs,
+    transportMeanMs: noop.meanMs,
+    latencyProfileRunMeanMs: m.latencyRunMeanMs,
+    rawOneMeanMs: m.rawOne.meanMs,
+    rawOneIdleMeanMs: m.rawOneIdle.meanMs,
+    latencyProfileOwnMeanMs: round(lat.meanMs - noop.meanMs - m.latencyRunMeanMs),
     latencyProfileAddedP50MsVsPlainServer: round(lat.p50Ms - plain.p50Ms),
     latencyProfileAddedP99MsVsPlainServer: round(lat.p99Ms - plain.p99Ms),
     latencyProfileAddedServerCpuMsPerRequestVsPlain: round(

@@ -15,6 +15,7 @@ export interface LoadResult {
   rps: number;
   p50Ms: number;
   p99Ms: number;
+  meanMs: number;
 }
 
 export interface Payload {
@@ -103,6 +104,7 @@ export function summariseSamples(concurrency: number, s: Samples): LoadResult {
     rps: +(latencies.length / s.seconds).toFixed(1),
     p50Ms: +percentile(latencies, 50).toFixed(3),
     p99Ms: +percentile(latencies, 99).toFixed(3),
+    meanMs: +(latencies.reduce((a, b) => a + b, 0) / latencies.length).toFixed(3),
   };
 }
 

@@ -1,6 +1,6 @@
-// The limit on this machine: the model's own onnxruntime session, in this process, with no
-// server around it. Measured in short slices so the benchmark can interleave it with the
-// servers' rounds and every figure sees the same background load.
+// The limit on this machine: the model's own onnxruntime session with no server around it
+// (raw-process.ts runs it in a process of its own). Measured in short slices so the benchmark
+// can interleave it with the servers' rounds and every figure sees the same background load.
 import ort from '../../server-image/src/ort.ts';
 import type { InferenceSession } from '../../server-image/src/ort.ts';
 import { percentile } from './load.ts';
@@ -19,6 +19,7 @@ export interface RawResult {
   rowsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  meanMs: number;
   /** CPU time per row, all of this process's threads. */
   cpuMsPerRow: number;
 }
@@ -92,6 +93,7 @@ export function summariseRaw(batch: number, slices: readonly RawSlice[]): RawRes
     rowsPerSecond: +(rows / seconds).toFixed(1),
     p50Ms: +percentile(latencies, 50).toFixed(3),
     p99Ms: +percentile(latencies, 99).toFixed(3),
+    meanMs: +(latencies.reduce((a, b) => a + b, 0) / latencies.length).toFixed(3),
     cpuMsPerRow: +((cpuSeconds * 1000) / rows).toFixed(4),
   };
 }

@@ -13,7 +13,14 @@ export interface Ratios {
   latencyProfileAddedP99MsVsRawRun: number;
   transportP50Ms: number;
   idleRunPenaltyP50Ms: number;
-  latencyProfileOwnP50Ms: number;
+  latencyProfileMeanMs: number;
+  transportMeanMs: number;
+  /** session.run inside the latency server, from servingstack_inference_duration_seconds. */
+  latencyProfileRunMeanMs: number;
+  rawOneMeanMs: number;
+  rawOneIdleMeanMs: number;
+  /** Mean latency minus the no-op server's round trip minus the server's own session.run time. */
+  latencyProfileOwnMeanMs: number;
   latencyProfileAddedP50MsVsPlainServer: number;
   latencyProfileAddedP99MsVsPlainServer: number;
   latencyProfileAddedServerCpuMsPerRequestVsPlain: number;
@@ -56,16 +63,21 @@ const INTRO = [
   '  meaningful one.',
   '- onnxruntime-node 1.30 runs `session.run` synchronously on the calling JS thread. The throughput profile therefore',
   '  runs it on a worker thread (`INFERENCE_THREAD=worker`, its default) so the main thread keeps reading and',
-  '  decoding requests while a batch computes, and hands the worker the next full batch while it runs one, so the',
-  '  worker goes from batch to batch without waiting for the main thread; the main-thread variant shows the difference.',
+  '  decoding requests while a batch computes, and hands the worker up to three full batches ahead of the one it',
+  '  runs, so the worker goes from batch to batch without waiting for the main thread (not even through a garbage',
+  '  collection there); the main-thread variant shows the difference.',
   "- Raw figures for the ratios are measured in slices between the servers' rounds, so both see the same",
   '  background load; the sweep table comes from one pass before the servers start.',
   '- At one client a server idles between requests, and on this virtual machine a `session.run` that follows an',
-  '  idle pause takes longer than one in a tight loop (the "idle run penalty": the core and its caches are cold',
-  '  again). The latency target is therefore reported three ways: literally (server p50 minus tight-loop raw p50,',
-  '  which includes the HTTP round trip and that penalty), as the loopback round trip of a server that runs',
-  "  nothing, and as what the server itself adds beyond both (server p50 minus the no-op server's p50 minus raw",
-  '  `session.run` p50 with the thread idle for one round trip between runs).',
+  '  idle pause, or other work that evicted the model from the CPU caches, takes longer than one in a tight loop',
+  '  (the "idle run penalty"). The latency target is therefore reported two ways: literally (server p50 minus',
+  '  tight-loop raw p50, which includes the HTTP round trip and that penalty), and as a sum of means: the',
+  '  loopback round trip of a no-op server, `session.run` as timed inside the server',
+  "  (`servingstack_inference_duration_seconds`), and what is left, the server's own code.",
+  "- With the classifier's 110 KB binary requests, most of the server's own share is garbage collection: every",
+  '  request allocates its body and tensor buffers outside the JS heap, that volume makes V8 run a major GC a few',
+  "  times a second, and each one marks the server's whole heap (fastify, prom-client, pino), several times the",
+  "  plain server's. Those pauses land in the mean; the p50 against the plain server shows the typical request.",
   '',
 ];
 
@@ -77,7 +89,7 @@ export function serverSection(meta: RunMeta, report: readonly ModelReport[]): st
     `onnxruntime-node ${meta.onnxruntime}, CPU execution provider, ${meta.cpus} CPUs (${String(meta.cpuModel)}) shared by`,
     'the load generator and the server, one intra-op thread everywhere. Closed-loop clients over loopback keep-alive',
     `connections (a lean raw-socket client, \`bench/lib/raw-http.ts\`), one row per request, ${meta.secondsPerPoint} s per point in`,
-    `${meta.rounds} rounds interleaved across the variants. Raw = \`session.run\` in-process, one call at a time.`,
+    `${meta.rounds} rounds interleaved across the variants. Raw = \`session.run\` in a process of its own (no server, no load generator), one call at a time.`,
     'These are figures from one development machine, not guarantees; rerun `make bench` to reproduce.',
     '',
     '![throughput versus p99 latency](../bench/results/server-throughput-latency.svg)',
@@ -123,7 +135,7 @@ function modelSection(m: ModelReport): string[] {
       .map(([role, ms]) => `${role} ${ms} ms`)
       .join(', ')}; raw \`session.run\` (batch ${best.batch}) takes ${best.cpuMsPerRow} ms of CPU per row`,
     `- latency profile at 1 client, p50 over tight-loop raw \`session.run\` (batch 1): **${r.latencyProfileAddedP50MsVsRawRun} ms**, p99 ${r.latencyProfileAddedP99MsVsRawRun} ms. Of that, the loopback round trip of a no-op server is ${r.transportP50Ms} ms and the idle run penalty ${r.idleRunPenaltyP50Ms} ms`,
-    `- latency profile at 1 client, what the server itself adds (p50 minus the no-op server's, minus raw after an idle round trip): **${r.latencyProfileOwnP50Ms} ms** (target ≤ 0.3 ms)`,
+    `- latency profile at 1 client, mean ${r.latencyProfileMeanMs} ms = loopback round trip of a no-op server ${r.transportMeanMs} ms + \`session.run\` inside the server ${r.latencyProfileRunMeanMs} ms (raw: ${r.rawOneMeanMs} ms back to back, ${r.rawOneIdleMeanMs} ms after an idle round trip) + **${r.latencyProfileOwnMeanMs} ms of the server's own code** (target ≤ 0.3 ms)`,
     `- latency profile at 1 client, added over the plain server (same HTTP round trip): p50 **${r.latencyProfileAddedP50MsVsPlainServer} ms**, p99 ${r.latencyProfileAddedP99MsVsPlainServer} ms`,
     `- latency profile at 1 client, server CPU per request over the plain server's: **${r.latencyProfileAddedServerCpuMsPerRequestVsPlain} ms** (CPU time is what other processes on a shared machine disturb least); a bare fastify route with the plain handler: ${r.bareFastifyAddedServerCpuMsPerRequestVsPlain} ms`,
     `- latency profile in process (no sockets), added over a bare \`session.run\`: whole app p50 **${r.latencyProfileAddedP50MsInProcessApp} ms**, batcher fast path alone p50 **${r.batcherFastPathAddedP50Ms} ms** (target ≤ 0.3 ms)`,
