@@ -300,19 +300,20 @@ async function measureAll(model: BenchModel, vs: Variant[], bestBatch: number): 
       );
       for (let round = 0; round < ROUNDS; round++) {
         for (const r of running) {
-          const cpu0 = processCpuSeconds(r.child.pid!);
-          const threads0 = threadCpuSeconds(r.child.pid!);
+          // Metrics are scraped outside the CPU window, so the scrapes are not charged to requests.
           const watchRuns = c === 1 && r.v.kind === 'latency';
           const runs0 = watchRuns ? await inferenceSeconds(r.port) : undefined;
+          const cpu0 = processCpuSeconds(r.child.pid!);
+          const threads0 = threadCpuSeconds(r.child.pid!);
           const got = await closedLoop(r.url, model.payload, c, slice);
+          const a = acc.get(r.v.kind)!;
+          a.serverCpuSeconds! += processCpuSeconds(r.child.pid!) - cpu0;
+          addThreadCpu(a.serverCpuSecondsByThread!, threads0, threadCpuSeconds(r.child.pid!));
           if (runs0) {
             const runs1 = await inferenceSeconds(r.port);
             latencyRuns.sum += runs1.sum - runs0.sum;
             latencyRuns.count += runs1.count - runs0.count;
           }
-          const a = acc.get(r.v.kind)!;
-          a.serverCpuSeconds! += processCpuSeconds(r.child.pid!) - cpu0;
-          addThreadCpu(a.serverCpuSecondsByThread!, threads0, threadCpuSeconds(r.child.pid!));
           a.latencies.push(...got.latencies);
           a.errors += got.errors;
           a.seconds += got.seconds;
