@@ -126,7 +126,7 @@ function modelSection(m: ModelReport): string[] {
   }
   lines.push(
     '',
-    `- throughput profile / raw in-process at its best batch size (${m.bestRawBatch}): **${r.throughputProfileVsRawBest}×** (target ≥ 0.9×)`,
+    `- throughput profile / raw \`session.run\` at its best batch size (${m.bestRawBatch}): **${r.throughputProfileVsRawBest}×** (target ≥ 0.9×)`,
     `- throughput profile / plain one-request-one-run server: **${r.throughputProfileVsPlain}×**`,
     `- the same with \`session.run\` on the main thread (\`INFERENCE_THREAD=main\`) / raw: ${r.throughputProfileMainThreadVsRawBest}×`,
     `- where the throughput profile's CPU goes at its best point, per request: ${Object.entries(
