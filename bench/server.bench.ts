@@ -130,14 +130,13 @@ async function waitReady(url: string, child: ChildProcess, anyAnswer: boolean): 
   throw new Error(`timed out waiting for ${url}`);
 }
 
-// Servers this benchmark started; stopped if the benchmark itself is interrupted.
+// Servers this benchmark started; stopped if the benchmark itself is interrupted or crashes
+// (an 'exit' handler also runs after an uncaught error, e.g. EPIPE on a closed stdout).
 const children = new Set<ChildProcess>();
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    for (const c of children) c.kill('SIGTERM');
-    process.exit(130);
-  });
-}
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGTERM');
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
 
 async function stop(child: ChildProcess): Promise<void> {
   children.delete(child);
