@@ -11,7 +11,7 @@ import {
   encodeJson,
   floatConvertible,
 } from './tensor/codec.ts';
-import type { Datatype } from './tensor/datatypes.ts';
+import type { Datatype, TensorData } from './tensor/datatypes.ts';
 
 export interface InputTensor {
   name: string;
@@ -77,6 +77,7 @@ export function decodeRequest(model: ModelView, req: InferRequest, binary: Uint8
       );
     }
     const size = input.parameters?.binary_data_size;
+    let data: TensorData;
     if (size !== undefined) {
       if (input.data !== undefined)
         throw badRequest(`input '${input.name}' has both binary_data_size and data`);
@@ -88,20 +89,14 @@ export function decodeRequest(model: ModelView, req: InferRequest, binary: Uint8
           `input '${input.name}': binary_data_size ${size} runs past the end of the binary data`,
         );
       }
-      const data = decodeBinary(
-        input.name,
-        input.datatype,
-        input.shape,
-        binary.subarray(offset, offset + size),
-      );
-      feeds[input.name] = { data: convertFloat(data, input.datatype, spec.datatype), shape: input.shape };
+      data = decodeBinary(input.name, input.datatype, input.shape, binary.subarray(offset, offset + size));
       offset += size;
     } else {
       if (input.data === undefined)
         throw badRequest(`input '${input.name}' has no data (and no binary_data_size)`);
-      const data = decodeJson(input.name, input.datatype, input.shape, input.data);
-      feeds[input.name] = { data: convertFloat(data, input.datatype, spec.datatype), shape: input.shape };
+      data = decodeJson(input.name, input.datatype, input.shape, input.data);
     }
+    feeds[input.name] = { data: convertFloat(data, input.datatype, spec.datatype), shape: input.shape };
   }
   if (offset !== binary.length) {
     throw badRequest(

