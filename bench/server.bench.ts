@@ -29,7 +29,7 @@ import {
 } from './lib/load.ts';
 import type { LoadResult, Payload, Samples } from './lib/load.ts';
 import { RawProcess } from './lib/raw-process.ts';
-import { summariseRaw } from './lib/raw-session.ts';
+import { rowData, summariseRaw } from './lib/raw-session.ts';
 import type { RawResult, RawSlice } from './lib/raw-session.ts';
 import { serverSection } from './lib/server-report.ts';
 import type { ModelReport, Ratios, RunMeta } from './lib/server-report.ts';
@@ -59,8 +59,6 @@ function clsDir(): string {
   );
   return dir;
 }
-
-const rowData = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i / 7));
 
 function jsonPayload(name: string, shape: number[]): Payload {
   const data = Array.from(rowData(shape.reduce((a, b) => a * b, 1)), (v) => +v.toFixed(4));

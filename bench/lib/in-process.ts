@@ -56,7 +56,8 @@ export async function inProcess(model: InProcessModel): Promise<Overhead[]> {
   });
   await app.ready();
   const split = () => splitBody(model.payload.body, model.payload.headers['inference-header-content-length']);
-  const decoded = decodeRequest(m, split().header as InferRequest, split().binary);
+  const body = split();
+  const decoded = decodeRequest(m, body.header as InferRequest, body.binary);
   const variants: [string, () => Promise<unknown>][] = [
     ['bare Model.run (session.run)', () => m.run(decoded.feeds)],
     ['batcher fast path + run', () => batcher.submit(decoded.feeds, { rows: 1, key: decoded.key })],

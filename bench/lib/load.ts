@@ -37,11 +37,24 @@ export interface Samples {
   serverCpuSecondsByThread?: Record<string, number>;
 }
 
+/**
+ * The name and CPU seconds (user + system) in a /proc `stat` line of a process or thread. The
+ * name is in parentheses and may hold spaces or parentheses itself, so fields count from the last ')'.
+ */
+function readStat(stat: string): { comm: string; cpuSeconds: number } {
+  const end = stat.lastIndexOf(')');
+  const fields = stat.slice(end + 2).split(' ');
+  // utime + stime, in clock ticks of 1/100 s.
+  return {
+    comm: stat.slice(stat.indexOf('(') + 1, end),
+    cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100,
+  };
+}
+
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
 export function processCpuSeconds(pid: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks
+    return readStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).cpuSeconds;
   } catch {
     return NaN;
   }
@@ -63,11 +76,9 @@ export function threadCpuSeconds(pid: number): Record<string, number> {
   const byRole: Record<string, number> = {};
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const { comm, cpuSeconds } = readStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
       const role = threadRole(comm);
-      byRole[role] = (byRole[role] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
+      byRole[role] = (byRole[role] ?? 0) + cpuSeconds;
     }
   } catch {
     // A thread that exits between the listing and the read: its time is lost from the split.

@@ -24,7 +24,8 @@ export interface RawResult {
   cpuMsPerRow: number;
 }
 
-const rowData = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i / 7));
+/** The benchmark's input values: `n` floats, deterministic, not all alike. */
+export const rowData = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i / 7));
 
 export class RawSession {
   private readonly session: InferenceSession;
