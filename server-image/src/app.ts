@@ -10,6 +10,7 @@ import type { ModelBatcher } from './pipeline.ts';
 import { decodeRequest, encodeResponse } from './protocol.ts';
 import type { InferRequest } from './protocol.ts';
 import * as schemas from './schemas.ts';
+import { readBody } from './read-body.ts';
 import { splitBody } from './tensor/body.ts';
 
 export const SERVER_NAME = 'servingstack';
@@ -79,18 +80,24 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   // Every body goes through one parser: JSON alone, or a JSON header followed by binary tensor
   // data when Inference-Header-Content-Length is present (clients send that with any type).
+  // readBody, not fastify's reader, so that binary tensors land aligned and need no copy.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
-    try {
-      const { header, binary } = splitBody(
-        body as Buffer,
-        request.headers['inference-header-content-length'],
-      );
-      request.binaryData = binary;
-      done(null, header);
-    } catch (err) {
-      done(err as Error, undefined);
-    }
+  app.addContentTypeParser('*', (request, payload, done) => {
+    const binaryOffset = firstHeader(request.headers['inference-header-content-length']);
+    readBody(
+      payload,
+      { limit: config.maxBodyBytes, contentLength: request.headers['content-length'], binaryOffset },
+      (err, body) => {
+        if (err) return done(err, undefined);
+        try {
+          const { header, binary } = splitBody(body!, binaryOffset);
+          request.binaryData = binary;
+          done(null, header);
+        } catch (parseErr) {
+          done(parseErr as Error, undefined);
+        }
+      },
+    );
   });
 
   app.addHook('onSend', async (_request, reply) => {
@@ -208,9 +215,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   return app;
 }
 
+/** A header's value; the first one when a client sent it more than once. */
+function firstHeader(raw: string | string[] | undefined): string | undefined {
+  return Array.isArray(raw) ? raw[0] : raw;
+}
+
 function parseDeadline(raw: string | string[] | undefined, now: () => number): number | undefined {
   if (raw === undefined) return undefined;
-  const value = Array.isArray(raw) ? raw[0] : raw;
+  const value = firstHeader(raw);
   const ms = Number(value);
   if (value === undefined || value.trim() === '' || !Number.isFinite(ms) || ms < 0) {
     throw new RequestError(

@@ -4,10 +4,11 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { BatchBuffers } from './batch-buffers.ts';
 import ort from './ort.ts';
 import type { InferenceSession, Tensor } from './ort.ts';
 import { DATATYPES, datatypeOfOrt } from './tensor/datatypes.ts';
-import type { Datatype, TensorData } from './tensor/datatypes.ts';
+import type { Datatype, NumericData, TensorData } from './tensor/datatypes.ts';
 
 export type Precision = 'fp32' | 'fp16' | 'int8';
 export type ExecutionProviderChoice = 'auto' | 'cuda' | 'cpu';
@@ -70,6 +71,8 @@ export class Model {
   readonly batched: boolean;
   private readonly session: InferenceSession;
   private readonly onRun: ((seconds: number) => void) | undefined;
+  /** Stacked batch inputs, reused from batch to batch. */
+  private readonly batchBuffers = new BatchBuffers();
 
   private constructor(opts: ModelOptions, file: string, ep: 'cuda' | 'cpu', session: InferenceSession) {
     this.name = opts.name;
@@ -144,8 +147,19 @@ export class Model {
     if (items.length === 1) return [await this.run(first)];
     const rows = items.map((f) => f[this.inputs[0]!.name]!.shape[0]!);
     const feeds: Feeds = {};
-    for (const spec of this.inputs) feeds[spec.name] = concat(items.map((f) => f[spec.name]!));
-    const out = await this.run(feeds);
+    for (const spec of this.inputs) {
+      feeds[spec.name] = stack(
+        items.map((f) => f[spec.name]!),
+        (type, length) => this.batchBuffers.take(spec.name, type, length),
+      );
+    }
+    let out: Feeds;
+    try {
+      out = await this.run(feeds);
+    } finally {
+      for (const [name, { data }] of Object.entries(feeds))
+        if (!Array.isArray(data)) this.batchBuffers.give(name, data);
+    }
     const results: Feeds[] = items.map(() => ({}));
     for (const [name, feed] of Object.entries(out)) {
       const total = feed.shape[0] ?? 0;
@@ -167,14 +181,17 @@ export class Model {
   }
 }
 
-function concat(parts: readonly Feed[]): Feed {
+/** Parts stacked along dimension 0, into storage from `allocate`. */
+function stack(
+  parts: readonly Feed[],
+  allocate: (type: new (length: number) => NumericData, length: number) => NumericData,
+): Feed {
   const rows = parts.reduce((n, p) => n + p.shape[0]!, 0);
   const shape = [rows, ...parts[0]!.shape.slice(1)];
   const firstData = parts[0]!.data;
   if (Array.isArray(firstData)) return { data: parts.flatMap((p) => p.data as string[]), shape };
   const length = parts.reduce((n, p) => n + p.data.length, 0);
-  const Ctor = firstData.constructor as new (n: number) => Exclude<TensorData, string[]>;
-  const data = new Ctor(length);
+  const data = allocate(firstData.constructor as new (length: number) => NumericData, length);
   let offset = 0;
   for (const p of parts) {
     (data as Float32Array).set(p.data as Float32Array, offset);

@@ -1,6 +1,6 @@
 // A Model whose session lives on a worker thread (see model-worker.ts). Same surface as Model
 // for the batcher, warm-up and app; inputs are transferred to the worker, not copied.
-import { Worker } from 'node:worker_threads';
+import { Worker, isMarkedAsUntransferable } from 'node:worker_threads';
 import type { Feeds, Model, ModelOptions } from './model.ts';
 import type { RunRequest, WorkerMessage } from './model-worker.ts';
 
@@ -23,16 +23,20 @@ const WORKER_URL = new URL(
   import.meta.url,
 );
 
+/**
+ * The buffers under a batch's inputs, moved to the worker rather than copied. They may be
+ * bigger than the tensors (a request body with the tensors viewed in place); whatever else
+ * lies in them is the request's own and no longer needed. Node's shared Buffer pool is marked
+ * untransferable and is cloned instead.
+ */
 function transferables(items: readonly Feeds[]): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
   for (const feeds of items) {
     for (const { data } of Object.values(feeds)) {
-      // Only buffers the tensor owns whole: a view into a shared buffer must not be detached.
       if (
         !Array.isArray(data) &&
         data.buffer instanceof ArrayBuffer &&
-        data.byteOffset === 0 &&
-        data.byteLength === data.buffer.byteLength
+        !isMarkedAsUntransferable(data.buffer)
       ) {
         buffers.add(data.buffer);
       }
@@ -117,6 +121,7 @@ export class WorkerModel implements InferenceModel {
     this.pending.clear();
   }
 
+  /** Takes the inputs' buffers: after this call they are detached on this thread. */
   runBatch(items: readonly Feeds[]): Promise<Feeds[]> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;

@@ -8,15 +8,14 @@ export interface SplitBody {
   binary: Uint8Array;
 }
 
-export function splitBody(body: Buffer, headerLength: string | string[] | undefined): SplitBody {
+export function splitBody(body: Buffer, headerLength: string | undefined): SplitBody {
   let jsonPart: Buffer = body;
   let binary: Uint8Array = new Uint8Array(0);
   if (headerLength !== undefined) {
-    const raw = Array.isArray(headerLength) ? headerLength[0] : headerLength;
-    const n = Number(raw);
-    if (raw === undefined || !/^\d+$/.test(raw.trim()) || n > body.length) {
+    const n = Number(headerLength);
+    if (!/^\d+$/.test(headerLength.trim()) || n > body.length) {
       throw badRequest(
-        `Inference-Header-Content-Length must be a whole number of bytes no larger than the body (${body.length}), got '${raw}'`,
+        `Inference-Header-Content-Length must be a whole number of bytes no larger than the body (${body.length}), got '${headerLength}'`,
       );
     }
     jsonPart = body.subarray(0, n);

@@ -1,8 +1,8 @@
 // Tensor contents between the wire (JSON arrays, binary tensor data extension) and the typed
 // arrays onnxruntime takes. Every check names the tensor and what was wrong with it.
 import { badRequest } from '../errors.ts';
-import { DATATYPES, allocate } from './datatypes.ts';
-import type { Datatype, TensorData } from './datatypes.ts';
+import { DATATYPES, allocate, viewAs } from './datatypes.ts';
+import type { Datatype, NumericData, TensorData } from './datatypes.ts';
 
 const INT_RANGES: Partial<Record<Datatype, [number, number]>> = {
   UINT8: [0, 255],
@@ -105,7 +105,11 @@ export function decodeJson(
   }
 }
 
-/** Binary tensor data extension bytes (little-endian, row-major) -> typed storage. */
+/**
+ * Binary tensor data extension bytes (little-endian, row-major) -> typed storage. The result
+ * views `bytes` where they are aligned for the datatype: the caller hands them over and must
+ * not change them afterwards (the request's body is the request's own).
+ */
 export function decodeBinary(
   name: string,
   datatype: Datatype,
@@ -141,9 +145,12 @@ export function decodeBinary(
       `input '${name}': shape [${shape.join(',')}] of ${datatype} needs ${n * size} bytes, binary data has ${bytes.length}`,
     );
   }
-  const out = allocate(datatype, n) as Exclude<TensorData, string[]>;
-  // Copy: the request buffer is not aligned for the element type and may be reused.
-  new Uint8Array(out.buffer).set(bytes);
+  // In place when aligned (readBody places request bodies so), else a copy that is.
+  let out = viewAs(datatype, bytes);
+  if (!out) {
+    out = allocate(datatype, n) as NumericData;
+    new Uint8Array(out.buffer).set(bytes);
+  }
   if (datatype === 'BOOL' && (out as Uint8Array).some((v) => v > 1)) {
     throw badRequest(`input '${name}': BOOL bytes must be 0 or 1`);
   }

@@ -61,32 +61,42 @@ export function datatypeOfOrt(type: string): Datatype | undefined {
   return undefined;
 }
 
+export type NumericData = Exclude<TensorData, string[]>;
+
+interface TypedArrayOf {
+  new (length: number): NumericData;
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): NumericData;
+}
+
+/** The typed array each numeric datatype is stored in. */
+const TYPED_ARRAYS: Record<Exclude<Datatype, 'BYTES'>, TypedArrayOf> = {
+  BOOL: Uint8Array,
+  UINT8: Uint8Array,
+  INT8: Int8Array,
+  UINT16: Uint16Array,
+  FP16: Uint16Array,
+  INT16: Int16Array,
+  UINT32: Uint32Array,
+  INT32: Int32Array,
+  UINT64: BigUint64Array,
+  INT64: BigInt64Array,
+  FP32: Float32Array,
+  FP64: Float64Array,
+};
+
 /** Typed storage for `n` elements of a datatype. */
 export function allocate(datatype: Datatype, n: number): TensorData {
-  switch (datatype) {
-    case 'BOOL':
-    case 'UINT8':
-      return new Uint8Array(n);
-    case 'INT8':
-      return new Int8Array(n);
-    case 'UINT16':
-    case 'FP16':
-      return new Uint16Array(n);
-    case 'INT16':
-      return new Int16Array(n);
-    case 'UINT32':
-      return new Uint32Array(n);
-    case 'INT32':
-      return new Int32Array(n);
-    case 'UINT64':
-      return new BigUint64Array(n);
-    case 'INT64':
-      return new BigInt64Array(n);
-    case 'FP32':
-      return new Float32Array(n);
-    case 'FP64':
-      return new Float64Array(n);
-    case 'BYTES':
-      return new Array<string>(n).fill('');
-  }
+  if (datatype === 'BYTES') return new Array<string>(n).fill('');
+  return new TYPED_ARRAYS[datatype](n);
+}
+
+/**
+ * The elements of a numeric datatype read in place from `bytes` (little-endian, as this host
+ * is), without copying; undefined when `bytes` does not start on a multiple of the element
+ * size, where a typed array cannot view it.
+ */
+export function viewAs(datatype: Exclude<Datatype, 'BYTES'>, bytes: Uint8Array): NumericData | undefined {
+  const size = DATATYPES[datatype].size;
+  if (bytes.byteOffset % size !== 0 || bytes.byteLength % size !== 0) return undefined;
+  return new TYPED_ARRAYS[datatype](bytes.buffer, bytes.byteOffset, bytes.byteLength / size);
 }

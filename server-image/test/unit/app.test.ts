@@ -121,6 +121,31 @@ describe('protocol routes on the generated MLP', () => {
     expect(probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
   });
 
+  it('answers binary requests alike whatever the JSON header length (tensors read in place or copied)', async () => {
+    const request = mlpRequest(2);
+    const rows = Float32Array.from(request.inputs[0]!.data);
+    const viaJson = (
+      await t.app.inject({ method: 'POST', url: '/v2/models/mlp/infer', ...json(request) })
+    ).json();
+    // Ids of 0..8 characters move the binary data through every offset modulo 8.
+    for (let n = 0; n <= 8; n++) {
+      const header = {
+        id: 'x'.repeat(n),
+        inputs: [
+          {
+            name: 'input',
+            shape: [2, 16],
+            datatype: 'FP32',
+            parameters: { binary_data_size: rows.byteLength },
+          },
+        ],
+      };
+      const res = await injectBinary(t.app, '/v2/models/mlp/infer', header, rows);
+      expect(res.statusCode).toBe(200);
+      expect(res.json().outputs).toEqual(viaJson.outputs);
+    }
+  });
+
   it.each([
     [
       'a wrong datatype',

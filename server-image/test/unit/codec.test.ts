@@ -93,7 +93,18 @@ describe('binary tensor data', () => {
   it('copies out of unaligned request buffers', () => {
     const body = new Uint8Array(9);
     body.set(new Uint8Array(Float32Array.of(1.5, -2).buffer), 1);
-    expect(decodeBinary('x', 'FP32', [2], body.subarray(1))).toEqual(Float32Array.of(1.5, -2));
+    const out = decodeBinary('x', 'FP32', [2], body.subarray(1));
+    expect(out).toEqual(Float32Array.of(1.5, -2));
+    expect((out as Float32Array).buffer).not.toBe(body.buffer);
+  });
+
+  it('views aligned request buffers in place, without a copy', () => {
+    const body = new Uint8Array(24);
+    body.set(new Uint8Array(Float64Array.of(0.25, -8).buffer), 8);
+    const out = decodeBinary('x', 'FP64', [2], body.subarray(8));
+    expect(out).toEqual(Float64Array.of(0.25, -8));
+    expect((out as Float64Array).buffer).toBe(body.buffer);
+    expect((out as Float64Array).byteOffset).toBe(8);
   });
 
   it('round-trips BYTES with 4-byte length prefixes', () => {

@@ -59,6 +59,63 @@ describe('WorkerModel (session on a worker thread)', () => {
     await worker.close();
   });
 
+  it("moves the buffers under its inputs to the worker, views included, but copies from Node's shared pool", async () => {
+    const worker = await WorkerModel.load(opts(MLP_DIR));
+    const inThread = await Model.load(opts(MLP_DIR));
+    // A request body with the tensor viewed in place after a 24-byte header.
+    const body = new ArrayBuffer(24 + 16 * 4);
+    const viewed = new Float32Array(body, 24, 16);
+    viewed.set(rows(1, 5));
+    // A small Buffer is a slice of the pool that Node marks untransferable.
+    const pooled = Buffer.from(new Uint8Array(rows(1, 6).buffer));
+    const fromPool = new Float32Array(pooled.buffer, pooled.byteOffset, 16);
+    const expected = await inThread.runBatch([
+      { input: { data: rows(1, 5), shape: [1, 16] } },
+      { input: { data: rows(1, 6), shape: [1, 16] } },
+    ]);
+    const got = await worker.runBatch([
+      { input: { data: viewed, shape: [1, 16] } },
+      { input: { data: fromPool, shape: [1, 16] } },
+    ]);
+    expect(got.map((g) => Array.from(g.probabilities!.data as Float32Array))).toEqual(
+      expected.map((e) => Array.from(e.probabilities!.data as Float32Array)),
+    );
+    expect(body.byteLength).toBe(0); // detached: moved, not copied
+    expect(Array.from(fromPool)).toEqual(Array.from(rows(1, 6)));
+    await inThread.close();
+    await worker.close();
+  });
+
+  it('keeps the inputs of overlapping batches apart (batch memory is reused only after a run)', async () => {
+    const reference = await Model.load(opts(MLP_DIR));
+    const batches = [0, 1, 2, 3].map((b) => [
+      { input: { data: rows(2, 10 * b), shape: [2, 16] } },
+      { input: { data: rows(1, 10 * b + 1), shape: [1, 16] } },
+    ]);
+    const expected: number[][][] = [];
+    for (const batch of batches) {
+      const alone = await Promise.all(batch.map((f) => reference.run(f)));
+      expected.push(alone.map((o) => Array.from(o.probabilities!.data as Float32Array)));
+    }
+    await reference.close();
+    for (const load of [Model.load, WorkerModel.load]) {
+      const model = await load(opts(MLP_DIR));
+      try {
+        for (let round = 0; round < 2; round++) {
+          const copies = batches.map((b) =>
+            b.map((f) => ({ input: { ...f.input, data: f.input.data.slice() } })),
+          );
+          const got = await Promise.all(copies.map((b) => model.runBatch(b)));
+          expect(got.map((r) => r.map((o) => Array.from(o.probabilities!.data as Float32Array)))).toEqual(
+            expected,
+          );
+        }
+      } finally {
+        await model.close();
+      }
+    }
+  });
+
   it("reports each batch's session.run time on this thread, as the in-thread Model does", async () => {
     const times = { inThread: [] as number[], worker: [] as number[] };
     const inThread = await Model.load({ ...opts(MLP_DIR), onRun: (s) => times.inThread.push(s) });

@@ -1,0 +1,96 @@
+// Reads a request body into one buffer of its own, placed so that binary tensor data can be
+// used where it lies. With the binary tensor data extension the tensors start right after the
+// JSON header, at whatever offset its length gives; the body is therefore written `pad` bytes
+// into its buffer so that offset lands on an 8-byte boundary, and typed arrays (any element
+// size) can view the tensors instead of copying them. A 110 KB image is then copied once, from
+// the socket's chunks into this buffer, not again into a tensor.
+import type { Readable } from 'node:stream';
+import { errorCodes } from 'fastify';
+
+/** The element size no typed array exceeds (Float64Array, BigInt64Array). */
+export const TENSOR_ALIGNMENT = 8;
+
+export interface ReadBodyOptions {
+  /** Largest body accepted, in bytes; a larger one fails with 413. */
+  limit: number;
+  /** The Content-Length header, if the request has one (chunked requests do not). */
+  contentLength: string | undefined;
+  /** Where the binary data starts within the body (Inference-Header-Content-Length), if any. */
+  binaryOffset: string | undefined;
+}
+
+/**
+ * Bytes to leave in front of the body so that `binaryOffset` falls on an aligned address. A
+ * malformed offset gets no padding: splitBody rejects it with a message of its own.
+ */
+export function alignmentPad(binaryOffset: string | undefined): number {
+  if (binaryOffset === undefined || !/^\d+$/.test(binaryOffset.trim())) return 0;
+  return (TENSOR_ALIGNMENT - (Number(binaryOffset) % TENSOR_ALIGNMENT)) % TENSOR_ALIGNMENT;
+}
+
+/** A Content-Length as a number; undefined when absent or not a whole number (Node's parser
+ * rejects those before a request gets here). */
+function declaredLength(header: string | undefined): number | undefined {
+  if (header === undefined || !/^\d+$/.test(header.trim())) return undefined;
+  return Number(header);
+}
+
+/**
+ * Collects `stream` into one Buffer. A body with binary tensor data gets memory of its own
+ * (never a slice of Node's shared pool), so the tensors viewing it may later be handed to the
+ * inference worker; a JSON body, whose tensors are always built anew, may share the pool. The
+ * same errors as fastify's own body reader: 413 over the limit, 400 when the body's size does
+ * not match its Content-Length or the stream fails.
+ */
+export function readBody(
+  stream: Readable,
+  opts: ReadBodyOptions,
+  done: (err: Error | null, body?: Buffer) => void,
+): void {
+  const declared = declaredLength(opts.contentLength);
+  if (declared !== undefined && declared > opts.limit) {
+    done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+    return;
+  }
+  const pad = alignmentPad(opts.binaryOffset);
+  const allocate = opts.binaryOffset === undefined ? Buffer.allocUnsafe : Buffer.allocUnsafeSlow;
+  // With a Content-Length the buffer is made once and chunks are copied straight into it;
+  // without one (chunked transfer) they are kept and copied once at the end.
+  const sized = declared === undefined ? undefined : allocate(pad + declared);
+  const chunks: Buffer[] = [];
+  let received = 0;
+
+  const finish = (err: Error | null, body?: Buffer) => {
+    stream.removeListener('data', onData);
+    stream.removeListener('end', onEnd);
+    stream.removeListener('error', onError);
+    done(err, body);
+  };
+  const onData = (chunk: Buffer | string) => {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (received + bytes.length > opts.limit) return finish(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+    if (sized) {
+      if (received + bytes.length > sized.length - pad)
+        return finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+      bytes.copy(sized, pad + received);
+    } else chunks.push(bytes);
+    received += bytes.length;
+  };
+  const onEnd = () => {
+    if (declared !== undefined && received !== declared)
+      return finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+    if (sized) return finish(null, sized.subarray(pad));
+    const body = allocate(pad + received);
+    let at = pad;
+    for (const c of chunks) at += c.copy(body, at);
+    finish(null, body.subarray(pad));
+  };
+  const onError = (err: Error & { statusCode?: number }) => {
+    if (!(typeof err.statusCode === 'number' && err.statusCode >= 400)) err.statusCode = 400;
+    finish(err);
+  };
+  stream.on('data', onData);
+  stream.on('end', onEnd);
+  stream.on('error', onError);
+  stream.resume();
+}
