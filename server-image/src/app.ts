@@ -100,8 +100,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     );
   });
 
-  app.addHook('onSend', async (_request, reply) => {
+  // Hooks on every request take callbacks rather than being async: no promise per hook.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('x-serving-pool', config.pool);
+    done(null, payload);
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
@@ -196,9 +198,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   const inferOptions = {
     schema: schemas.infer,
-    onResponse: async (_request: FastifyRequest, reply: FastifyReply) => {
+    onResponse: (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
       countRequest(reply.statusCode);
       requestDuration.observe(reply.elapsedTime / 1000);
+      done();
     },
   };
 
