@@ -10,6 +10,13 @@ import { errorCodes } from 'fastify';
 /** The element size no typed array exceeds (Float64Array, BigInt64Array). */
 export const TENSOR_ALIGNMENT = 8;
 
+/**
+ * Bodies up to this size get their buffer when the request starts, from its Content-Length.
+ * Larger ones are gathered as they arrive and copied once at the end, so a client that
+ * announces a huge body and sends little ties up no more memory than it sent.
+ */
+export const PREALLOCATE_LIMIT = 4 * 1024 * 1024;
+
 export interface ReadBodyOptions {
   /** Largest body accepted, in bytes; a larger one fails with 413. */
   limit: number;
@@ -55,8 +62,9 @@ export function readBody(
   const pad = alignmentPad(opts.binaryOffset);
   const allocate = opts.binaryOffset === undefined ? Buffer.allocUnsafe : Buffer.allocUnsafeSlow;
   // With a Content-Length the buffer is made once and chunks are copied straight into it;
-  // without one (chunked transfer) they are kept and copied once at the end.
-  const sized = declared === undefined ? undefined : allocate(pad + declared);
+  // without one (chunked transfer), or past PREALLOCATE_LIMIT, they are kept and copied once
+  // at the end.
+  const sized = declared === undefined || declared > PREALLOCATE_LIMIT ? undefined : allocate(pad + declared);
   const chunks: Buffer[] = [];
   let received = 0;
 
@@ -69,11 +77,10 @@ export function readBody(
   const onData = (chunk: Buffer | string) => {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (received + bytes.length > opts.limit) return finish(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
-    if (sized) {
-      if (received + bytes.length > sized.length - pad)
-        return finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
-      bytes.copy(sized, pad + received);
-    } else chunks.push(bytes);
+    if (declared !== undefined && received + bytes.length > declared)
+      return finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+    if (sized) bytes.copy(sized, pad + received);
+    else chunks.push(bytes);
     received += bytes.length;
   };
   const onEnd = () => {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { isMarkedAsUntransferable } from 'node:worker_threads';
 import { describe, expect, it } from '@jest/globals';
-import { TENSOR_ALIGNMENT, alignmentPad, readBody } from '../../src/read-body.ts';
+import { PREALLOCATE_LIMIT, TENSOR_ALIGNMENT, alignmentPad, readBody } from '../../src/read-body.ts';
 import type { ReadBodyOptions } from '../../src/read-body.ts';
 
 type Outcome = { err: (Error & { statusCode?: number; code?: string }) | null; body?: Buffer };
@@ -49,6 +49,23 @@ describe('readBody', () => {
     const { body: got } = await read([body], { contentLength: '100', binaryOffset: '13' });
     expect(got!.buffer.byteLength).toBe(100 + alignmentPad('13'));
     expect(isMarkedAsUntransferable(got!.buffer)).toBe(false);
+  });
+
+  it('gathers a body over PREALLOCATE_LIMIT as it arrives, still aligned and whole', async () => {
+    const size = PREALLOCATE_LIMIT + 1000;
+    const body = bytes(size, 3);
+    const pieces = [0, 1, 2, 3].map((i) => body.subarray((i * size) / 4, ((i + 1) * size) / 4));
+    const { err, body: got } = await read(pieces, {
+      limit: 2 * size,
+      contentLength: String(size),
+      binaryOffset: '5',
+    });
+    expect(err).toBeNull();
+    expect(got!.equals(body)).toBe(true);
+    expect((got!.byteOffset + 5) % TENSOR_ALIGNMENT).toBe(0);
+    // A client that announces that much and sends less is refused, as with a small body.
+    const short = await read([bytes(10)], { limit: 2 * size, contentLength: String(size) });
+    expect(short.err?.code).toBe('FST_ERR_CTP_INVALID_CONTENT_LENGTH');
   });
 
   it('reads a JSON body as sent', async () => {
