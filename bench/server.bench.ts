@@ -390,6 +390,7 @@ function ratios(m: Measured, inProc: ModelReport['inProcess']): Ratios {
     ),
     latencyProfileAddedP50MsInProcessApp: inProc.at(-1)!.addedP50Ms,
     batcherFastPathAddedP50Ms: inProc[1]!.addedP50Ms,
+    ownPipelineAddedP50Ms: inProc[2]!.addedP50Ms,
   };
 }
 

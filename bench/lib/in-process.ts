@@ -1,4 +1,5 @@
 // The server benchmark's in-process part: what the latency profile's code costs with no sockets.
+import { Readable } from 'node:stream';
 import { buildApp } from '../../server-image/src/app.ts';
 import { parseConfig } from '../../server-image/src/config.ts';
 import { createMetrics } from '../../server-image/src/metrics.ts';
@@ -6,6 +7,7 @@ import { Model } from '../../server-image/src/model.ts';
 import { createBatcher } from '../../server-image/src/pipeline.ts';
 import { decodeRequest, encodeResponse } from '../../server-image/src/protocol.ts';
 import type { InferRequest } from '../../server-image/src/protocol.ts';
+import { readBody } from '../../server-image/src/read-body.ts';
 import { splitBody } from '../../server-image/src/tensor/body.ts';
 import { percentile } from './load.ts';
 import type { Payload } from './load.ts';
@@ -25,9 +27,9 @@ export interface Overhead {
 
 /**
  * The latency profile's own cost, without sockets: one request at a time through (a) a bare
- * Model.run (new Tensor + session.run), (b) the batcher's fast path around it, (c) protocol
- * decode + batcher + encode, (d) the whole fastify app via inject. Interleaved rounds so drift
- * in the machine's load hits every variant alike.
+ * Model.run (new Tensor + session.run), (b) the batcher's fast path around it, (c) reading the
+ * body as the server does + protocol decode + batcher + encode, (d) the whole fastify app via
+ * inject. Interleaved rounds so drift in the machine's load hits every variant alike.
  */
 export async function inProcess(model: InProcessModel): Promise<Overhead[]> {
   const config = parseConfig({
@@ -55,16 +57,25 @@ export async function inProcess(model: InProcessModel): Promise<Overhead[]> {
     logger: false,
   });
   await app.ready();
-  const split = () => splitBody(model.payload.body, model.payload.headers['inference-header-content-length']);
-  const body = split();
+  const headerLength = model.payload.headers['inference-header-content-length'];
+  // The body as the server's reader leaves it (one copy, binary part aligned), then split.
+  const split = () =>
+    new Promise<ReturnType<typeof splitBody>>((resolve, reject) =>
+      readBody(
+        Readable.from([model.payload.body]),
+        { limit: Infinity, contentLength: String(model.payload.body.length), binaryOffset: headerLength },
+        (err, body) => (err ? reject(err) : resolve(splitBody(body!, headerLength))),
+      ),
+    );
+  const body = await split();
   const decoded = decodeRequest(m, body.header as InferRequest, body.binary);
   const variants: [string, () => Promise<unknown>][] = [
     ['bare Model.run (session.run)', () => m.run(decoded.feeds)],
     ['batcher fast path + run', () => batcher.submit(decoded.feeds, { rows: 1, key: decoded.key })],
     [
-      'decode + batcher + run + encode',
+      'read + decode + batcher + run + encode',
       async () => {
-        const { header, binary } = split();
+        const { header, binary } = await split();
         const d = decodeRequest(m, header as InferRequest, binary);
         const { output } = await batcher.submit(d.feeds, { rows: d.rows, key: d.key });
         return JSON.stringify(encodeResponse(m, d, output).json);
