@@ -1,5 +1,4 @@
 // The server benchmark's in-process part: what the latency profile's code costs with no sockets.
-import { Readable } from 'node:stream';
 import { buildApp } from '../../server-image/src/app.ts';
 import { parseConfig } from '../../server-image/src/config.ts';
 import { createMetrics } from '../../server-image/src/metrics.ts';
@@ -7,7 +6,7 @@ import { Model } from '../../server-image/src/model.ts';
 import { createBatcher } from '../../server-image/src/pipeline.ts';
 import { decodeRequest, encodeResponse } from '../../server-image/src/protocol.ts';
 import type { InferRequest } from '../../server-image/src/protocol.ts';
-import { readBody } from '../../server-image/src/read-body.ts';
+import { bodyBuffer } from '../../server-image/src/read-body.ts';
 import { splitBody } from '../../server-image/src/tensor/body.ts';
 import { percentile } from './load.ts';
 import type { Payload } from './load.ts';
@@ -58,16 +57,13 @@ export async function inProcess(model: InProcessModel): Promise<Overhead[]> {
   });
   await app.ready();
   const headerLength = model.payload.headers['inference-header-content-length'];
-  // The body as the server's reader leaves it (one copy, binary part aligned), then split.
-  const split = () =>
-    new Promise<ReturnType<typeof splitBody>>((resolve, reject) =>
-      readBody(
-        Readable.from([model.payload.body]),
-        { limit: Infinity, contentLength: String(model.payload.body.length), binaryOffset: headerLength },
-        (err, body) => (err ? reject(err) : resolve(splitBody(body!, headerLength))),
-      ),
-    );
-  const body = await split();
+  // The body as the server's reader leaves it (copied once, binary part aligned), then split.
+  const split = () => {
+    const body = bodyBuffer(model.payload.body.length, headerLength);
+    model.payload.body.copy(body);
+    return splitBody(body, headerLength);
+  };
+  const body = split();
   const decoded = decodeRequest(m, body.header as InferRequest, body.binary);
   const variants: [string, () => Promise<unknown>][] = [
     ['bare Model.run (session.run)', () => m.run(decoded.feeds)],
@@ -75,7 +71,7 @@ export async function inProcess(model: InProcessModel): Promise<Overhead[]> {
     [
       'read + decode + batcher + run + encode',
       async () => {
-        const { header, binary } = await split();
+        const { header, binary } = split();
         const d = decodeRequest(m, header as InferRequest, binary);
         const { output } = await batcher.submit(d.feeds, { rows: d.rows, key: d.key });
         return JSON.stringify(encodeResponse(m, d, output).json);

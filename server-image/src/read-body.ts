@@ -35,6 +35,18 @@ export function alignmentPad(binaryOffset: string | undefined): number {
   return (TENSOR_ALIGNMENT - (Number(binaryOffset) % TENSOR_ALIGNMENT)) % TENSOR_ALIGNMENT;
 }
 
+/**
+ * Memory for a body of `length` bytes, placed so that its binary part (at `binaryOffset`)
+ * starts aligned. A body with binary data gets memory of its own (never a slice of Node's
+ * shared pool), so the tensors viewing it may later be handed to the inference worker; a JSON
+ * body, whose tensors are always built anew, may share the pool.
+ */
+export function bodyBuffer(length: number, binaryOffset: string | undefined): Buffer {
+  const pad = alignmentPad(binaryOffset);
+  const allocate = binaryOffset === undefined ? Buffer.allocUnsafe : Buffer.allocUnsafeSlow;
+  return allocate(pad + length).subarray(pad);
+}
+
 /** A Content-Length as a number; undefined when absent or not a whole number (Node's parser
  * rejects those before a request gets here). */
 function declaredLength(header: string | undefined): number | undefined {
@@ -43,11 +55,8 @@ function declaredLength(header: string | undefined): number | undefined {
 }
 
 /**
- * Collects `stream` into one Buffer. A body with binary tensor data gets memory of its own
- * (never a slice of Node's shared pool), so the tensors viewing it may later be handed to the
- * inference worker; a JSON body, whose tensors are always built anew, may share the pool. The
- * same errors as fastify's own body reader: 413 over the limit, 400 when the body's size does
- * not match its Content-Length or the stream fails.
+ * Collects `stream` into one bodyBuffer. The same errors as fastify's own body reader: 413 over
+ * the limit, 400 when the body's size does not match its Content-Length or the stream fails.
  */
 export function readBody(
   stream: Readable,
@@ -59,12 +68,13 @@ export function readBody(
     done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
     return;
   }
-  const pad = alignmentPad(opts.binaryOffset);
-  const allocate = opts.binaryOffset === undefined ? Buffer.allocUnsafe : Buffer.allocUnsafeSlow;
   // With a Content-Length the buffer is made once and chunks are copied straight into it;
   // without one (chunked transfer), or past PREALLOCATE_LIMIT, they are kept and copied once
   // at the end.
-  const sized = declared === undefined || declared > PREALLOCATE_LIMIT ? undefined : allocate(pad + declared);
+  const sized =
+    declared === undefined || declared > PREALLOCATE_LIMIT
+      ? undefined
+      : bodyBuffer(declared, opts.binaryOffset);
   const chunks: Buffer[] = [];
   let received = 0;
 
@@ -79,18 +89,18 @@ export function readBody(
     if (received + bytes.length > opts.limit) return finish(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
     if (declared !== undefined && received + bytes.length > declared)
       return finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
-    if (sized) bytes.copy(sized, pad + received);
+    if (sized) bytes.copy(sized, received);
     else chunks.push(bytes);
     received += bytes.length;
   };
   const onEnd = () => {
     if (declared !== undefined && received !== declared)
       return finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
-    if (sized) return finish(null, sized.subarray(pad));
-    const body = allocate(pad + received);
-    let at = pad;
+    if (sized) return finish(null, sized);
+    const body = bodyBuffer(received, opts.binaryOffset);
+    let at = 0;
     for (const c of chunks) at += c.copy(body, at);
-    finish(null, body.subarray(pad));
+    finish(null, body);
   };
   const onError = (err: Error & { statusCode?: number }) => {
     if (!(typeof err.statusCode === 'number' && err.statusCode >= 400)) err.statusCode = 400;
