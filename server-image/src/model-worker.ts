@@ -28,7 +28,9 @@ const send = (m: WorkerMessage) => port.postMessage(m);
 
 try {
   const opts = workerData as Omit<ModelOptions, 'log' | 'onRun'>;
-  // One session.run per batch: its time travels back with the batch's outputs.
+  // One session.run per batch: its time travels back with the batch's outputs. One variable
+  // serves batches that overlap here: a run's onRun and its runBatch's `then` follow in the
+  // same microtask drain, and another batch's run only starts in a later setImmediate.
   let runSeconds = 0;
   const model = await Model.load({
     ...opts,

@@ -6,6 +6,7 @@
 // the socket's chunks into this buffer, not again into a tensor.
 import type { Readable } from 'node:stream';
 import { errorCodes } from 'fastify';
+import { byteCount } from './tensor/body.ts';
 
 /** The element size no typed array exceeds (Float64Array, BigInt64Array). */
 export const TENSOR_ALIGNMENT = 8;
@@ -31,8 +32,9 @@ export interface ReadBodyOptions {
  * malformed offset gets no padding: splitBody rejects it with a message of its own.
  */
 export function alignmentPad(binaryOffset: string | undefined): number {
-  if (binaryOffset === undefined || !/^\d+$/.test(binaryOffset.trim())) return 0;
-  return (TENSOR_ALIGNMENT - (Number(binaryOffset) % TENSOR_ALIGNMENT)) % TENSOR_ALIGNMENT;
+  const offset = byteCount(binaryOffset);
+  if (offset === undefined) return 0;
+  return (TENSOR_ALIGNMENT - (offset % TENSOR_ALIGNMENT)) % TENSOR_ALIGNMENT;
 }
 
 /**
@@ -47,13 +49,6 @@ export function bodyBuffer(length: number, binaryOffset: string | undefined): Bu
   return allocate(pad + length).subarray(pad);
 }
 
-/** A Content-Length as a number; undefined when absent or not a whole number (Node's parser
- * rejects those before a request gets here). */
-function declaredLength(header: string | undefined): number | undefined {
-  if (header === undefined || !/^\d+$/.test(header.trim())) return undefined;
-  return Number(header);
-}
-
 /**
  * Collects `stream` into one bodyBuffer. The same errors as fastify's own body reader: 413 over
  * the limit, 400 when the body's size does not match its Content-Length or the stream fails.
@@ -63,7 +58,8 @@ export function readBody(
   opts: ReadBodyOptions,
   done: (err: Error | null, body?: Buffer) => void,
 ): void {
-  const declared = declaredLength(opts.contentLength);
+  // Node's parser has already refused a malformed Content-Length.
+  const declared = byteCount(opts.contentLength);
   if (declared !== undefined && declared > opts.limit) {
     done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
     return;

@@ -8,12 +8,18 @@ export interface SplitBody {
   binary: Uint8Array;
 }
 
+/** A byte count from a header (Content-Length, Inference-Header-Content-Length); undefined
+ * when absent or not a whole number. */
+export function byteCount(header: string | undefined): number | undefined {
+  return header !== undefined && /^\d+$/.test(header.trim()) ? Number(header) : undefined;
+}
+
 export function splitBody(body: Buffer, headerLength: string | undefined): SplitBody {
   let jsonPart: Buffer = body;
   let binary: Uint8Array = new Uint8Array(0);
   if (headerLength !== undefined) {
-    const n = Number(headerLength);
-    if (!/^\d+$/.test(headerLength.trim()) || n > body.length) {
+    const n = byteCount(headerLength);
+    if (n === undefined || n > body.length) {
       throw badRequest(
         `Inference-Header-Content-Length must be a whole number of bytes no larger than the body (${body.length}), got '${headerLength}'`,
       );
