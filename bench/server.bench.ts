@@ -359,8 +359,8 @@ async function rawSweep(model: BenchModel): Promise<RawResult[]> {
 
 function ratios(m: Measured, inProc: ModelReport['inProcess']): Ratios {
   const at1 = (kind: VariantKind) => m.byKind.get(kind)![0]!;
-  const bestRps = (kind: VariantKind) => Math.max(...m.byKind.get(kind)!.map((r) => r.rps));
   const bestPoint = (kind: VariantKind) => m.byKind.get(kind)!.reduce((a, b) => (b.rps > a.rps ? b : a));
+  const bestRps = (kind: VariantKind) => bestPoint(kind).rps;
   const [lat, plain, bareFastify, noop] = [at1('latency'), at1('plain'), at1('plain-fastify'), at1('noop')];
   const round = (x: number, digits = 3) => +x.toFixed(digits);
   return {

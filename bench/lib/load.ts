@@ -74,14 +74,22 @@ function threadRole(comm: string): string {
 /** CPU seconds used so far by each thread role of a process, from /proc (Linux); {} elsewhere. */
 export function threadCpuSeconds(pid: number): Record<string, number> {
   const byRole: Record<string, number> = {};
+  let tids: string[];
   try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const { comm, cpuSeconds } = readStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
-      const role = threadRole(comm);
-      byRole[role] = (byRole[role] ?? 0) + cpuSeconds;
-    }
+    tids = readdirSync(`/proc/${pid}/task`);
   } catch {
-    // A thread that exits between the listing and the read: its time is lost from the split.
+    return byRole;
+  }
+  for (const tid of tids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // a thread that exited after the listing: its time is lost from the split
+    }
+    const { comm, cpuSeconds } = readStat(stat);
+    const role = threadRole(comm);
+    byRole[role] = (byRole[role] ?? 0) + cpuSeconds;
   }
   return byRole;
 }
