@@ -38,6 +38,6 @@ mkdir -p "$out.partial"
 # api/v3/version.Version is a constant of the release itself; only the commit can be stamped.
 go build -trimpath -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" \
   -o "$out.partial/etcd" go.etcd.io/etcd/server/v3
-"$out.partial/etcd" --version | grep -q "etcd Version: ${ETCD_VERSION#v}" ||
+output_matches "etcd Version: ${ETCD_VERSION#v}" "$out.partial/etcd" --version ||
   die "the etcd just built does not report version ${ETCD_VERSION#v}"
 publish "$out"

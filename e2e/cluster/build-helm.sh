@@ -41,6 +41,6 @@ done
 step "helm $HELM_VERSION: building helm (a few minutes on 2 cores)"
 mkdir -p "$out.partial"
 CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out.partial/helm" helm.sh/helm/v3/cmd/helm
-"$out.partial/helm" version --short | grep -q "^$HELM_VERSION" ||
+output_matches "^$HELM_VERSION" "$out.partial/helm" version --short ||
   die "the helm just built does not report version $HELM_VERSION"
 publish "$out"

@@ -27,6 +27,15 @@ all_present() {
 # build never leaves a half-filled cache entry that later runs would trust.
 publish() { rm -rf "$1"; mv "$1.partial" "$1"; }
 
+# output_matches REGEX CMD...: runs CMD to the end, then matches its whole output (stdout and
+# stderr) against the extended REGEX. Never `CMD | grep -q` under pipefail: grep exits at its
+# first match, CMD gets SIGPIPE while still writing, and the pipeline fails although it matched.
+output_matches() {
+  local regex="$1" out; shift
+  out="$("$@" 2>&1)" || return 1
+  grep -qE -- "$regex" <<<"$out"
+}
+
 # quietly CMD...: runs CMD with its chatter captured, shown only if it fails.
 quietly() {
   local log; log="$(mktemp)"

@@ -101,7 +101,7 @@ component_args() {
 component_healthy() {
   local curl=(curl -fsS --max-time 3 --cacert "$PKI_DIR/ca.crt")
   case "$1" in
-    etcd) curl -fsS --max-time 3 "http://127.0.0.1:$ETCD_PORT/health" 2>/dev/null | grep -q '"health":"true"' ;;
+    etcd) output_matches '"health":"true"' curl -fsS --max-time 3 "http://127.0.0.1:$ETCD_PORT/health" ;;
     kube-apiserver)
       "${curl[@]}" --cert "$PKI_DIR/admin.crt" --key "$PKI_DIR/admin.key" \
         "https://127.0.0.1:$APISERVER_PORT/readyz" >/dev/null 2>&1
