@@ -36,11 +36,9 @@ if [[ "${1:-}" == --check ]]; then
   exit 1
 fi
 
-as_root=()
 if ((EUID != 0)); then
-  command -v sudo >/dev/null ||
-    { echo "error: the project needs these Debian packages: ${missing[*]}; run as root: apt-get install ${missing[*]}" >&2; exit 1; }
-  as_root=(sudo)
+  echo "error: the project needs these Debian packages: ${missing[*]}; as root: apt-get install ${missing[*]}" >&2
+  exit 1
 fi
 
 # Two make runs at once install once: the second waits, then finds everything there.
@@ -54,8 +52,9 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 # Recommends are asked for explicitly, whatever this machine's apt says: podman's own (buildah,
 # fuse-overlayfs, slirp4netns, uidmap) are part of what the project ran and tested with.
-if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >"$log" 2>&1 ||
-  ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --install-recommends \
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get update -q >"$log" 2>&1 ||
+  ! apt-get install -y -q --install-recommends \
     -o DPkg::Lock::Timeout=300 "${missing[@]}" >>"$log" 2>&1; then
   tail -n 40 "$log" | sed 's/^/    /' >&2
   echo "error: installing ${missing[*]} with apt-get failed (output above)" >&2
