@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Makes the local base image localhost/servingstack/node-base:24 (Debian bookworm minbase +
-# the project's Node.js 24), because no container registry can be reached here. The
-# Dockerfiles keep `node:24-bookworm-slim` as their default base for real users; local builds
-# pass this image as BASE_IMAGE. Cached: does nothing when the image already exists.
+# Makes the local base image localhost/servingstack/node-base:24 (Debian bookworm minbase, made
+# once by scripts/system/minbase.sh, + the project's Node.js 24), because no container registry
+# can be reached here. The Dockerfiles keep `node:24-bookworm-slim` as their default base for
+# real users; local builds pass this image as BASE_IMAGE. Cached: does nothing when the image
+# already exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGE="${NODE_BASE_IMAGE:-localhost/servingstack/node-base:24}"
@@ -12,30 +13,15 @@ if podman image exists "$IMAGE" 2>/dev/null; then
   exit 0
 fi
 
-scripts/system/ensure.sh # debootstrap, podman
-
-# The Debian mirror is whatever apt on this machine already uses (deb822 .sources or a
-# classic sources.list line), so nothing here names a host.
-mirror() {
-  local f
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -f "$f" ]] || continue
-    awk '/^URIs:/{u=$2} /^Suites:/{for(i=2;i<=NF;i++) if($i=="bookworm"){print u; exit}}' "$f"
-  done
-  if [[ -f /etc/apt/sources.list ]]; then
-    awk '$1=="deb" && $3=="bookworm"{print $2; exit}' /etc/apt/sources.list
-  fi
-}
-MIRROR="$(mirror | head -n1)"
-[[ -n "$MIRROR" ]] || { echo "error: no bookworm mirror found in apt's sources" >&2; exit 1; }
+scripts/system/ensure.sh # podman
+MINBASE="$(scripts/system/minbase.sh bookworm)"
 
 NODE_BIN="$(scripts/ensure-node.sh)"
 NODE_HOME="$(dirname "$NODE_BIN")"
 
 rootfs="$(mktemp -d /var/tmp/node-base.XXXXXX)"
 trap 'rm -rf "$rootfs"' EXIT
-echo "==> debootstrap --variant=minbase bookworm (about a minute)" >&2
-debootstrap --variant=minbase bookworm "$rootfs" "$MIRROR" >/dev/null
+tar -C "$rootfs" -xf "$MINBASE"
 
 echo "==> adding Node.js $("$NODE_BIN/node" --version)" >&2
 mkdir -p "$rootfs/usr/local/node"
