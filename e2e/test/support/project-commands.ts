@@ -1,0 +1,235 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { repoRoot } from './paths.ts';
+import { literal, scanMakefile, scanShell, type ShellCommand } from './shell-scan.ts';
+
+/**
+ * Every external command the project runs, and where each is meant to come from: the base
+ * system, a Debian package the project installs (scripts/system/packages.txt), the machine itself
+ * (the README's short list), or the project's own builds. Read by the system-package unit test and
+ * the fresh-root e2e check.
+ */
+
+/** What a fresh machine must bring (README, "What a fresh machine needs"): nothing installs them. */
+export const BROUGHT_BY_THE_MACHINE: Readonly<Record<string, string>> = {
+  go: 'the Go toolchain 1.25+, which builds the cluster',
+  make: 'the entry point',
+};
+
+/**
+ * Fetched by the project into its cache, and first on PATH for every make target. (The binaries
+ * it builds, kubectl and helm among them, are run by path.)
+ */
+export const PROJECT_TOOLS: Readonly<Record<string, string>> = {
+  node: "the project's Node.js 24 (scripts/ensure-node.sh)",
+  npx: "the project's npm (scripts/ensure-node.sh)",
+};
+
+/**
+ * Functions of the project's scripts that run their arguments as a command, and how many of
+ * their own arguments come first (`output_matches REGEX CMD...`).
+ */
+export const PROJECT_WRAPPERS: Readonly<Record<string, number>> = {
+  quietly: 0,
+  output_matches: 1,
+  wait_until: 2,
+  proc_start: 1,
+};
+
+// bash's own commands (`help` lists them) and reserved words: never looked up on PATH.
+const SHELL_BUILTINS = new Set(
+  (
+    '. : [ alias bg bind break builtin caller cd command compgen complete compopt continue declare ' +
+    'dirs disown echo enable eval exec exit export false fc fg getopts hash help history jobs kill ' +
+    'let local logout mapfile popd printf pushd pwd read readarray readonly return set shift shopt ' +
+    'source suspend test times trap true type typeset ulimit umask unalias unset wait'
+  ).split(' '),
+);
+
+/** A command the project runs, and where: `file:line`. */
+export interface CommandUse {
+  command: string;
+  where: string;
+}
+
+const SKIPPED_DIRS = new Set(['node_modules', '.git', '.cluster', 'dist', 'results']);
+
+function walk(dir: string, out: string[]): string[] {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) {
+      if (!SKIPPED_DIRS.has(name)) walk(path, out);
+    } else {
+      out.push(path);
+    }
+  }
+  return out;
+}
+
+const repoFiles = (): string[] => walk(repoRoot, []).map((p) => relative(repoRoot, p));
+
+const read = (file: string): string => readFileSync(join(repoRoot, file), 'utf8');
+
+/** The project's shell scripts: `*.sh` and files that start with a bash or sh shebang. */
+export function shellScripts(): string[] {
+  return repoFiles()
+    .filter((f) => f.endsWith('.sh') || (!f.includes('.', f.lastIndexOf('/') + 1) && isShellScript(f)))
+    .sort();
+}
+
+function isShellScript(file: string): boolean {
+  return /^#!\s*\/(usr\/)?bin\/(env\s+)?(ba)?sh\b/.test(read(file).slice(0, 40));
+}
+
+/** TypeScript that starts programs (agent, tests, scripts, benchmarks). */
+export function typeScriptFiles(): string[] {
+  return repoFiles()
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+    .sort();
+}
+
+/** Every shell command of the scripts and the Makefile's recipes, with the file it is in. */
+export function shellCommands(): { file: string; command: ShellCommand }[] {
+  const out: { file: string; command: ShellCommand }[] = [];
+  const scans = [
+    ...shellScripts().map((file) => ({ file, scan: scanShell(read(file)) })),
+    { file: 'Makefile', scan: scanMakefile(read('Makefile')) },
+  ];
+  for (const { file, scan } of scans) {
+    for (const command of scan.commands) out.push({ file, command });
+  }
+  return out;
+}
+
+/** Names of every function the project's shell scripts define (sourced files share them). */
+export function shellFunctions(): Set<string> {
+  const names = new Set<string>();
+  for (const file of shellScripts()) for (const f of scanShell(read(file)).functions) names.add(f);
+  return names;
+}
+
+/**
+ * The commands one simple command runs: its own name, then what a wrapper runs (`env X`,
+ * `command -v X`, `setsid X`, `output_matches RE X`...). Names are literal; a computed one is
+ * left out (see shell-scan.ts).
+ */
+export function commandNames(words: readonly string[]): string[] {
+  const name = literal(words[0] ?? '');
+  if (name === undefined || name === '') return [];
+  const rest = words.slice(1);
+  // The words after the wrapper's options (those in withValue take the next word too), plus skip more.
+  const inner = (withValue: readonly string[] = [], skip = 0): string[] => {
+    let i = 0;
+    for (let w = literal(rest[i] ?? '') ?? ''; w.startsWith('-'); w = literal(rest[i] ?? '') ?? '') {
+      i += withValue.includes(w) ? 2 : 1;
+    }
+    return commandNames(rest.slice(i + skip));
+  };
+  switch (name.slice(name.lastIndexOf('/') + 1)) {
+    case 'command': // `command -v X` looks X up: the project needs it
+    case 'exec':
+    case 'builtin':
+    case 'time':
+      return inner();
+    case 'env': {
+      let i = 0;
+      while (i < rest.length && /^(-|[A-Za-z_][A-Za-z0-9_]*=)/.test(literal(rest[i]!) ?? '')) {
+        i += literal(rest[i]!) === '-u' ? 2 : 1;
+      }
+      return [name, ...commandNames(rest.slice(i))];
+    }
+    case 'setsid':
+    case 'nohup':
+    case 'xargs':
+      return [name, ...inner(['-n', '-I', '-P', '-d', '-L', '-s'])];
+    case 'nice':
+      return [name, ...inner(['-n'])];
+    case 'timeout': // timeout [options] DURATION COMMAND
+      return [name, ...inner(['-s', '-k', '--signal', '--kill-after'], 1)];
+    case 'chroot': // chroot [options] ROOT COMMAND
+      return [name, ...inner([], 1)];
+  }
+  const wrapped = PROJECT_WRAPPERS[name];
+  return wrapped === undefined ? [name] : [name, ...commandNames(rest.slice(wrapped))];
+}
+
+/** Commands the TypeScript starts by literal name: `spawn('podman', ...)`, `execFile('bash', ...)`. */
+export function spawnedCommands(): CommandUse[] {
+  const uses: CommandUse[] = [];
+  const call = /\b(?:spawn|spawnSync|execFile|execFileSync)\(\s*(['"`])([^'"`$]+)\1/g;
+  for (const file of typeScriptFiles()) {
+    const text = read(file);
+    for (const m of text.matchAll(call)) {
+      const line = text.slice(0, m.index).split('\n').length;
+      uses.push({ command: m[2]!, where: `${file}:${line}` });
+    }
+  }
+  return uses;
+}
+
+/** Every external command the project runs, by name, with where (file:line) it is run. */
+export function commandsRun(): CommandUse[] {
+  const uses: CommandUse[] = [];
+  const functions = shellFunctions();
+  for (const { file, command } of shellCommands()) {
+    for (const name of commandNames(command.words)) {
+      if (SHELL_BUILTINS.has(name) || functions.has(name)) continue;
+      uses.push({ command: name, where: `${file}:${command.line}` });
+    }
+  }
+  return [...uses, ...spawnedCommands()];
+}
+
+// Both lists are read once per test file.
+let cachedPackages: Map<string, string[]> | undefined;
+let cachedBase: Set<string> | undefined;
+
+/** scripts/system/packages.txt: each package and the commands of it the project runs. */
+export function systemPackages(): Map<string, string[]> {
+  cachedPackages ??= readPackages();
+  return cachedPackages;
+}
+
+function readPackages(): Map<string, string[]> {
+  const packages = new Map<string, string[]>();
+  for (const line of read('scripts/system/packages.txt').split('\n')) {
+    const [pkg, ...commands] = line.replace(/#.*/, '').trim().split(/\s+/);
+    if (pkg) packages.set(pkg, commands);
+  }
+  return packages;
+}
+
+/** scripts/system/base-commands.txt: what a bare minbase root has on PATH. */
+export function baseCommands(): Set<string> {
+  cachedBase ??= new Set(
+    read('scripts/system/base-commands.txt')
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('#')),
+  );
+  return cachedBase;
+}
+
+/**
+ * Where a command comes from, or undefined when nothing provides it. A path is a file of the
+ * project (relative to the repository root, where every script runs from) or a system path
+ * whose name must itself be provided.
+ */
+export function origin(command: string): string | undefined {
+  if (command.includes('/')) {
+    if (!command.startsWith('/')) return existsInRepo(command) ? 'a file of the project' : undefined;
+    return origin(command.slice(command.lastIndexOf('/') + 1));
+  }
+  if (baseCommands().has(command)) return 'the base system';
+  for (const [pkg, commands] of systemPackages()) {
+    if (commands.includes(command)) return `Debian package ${pkg}`;
+  }
+  return BROUGHT_BY_THE_MACHINE[command] ?? PROJECT_TOOLS[command];
+}
+
+function existsInRepo(path: string): boolean {
+  try {
+    return statSync(join(repoRoot, path)).isFile();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,174 @@
+import { describe, expect, it } from '@jest/globals';
+import { commandNames } from '../support/project-commands.ts';
+import { scanMakefile, scanShell, stopsReadingEarly } from '../support/shell-scan.ts';
+
+const names = (script: string): string[] => scanShell(script).commands.flatMap((c) => commandNames(c.words));
+
+describe('scanShell', () => {
+  it('finds commands at the start of lines, after operators and keywords, and in substitutions', () => {
+    const script = [
+      'set -euo pipefail',
+      'a=1 b="$(curl -s x | tr a b)" grep -q x <(sort f) && openssl rand 4 || ss -l; setsid cat &',
+      'if ! cmp -s a b; then mkdir d; elif test -x y; then :; else rm -f z; fi',
+      'while read -r l; do echo "$l"; done < <(find . -name "it\'s $(basename "$0")")',
+      'x=`uname -m`',
+    ].join('\n');
+    expect(names(script)).toEqual(
+      expect.arrayContaining([
+        'curl',
+        'tr',
+        'grep',
+        'sort',
+        'openssl',
+        'ss',
+        'setsid',
+        'cat',
+        'cmp',
+        'mkdir',
+        'rm',
+        'find',
+        'basename',
+        'uname',
+      ]),
+    );
+    expect(names(script)).not.toContain('a=1');
+    expect(names(script)).not.toContain('then');
+  });
+
+  it('skips quoted text, comments, array and arithmetic words, and [[ ]] tests', () => {
+    const script = [
+      '# curl in a comment',
+      'echo \'wget in quotes\' "and ls here"',
+      'tools=(etcd kube helm)',
+      'crds+=(-f "$f")',
+      'for ((i = 0; i < 3; i++)); do sleep 1; done',
+      '((n++)) || true',
+      '[[ "$x" =~ ^(a|b)$ && -n "$y" ]] && date',
+    ].join('\n');
+    expect(names(script).sort()).toEqual(['date', 'echo', 'sleep', 'true']);
+  });
+
+  it('reads through here-documents: a quoted one is text, an unquoted one runs its substitutions', () => {
+    const script = [
+      "cat > go.mod <<'GO'",
+      'import _ "github.com/x/y"',
+      'gcc $(pkg-config --cflags)',
+      'GO',
+      'cat <<YAML',
+      'ca: $(base64 -w0 ca.crt)',
+      "it's fine",
+      'YAML',
+      'go build ./...',
+    ].join('\n');
+    const scan = scanShell(script);
+    expect(scan.commands.flatMap((c) => commandNames(c.words))).toEqual(['cat', 'cat', 'base64', 'go']);
+    expect(scan.commands.find((c) => c.words[0] === 'base64')?.line).toBe(6);
+    expect(scan.commands.find((c) => c.words[0] === 'go')?.line).toBe(9);
+  });
+
+  it('knows case items, functions and continued pipelines', () => {
+    const script = [
+      'f() { stat "$1"; }',
+      'function g { du -s; }',
+      'case "$1" in',
+      '  start | up) podman ps ;;',
+      '  (stop) runc list',
+      '    ;;',
+      '  *) die "usage" ;;',
+      'esac',
+      'grep -E x file |',
+      '  awk "{print}"',
+    ].join('\n');
+    const scan = scanShell(script);
+    expect(scan.functions).toEqual(['f', 'g']);
+    expect(scan.commands.flatMap((c) => commandNames(c.words))).toEqual([
+      'stat',
+      'du',
+      'podman',
+      'runc',
+      'die',
+      'grep',
+      'awk',
+    ]);
+    expect(scan.commands.find((c) => c.words[0] === 'awk')?.piped).toBe(true);
+  });
+
+  it('follows wrappers to the command they run', () => {
+    const script = [
+      'command -v podman >/dev/null',
+      'exec 9>lock',
+      'env -i PATH=/bin HOME=/ jq .',
+      'timeout -s KILL 5 nc -z h 1',
+      'chroot "$root" /usr/bin/env -i LANG=C bash -c \'for c in a; do command -v "$c"; done; lsblk\'',
+      'quietly go mod tidy',
+      'output_matches "^v1" "$bin" version',
+      'wait_until "ready" 60 curl -fsS http://x',
+    ].join('\n');
+    expect(names(script)).toEqual([
+      'podman',
+      'env',
+      'jq',
+      'timeout',
+      'nc',
+      'chroot',
+      '/usr/bin/env',
+      'bash',
+      'lsblk',
+      'quietly',
+      'go',
+      'output_matches',
+      'wait_until',
+      'curl',
+    ]);
+  });
+});
+
+describe('scanMakefile', () => {
+  it("scans recipes with make's variables as shell variables", () => {
+    const scan = scanMakefile(
+      [
+        'all: x ## help',
+        '\t@grep -hE "^x" $(MAKEFILE_LIST) | awk -F: \'{print $$1}\'',
+        '\t-$(MAKE) -C sub',
+        '\t$(if $(CI),echo ci) $(shell uname) -x',
+        'X := $(shell uname)',
+      ].join('\n'),
+    );
+    expect(scan.commands.flatMap((c) => commandNames(c.words))).toEqual(['grep', 'awk']);
+  });
+});
+
+describe('stopsReadingEarly', () => {
+  it('names readers that can exit before their writer is done', () => {
+    for (const reader of [
+      ['head', '-n1'],
+      ['grep', '-q', 'x'],
+      ['grep', '-qE', 'x'],
+      ['grep', '-Eq', 'x'],
+      ['grep', '-m1', 'x'],
+      ['grep', '--quiet', 'x'],
+      ['grep', '-l', 'x'],
+      ['awk', "'/x/ { print; exit }'"],
+      ['sed', "'/x/q'"],
+      ['sed', '-n', "'1p;q'"],
+      ['read', '-r', 'line'],
+    ]) {
+      expect([reader.join(' '), stopsReadingEarly(reader)]).toEqual([reader.join(' '), expect.any(String)]);
+    }
+  });
+
+  it('lets readers that read to the end be', () => {
+    for (const reader of [
+      ['grep', '-vE', "'^go '"],
+      ['grep', '-c', 'x'],
+      ['awk', "'{ print $1 }'"],
+      ['awk', "'!found && /x/ { print; found = 1 }'"],
+      ['sed', "'s/^/  /'"],
+      ['sed', '-e', "'s#=> ./q#=> ./ext#'"],
+      ['cmp', '-s', '-', 'file'],
+      ['tail', '-n', '5'],
+    ]) {
+      expect([reader.join(' '), stopsReadingEarly(reader)]).toEqual([reader.join(' '), undefined]);
+    }
+  });
+});
