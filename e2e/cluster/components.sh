@@ -154,9 +154,10 @@ component_clear_stale() {
   done
   for port in $(component_port "$name"); do
     # Only listeners that would clash with 127.0.0.1:PORT (the node agent serves the same port on
-    # the bridge address to reach the apiserver from pods).
+    # the bridge address to reach the apiserver from pods). awk keeps the first and reads on: a
+    # reader that stops early fails the pipeline under pipefail (see output_matches).
     holder="$(ss -Hltnp "sport = :$port" 2>/dev/null |
-      awk -v p=":$port" '$4 == "127.0.0.1" p || $4 == "0.0.0.0" p || $4 == "*" p || $4 == "[::]" p' | head -n 1)"
+      awk -v p=":$port" '!found && ($4 == "127.0.0.1" p || $4 == "0.0.0.0" p || $4 == "*" p || $4 == "[::]" p) { print; found = 1 }')"
     [[ -z "$holder" ]] || die "$name needs 127.0.0.1:$port, but another process listens there: $holder"
   done
 }
