@@ -12,7 +12,7 @@ export KUBECONFIG := $(CURDIR)/.cluster/kubeconfig
 export NODE_OPTIONS := --experimental-vm-modules --no-warnings=ExperimentalWarning
 
 .DEFAULT_GOAL := help
-.PHONY: help system node install typecheck lint unit e2e test cluster-up cluster-down tools demo down serve images bench
+.PHONY: help system node install typecheck lint unit e2e test cluster-up cluster-down tools helm demo down serve images bench
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ typecheck: install ## tsc --noEmit over every workspace
 lint: install ## eslint + prettier --check
 	npm run --silent lint
 
-unit: install ## unit tests (no cluster)
+unit: install helm ## unit tests (no cluster; the chart-render ones run the helm that `make helm` builds)
 	npm run --silent test:unit
 
 e2e: install cluster-up images ## e2e tests on the local cluster (started if not running; images rebuilt from the tree, cached by layer)
@@ -42,6 +42,9 @@ test: install typecheck lint unit e2e ## everything a contributor must pass; CI 
 
 tools: system ## build the cluster's binaries (etcd, Kubernetes, helm) from Go modules, cached by version
 	@e2e/cluster/build-tools.sh
+
+helm: system ## build helm alone (a few minutes, once), which the unit tests render the chart with
+	@e2e/cluster/build-tools.sh helm
 
 cluster-up: tools ## start the local control plane; kubeconfig in .cluster/kubeconfig
 	@e2e/cluster/up.sh

@@ -54,7 +54,9 @@ export interface HelmResult {
 export function runHelm(args: readonly string[], input?: string): Promise<HelmResult> {
   const helm = helmPath;
   if (helm === undefined) {
-    return Promise.reject(new Error('helm is not built: run `make tools` (e2e/cluster/build-helm.sh)'));
+    return Promise.reject(
+      new Error('helm is not built: run `make helm` (`make unit` and `make tools` build it too)'),
+    );
   }
   return new Promise((resolve, reject) => {
     // Only the local cluster, never the developer's current context; `helm template` needs none.
