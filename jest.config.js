@@ -17,8 +17,9 @@ const common = {
 };
 
 export default {
-  // The last line of an e2e run says how many e2e tests ran and against which Kubernetes.
-  reporters: ['default', '<rootDir>/e2e/jest-reporter.ts'],
+  // The last line of an e2e run says how many e2e tests ran and against which Kubernetes; with
+  // SERVINGSTACK_TEST_RESULTS set (.ci/run), each run's counts and skipped tests land there.
+  reporters: ['default', '<rootDir>/e2e/jest-reporter.ts', '<rootDir>/e2e/jest-results-reporter.ts'],
   projects: [
     {
       ...common,
