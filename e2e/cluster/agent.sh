@@ -5,6 +5,9 @@
 #   agent.sh start    idempotent; returns once the Node is Ready
 #   agent.sh stop     stops the agent, then removes any pod it labelled that is still there
 #   agent.sh status
+#   agent.sh disconnect | reconnect
+#                     the agent stops (resumes) reporting to the API server (Lease, node and pod
+#                     status) while its pods keep running: e2e tests of a node NotReady episode
 # The agent runs with the cluster's admin kubeconfig (a real kubelet would use a
 # system:node:<name> client certificate and the Node authorizer). Pid and command line in
 # .cluster/run/agent.*, log in .cluster/logs/agent.log, pod volumes and container logs in
@@ -62,9 +65,19 @@ stop() {
   fi
 }
 
+# signal SIGNAL WHAT: tells the running agent to disconnect or reconnect (see e2e/agent/src/main.ts).
+signal() {
+  local pid
+  pid="$(proc_pid agent)" || die "the node agent is not running"
+  kill -"$1" "$pid"
+  step "node agent (pid $pid): $2"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  disconnect) signal USR1 "disconnected from the API server; its pods keep running" ;;
+  reconnect) signal USR2 "reconnected" ;;
   status)
     if pid="$(proc_pid agent)"; then
       echo "node agent running (pid $pid); node $NODE_NAME $(node_ready && echo Ready || echo 'not Ready')"
@@ -73,5 +86,5 @@ case "${1:-}" in
       exit 3
     fi
     ;;
-  *) die "usage: $0 start|stop|status" ;;
+  *) die "usage: $0 start|stop|status|disconnect|reconnect" ;;
 esac

@@ -9,11 +9,16 @@ import { errorMessage, type Logger } from './log.ts';
 import { allocatable } from './node-object.ts';
 import { Podman } from './podman.ts';
 import { LABEL_NODE, PodWorker, type Snapshot } from './pod-worker.ts';
+import type { Reporting } from './reporting.ts';
 
 const TICK_MS = 1_000;
 
 /** The whole node agent: node registration, the pod informer, and one worker per bound pod. */
-export async function runAgent(config: AgentConfig, log: Logger): Promise<() => Promise<void>> {
+export async function runAgent(
+  config: AgentConfig,
+  reporting: Reporting,
+  log: Logger,
+): Promise<() => Promise<void>> {
   await mkdir(config.stateDir, { recursive: true });
   const kc = new KubeConfig();
   kc.loadFromFile(config.kubeconfig);
@@ -26,7 +31,7 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<() => 
   // A restarted agent starts from a clean slate, like a rebooted kubelet: pods bound here run anew.
   for (const stale of await podman.listPods(nodeLabel)) await podman.exec(['pod', 'rm', '-f', stale]);
 
-  const stopHeartbeat = await startHeartbeat(api, config, network.gateway, podmanVersion, log);
+  const stopHeartbeat = await startHeartbeat(api, config, network.gateway, podmanVersion, reporting, log);
   const forward = new KubeForward(network.gateway, kc.getCurrentCluster()?.server ?? '', log);
   const workers = new Map<string, PodWorker>();
   // Pods this agent has already stopped and removed: late watch events for them start nothing.
@@ -36,6 +41,7 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<() => 
     api,
     events,
     podman,
+    reporting,
     log,
     nodeName: config.nodeName,
     stateDir: config.stateDir,

@@ -4,6 +4,7 @@
 import { runAgent } from './agent.ts';
 import { parseAgentConfig } from './config.ts';
 import { createLogger, errorMessage } from './log.ts';
+import { Reporting } from './reporting.ts';
 
 const log = createLogger({ component: 'node-agent' });
 let config;
@@ -13,8 +14,9 @@ try {
   console.error(errorMessage(err));
   process.exit(2);
 }
+const reporting = new Reporting();
 try {
-  const stop = await runAgent(config, log);
+  const stop = await runAgent(config, reporting, log);
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -26,6 +28,17 @@ try {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // agent.sh disconnect / reconnect: a node cut off from the control plane, and its return.
+  process.on('SIGUSR1', () => {
+    if (reporting.paused) return;
+    log.warn('disconnected: no Lease, node status or pod status reaches the API server; pods keep running');
+    reporting.pause();
+  });
+  process.on('SIGUSR2', () => {
+    if (!reporting.paused) return;
+    log.info('reconnected: reporting again');
+    reporting.resume();
+  });
 } catch (err) {
   log.error('node agent failed to start', { err: errorMessage(err) });
   process.exit(1);

@@ -8,6 +8,8 @@ import { errorMessage, type Logger } from './log.ts';
 import type { NetworkInfo, Podman, PodmanContainer } from './podman.ts';
 import { buildPodStatus, type ContainerView, type PodView, type Terminated } from './pod-status.ts';
 import { runProbe } from './probe.ts';
+import type { Reporting } from './reporting.ts';
+import { statusDiff } from './status-sync.ts';
 import { newTally, recordProbe, type ProbeTally } from './probe-state.ts';
 import { buildRunArgs, effectiveSecurity, nonRootViolation } from './run-args.ts';
 import { mountsFor, prepareVolumes, type PreparedVolume } from './volumes.ts';
@@ -20,11 +22,20 @@ export const LABEL_CONTAINER = 'servingstack.dev/agent-container';
 /** Restart back-off: shorter than the kubelet's 10 s..5 min, so crash loops stay visible in tests. */
 const BACKOFF_FIRST_MS = 1_000;
 const BACKOFF_MAX_MS = 30_000;
+/**
+ * Status re-sync (see status-sync.ts): the watch delivers the agent's own write within moments,
+ * so for this long after a write the watched copy may still be the older one; and while the API
+ * server's copy keeps differing, it is rewritten at most this often.
+ */
+const WATCH_SETTLE_MS = 2_000;
+const RESYNC_INTERVAL_MS = 5_000;
 
 export interface WorkerDeps {
   api: AgentApi;
   events: EventRecorder;
   podman: Podman;
+  /** Paused while tests play a node cut off from the control plane: no status is written. */
+  reporting: Reporting;
   log: Logger;
   nodeName: string;
   stateDir: string;
@@ -81,8 +92,9 @@ export class PodWorker {
   readonly #init: ContainerRecord[];
   readonly #containers: ContainerRecord[];
   #failed?: { reason: string; message: string };
-  #written?: { json: string; status: V1PodStatus };
+  #written?: { json: string; status: V1PodStatus; at: number };
   #writing = false;
+  #resyncAfter = 0;
 
   constructor(pod: V1Pod, deps: WorkerDeps) {
     this.pod = pod;
@@ -405,15 +417,26 @@ export class PodWorker {
     };
   }
 
+  /**
+   * Writes the pod's status when the agent's view of it changed, or when the API server's copy
+   * drifted from that view (another writer, e.g. the node lifecycle controller); never when both
+   * agree.
+   */
   #writeStatus(now: number): void {
-    if (this.#writing) return;
+    if (this.#writing || this.#deps.reporting.paused) return;
     const status = buildPodStatus(this.pod, this.#view(), now, this.#written?.status ?? this.pod.status);
     const json = JSON.stringify(status);
-    if (json === this.#written?.json) return;
+    if (json === this.#written?.json) {
+      if (now - this.#written.at < WATCH_SETTLE_MS || now < this.#resyncAfter) return;
+      const drift = statusDiff(status, this.pod.status);
+      if (drift.length === 0) return;
+      this.#resyncAfter = now + RESYNC_INTERVAL_MS;
+      this.#log.info('pod status re-synced: the API server held another', { fields: drift });
+    }
     this.#writing = true;
     this.#deps.api
       .patchPodStatus(this.pod, status)
-      .then(() => (this.#written = { json, status }))
+      .then(() => (this.#written = { json, status, at: Date.now() }))
       .catch((err: unknown) => this.#log.warn('pod status write failed', { err: describeApiError(err) }))
       .finally(() => (this.#writing = false));
   }

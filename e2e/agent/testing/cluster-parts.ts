@@ -19,6 +19,14 @@ function script(path: string, args: readonly string[], timeoutMs: number): Promi
 /** The test node agent (e2e/cluster/agent.sh): Node servingstack-node-1 Ready, FAKE GPUs. */
 export const ensureNodeAgent = (): Promise<void> => script('e2e/cluster/agent.sh', ['start'], 120_000);
 
+/**
+ * Cuts the node agent off from the API server (no Lease, node or pod status) while its pods keep
+ * running, or restores it: a node NotReady episode on demand (e2e/cluster/agent.sh).
+ */
+export const disconnectNodeAgent = (): Promise<void> =>
+  script('e2e/cluster/agent.sh', ['disconnect'], 30_000);
+export const reconnectNodeAgent = (): Promise<void> => script('e2e/cluster/agent.sh', ['reconnect'], 30_000);
+
 /** The local Traefik (e2e/cluster/traefik/traefik.sh), answering on http://127.0.0.1:8088. */
 export const ensureRouter = (): Promise<void> => script('e2e/cluster/traefik/traefik.sh', ['start'], 180_000);
 
