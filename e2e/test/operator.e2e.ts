@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { metricSum, OperatorProcess } from '../../operator/test/support/operator-process.ts';
 import { kubectl, loadKubeConfig, repoRoot, waitFor, withTestNamespace } from './support/index.ts';
+import { readyPodsOnNode, waitUntilReadyAgain } from './support/ready-pods.ts';
 
 const G = 'servingstack.dev';
 const V = 'v1alpha1';
@@ -534,6 +535,7 @@ describe('the operator', () => {
   test('the API server stops and starts again: the operator recovers by itself', async () => {
     const script = join(repoRoot, 'e2e/cluster/component.sh');
     const mark = leader.lines.length;
+    const readyBefore = await readyPodsOnNode(core);
     await exec(script, ['stop', 'kube-apiserver']);
     try {
       // Longer than the renew deadline: the leader must stop work, then win the lease back.
@@ -554,6 +556,9 @@ describe('the operator', () => {
         timeoutMs: 90_000,
       },
     );
+    // The outage may have left the node NotReady long enough for its pods (a running demo's too)
+    // to be marked unready: the node agent puts them right once it reports again.
+    await waitUntilReadyAgain(core, readyBefore);
   });
 
   test('SIGTERM drains, releases the lease and exits 0', async () => {
