@@ -1,0 +1,89 @@
+import { describe, expect, it } from '@jest/globals';
+import { adaptiveLimits, BatchSize, TARGET_SHARE } from '../../src/batch-size.ts';
+
+// 2 ms plus 1 ms per row (one element per row).
+const cost = { upperMs: (work: number) => 2 + work };
+
+describe('adaptiveLimits', () => {
+  it('picks the largest batch whose runs fit the target, and spends what is left on the delay', () => {
+    const limits = adaptiveLimits(
+      { maxBatchSize: 64, maxDelayMs: 50, targetP95Ms: 100, batchesInFlight: 1 },
+      cost,
+      1,
+    );
+    // Two runs (the one running and its own) within 80 ms: 2 × (2 + 38) = 80.
+    expect(limits).toEqual({ batchSize: 38, delayMs: 0 });
+    expect(2 * cost.upperMs(38)).toBeLessThanOrEqual(100 * TARGET_SHARE);
+    expect(2 * cost.upperMs(39)).toBeGreaterThan(100 * TARGET_SHARE);
+  });
+
+  it('counts each batch a pipelining model holds as a run to wait behind', () => {
+    const one = adaptiveLimits(
+      { maxBatchSize: 64, maxDelayMs: 5, targetP95Ms: 100, batchesInFlight: 1 },
+      cost,
+      1,
+    );
+    const four = adaptiveLimits(
+      { maxBatchSize: 64, maxDelayMs: 5, targetP95Ms: 100, batchesInFlight: 4 },
+      cost,
+      1,
+    );
+    expect(four.batchSize).toBe(14); // 5 × (2 + 14) = 80
+    expect(four.batchSize).toBeLessThan(one.batchSize);
+  });
+
+  it('stays within the configured maxima, and keeps a delay where there is time for one', () => {
+    expect(
+      adaptiveLimits({ maxBatchSize: 8, maxDelayMs: 5, targetP95Ms: 100, batchesInFlight: 1 }, cost, 1),
+    ).toEqual({ batchSize: 8, delayMs: 5 });
+  });
+
+  it('prices rows by their size: larger rows, smaller batches', () => {
+    const opts = { maxBatchSize: 64, maxDelayMs: 5, targetP95Ms: 100, batchesInFlight: 1 };
+    expect(adaptiveLimits(opts, cost, 4).batchSize).toBe(9); // 2 × (2 + 36) = 76
+  });
+
+  it('falls back to one row when even that misses the target', () => {
+    expect(
+      adaptiveLimits({ maxBatchSize: 64, maxDelayMs: 5, targetP95Ms: 1, batchesInFlight: 1 }, cost, 1),
+    ).toEqual({ batchSize: 1, delayMs: 0 });
+  });
+});
+
+describe('BatchSize', () => {
+  it('is static without a target', () => {
+    const size = new BatchSize(
+      { maxBatchSize: 32, maxDelayMs: 5, targetP95Ms: undefined, batchesInFlight: 1 },
+      cost,
+    );
+    size.refresh(0, 1);
+    size.update(1000, 32, 32);
+    expect([size.adaptive, size.current]).toEqual([false, { batchSize: 32, delayMs: 5 }]);
+  });
+
+  it('follows the rows it sees, at most every interval, and reports changes', () => {
+    const seen: number[] = [];
+    const size = new BatchSize(
+      { maxBatchSize: 64, maxDelayMs: 5, targetP95Ms: 100, batchesInFlight: 1 },
+      cost,
+      (l) => seen.push(l.batchSize),
+      100,
+    );
+    size.refresh(0, 1);
+    expect(size.current.batchSize).toBe(38);
+    for (let t = 1; t < 1000; t += 10) size.update(t, 4, 16); // rows of 4 elements now
+    expect(size.current.batchSize).toBeLessThan(15);
+    expect(seen[0]).toBe(64);
+    expect(seen.length).toBeLessThan(15);
+  });
+
+  it('stops batching for good when told', () => {
+    const size = new BatchSize(
+      { maxBatchSize: 64, maxDelayMs: 5, targetP95Ms: 100, batchesInFlight: 1 },
+      cost,
+    );
+    size.stopBatching();
+    size.refresh(0, 1);
+    expect(size.current).toEqual({ batchSize: 1, delayMs: 0 });
+  });
+});
