@@ -5,8 +5,8 @@
 // Exits non-zero, naming the request kind, when any answer comes from another pool than the
 // routing contract says (for ingress-nginx: the default pool where one canary header cannot
 // express the rule, as the stack's RoutingReady condition reports) or from no pool at all (a
-// router error). A pool that refuses a deadline it cannot meet (429) still answered: the table
-// shows it.
+// router error). A pool that refuses a deadline it cannot meet (504, as soon as it knows) still
+// answered: the table shows it.
 import { parseArgs } from 'node:util';
 import { ROUTING_CASES } from '../e2e/agent/testing/routing-cases.ts';
 import { ROUTER_URL, burst, modelInput, summarize, type Summary } from '../e2e/agent/testing/traffic.ts';
@@ -101,7 +101,7 @@ const line = (row: string[]) => `  ${row.map((cell, i) => cell.padEnd(widths[i] 
 console.log(
   `\nThrough ${ROUTER_URL} (Host: ${host}), ${requests} requests per kind, ${concurrency} at a time:\n`,
 );
-console.log('  (p50/p95 and req/s count 2xx answers; 429 is a pool refusing a deadline it cannot meet)\n');
+console.log('  (p50/p95 and req/s count 2xx answers; 504 is a pool refusing a deadline it cannot meet)\n');
 console.log(line(table[0]!));
 console.log(line(widths.map((w) => '-'.repeat(w))));
 for (const row of table.slice(1)) console.log(line(row));

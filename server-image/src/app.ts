@@ -3,12 +3,14 @@
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from './config.ts';
-import { RequestError } from './errors.ts';
+import { fromRefusal, RequestError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import type { Model } from './model.ts';
 import type { ModelBatcher } from './pipeline.ts';
 import { decodeRequest, encodeResponse } from './protocol.ts';
 import type { InferRequest } from './protocol.ts';
+import { Refusal } from './refusals.ts';
+import { deadlineOf, firstHeader, priorityOf } from './request-options.ts';
 import * as schemas from './schemas.ts';
 import { readBody } from './read-body.ts';
 import { splitBody } from './tensor/body.ts';
@@ -25,13 +27,23 @@ export interface ServerState {
 
 export type ServedModel = Pick<
   Model,
-  'name' | 'inputs' | 'outputs' | 'batched' | 'precision' | 'executionProvider'
+  'name' | 'inputs' | 'outputs' | 'batched' | 'batching' | 'precision' | 'executionProvider'
 >;
 
 export interface AppDeps {
   config: Pick<
     Config,
-    'modelName' | 'pool' | 'maxBodyBytes' | 'maxBatchSize' | 'maxDelayMs' | 'maxQueueSize'
+    | 'modelName'
+    | 'pool'
+    | 'maxBodyBytes'
+    | 'maxBatchSize'
+    | 'maxDelayMs'
+    | 'maxQueueSize'
+    | 'targetP95Ms'
+    | 'timeoutHeader'
+    | 'priorityHeader'
+    | 'realTimePriority'
+    | 'batchPriority'
   >;
   model: ServedModel;
   batcher: ModelBatcher;
@@ -48,8 +60,6 @@ declare module 'fastify' {
     binaryData: Uint8Array | null;
   }
 }
-
-const TIMEOUT_HEADER = 'x-request-timeout-ms';
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config, model, batcher, metrics, state } = deps;
@@ -106,7 +116,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     done(null, payload);
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
+  app.setErrorHandler((thrown: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
+    const err = thrown instanceof Refusal ? fromRefusal(thrown) : thrown;
     if (err instanceof RequestError) {
       return reply.code(err.statusCode).headers(err.headers).send({ error: err.message });
     }
@@ -162,6 +173,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         max_batch_size: m.batched ? config.maxBatchSize : 0,
         max_delay_ms: config.maxDelayMs,
         max_queue_size: config.maxQueueSize,
+        batching: m.batching,
+        // What the batcher works with now (the adaptive batch size, when a target is set).
+        batch_size_limit: batcher.limits.batchSize,
+        batch_delay_ms: +batcher.limits.delayMs.toFixed(3),
+        ...(config.targetP95Ms !== undefined ? { target_p95_ms: config.targetP95Ms } : {}),
       },
     };
   };
@@ -171,6 +187,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return reply.code(ready() ? 200 : 503).send({ name: model.name, ready: ready() });
   };
 
+  /** Requests whose client went away before the answer was sent. */
+  const clientsGone = new WeakSet<FastifyRequest>();
+
   const infer = async (
     request: FastifyRequest<ModelParams & { Body: InferRequest }>,
     reply: FastifyReply,
@@ -178,11 +197,22 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const m = findModel(request.params.name, request.params.version);
     if (!state.warm)
       throw new RequestError(503, 'model is warming up; retry shortly', { 'retry-after': '1' });
-    const deadline = parseDeadline(request.headers[TIMEOUT_HEADER], now);
+    const deadline = deadlineOf(request.headers, config, now);
     const decoded = decodeRequest(m, request.body, request.binaryData ?? new Uint8Array(0));
+    // A client that goes away takes its request out of the queue (work not yet dispatched).
+    const gone = new AbortController();
+    reply.raw.once('close', () => {
+      if (reply.raw.writableFinished) return;
+      clientsGone.add(request);
+      gone.abort();
+      countRequest(499);
+    });
     const { output, queuedMs } = await batcher.submit(decoded.feeds, {
       rows: decoded.rows,
+      work: decoded.work,
       key: decoded.key,
+      priority: priorityOf(request.headers, config),
+      signal: gone.signal,
       ...(deadline !== undefined ? { deadline } : {}),
     });
     queueDuration.observe(queuedMs / 1000);
@@ -198,8 +228,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   const inferOptions = {
     schema: schemas.infer,
-    onResponse: (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-      countRequest(reply.statusCode);
+    // A full queue refuses before the body is read: reading and decoding it would be wasted.
+    onRequest: (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+      done(batcher.queueFullFor(priorityOf(request.headers, config)));
+    },
+    onResponse: (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      // A client that went away was counted (499) when it did.
+      if (!clientsGone.has(request)) countRequest(reply.statusCode);
       requestDuration.observe(reply.elapsedTime / 1000);
       done();
     },
@@ -216,22 +251,4 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   );
 
   return app;
-}
-
-/** A header's value; the first one when a client sent it more than once. */
-function firstHeader(raw: string | string[] | undefined): string | undefined {
-  return Array.isArray(raw) ? raw[0] : raw;
-}
-
-function parseDeadline(raw: string | string[] | undefined, now: () => number): number | undefined {
-  if (raw === undefined) return undefined;
-  const value = firstHeader(raw);
-  const ms = Number(value);
-  if (value === undefined || value.trim() === '' || !Number.isFinite(ms) || ms < 0) {
-    throw new RequestError(
-      400,
-      `X-Request-Timeout-Ms must be a non-negative number of milliseconds, got '${value}'`,
-    );
-  }
-  return now() + ms;
 }

@@ -1,10 +1,28 @@
-// Dynamic batcher: requests wait in a bounded queue and are run together by a caller-supplied
-// `run`. A batch closes when it holds `maxBatchSize` rows or when its oldest request has waited
-// `maxDelayMs`, whichever comes first. Normally one batch runs at a time; with
-// `maxBatchesInFlight` above 1 full batches are handed over while earlier ones still run, so a
-// model on another thread starts the next the moment one finishes (see pipeline.ts). Time comes from an
-// injectable clock so the policy is tested with fake timers, never by sleeping.
-import { RequestError } from './errors.ts';
+// Dynamic batcher: the one place where scheduling lives (queue, priorities, deadlines, batch
+// size). Requests wait in a queue bounded in rows and run together through a caller-supplied
+// `run`; the model backend stacks and splits them (model.ts).
+//
+// When batches run:
+//   - at once when the model is idle, unless the arrival rate says the batch will fill before
+//     it must close (and arrivals keep coming at that rate): waiting only pays while there is
+//     something to wait for;
+//   - while a batch runs, requests gather into the next one; it goes when the model is free, or
+//     ahead of that (pipelining, `maxBatchesInFlight`) when it is full;
+//   - a partial batch closes at the earlier of its oldest request's arrival + the delay and the
+//     latest moment its most urgent request can start and still meet its deadline.
+// Deadlines: a request whose deadline cannot be met is answered when that is known, never at the
+// deadline: at arrival (predicted wait + run, from the cost model), or when its latest start
+// passes while the model is busy. A batch never grows past what its members' deadlines allow.
+// While the model is idle nothing is refused for its deadline: the estimate may be stale, and
+// running the request is what corrects it.
+// Time comes from an injectable clock so the policy is tested with fake timers, never by sleeping.
+import { BatchSize } from './batch-size.ts';
+import type { BatchLimits } from './batch-size.ts';
+import { ArrivalRate, completionEstimate, RunCost } from './cost-model.ts';
+import type { CompletionEstimate, RunSample } from './cost-model.ts';
+import { cancelled, deadlineUnmet, queueFull, Refusal, shuttingDown } from './refusals.ts';
+import { priorityLevel, RequestQueue } from './request-queue.ts';
+import type { Priority, Queued } from './request-queue.ts';
 
 export interface Clock {
   now(): number;
@@ -21,28 +39,38 @@ export const systemClock: Clock = {
 export interface BatcherOptions<I, O> {
   maxBatchSize: number;
   maxDelayMs: number;
+  /** Rows that may wait in the queue. */
   maxQueueSize: number;
   /**
    * Batches handed to `run` at once (default 1). Above 1, only full batches go while another
    * runs: a partial batch keeps filling until the model is free, as with 1.
    */
   maxBatchesInFlight?: number;
-  /** Runs one batch; must return one output per input, in order. */
-  run: (inputs: I[]) => Promise<O[]>;
+  /** p95 to keep queue wait plus run under by adapting the batch size; unset: static. */
+  targetP95Ms?: number;
+  /** Runs one batch; returns one output per input, in order, or the Error that input met. */
+  run: (inputs: I[]) => Promise<Array<O | Error>>;
   clock?: Clock;
   /** Called with the number of rows in each batch that runs. */
   onBatch?: (rows: number) => void;
   /** Called whenever the number of queued requests changes. */
   onQueueDepth?: (depth: number) => void;
+  /** Called with the batch size and delay in force, whenever they change. */
+  onLimits?: (limits: BatchLimits) => void;
 }
 
 export interface SubmitOptions {
   /** Rows this request adds to a batch (its size along dimension 0). */
   rows: number;
+  /** Input elements in this request, what its share of a run costs (default: rows). */
+  work?: number;
   /** Requests batch only with others of the same key (e.g. same non-batch shape). */
   key?: string;
   /** Absolute clock time by which the answer must be ready. */
   deadline?: number;
+  priority?: Priority;
+  /** Aborted when the client goes away: the request leaves the queue if it has not run. */
+  signal?: AbortSignal;
 }
 
 export interface Result<O> {
@@ -51,49 +79,72 @@ export interface Result<O> {
   queuedMs: number;
 }
 
-interface Pending<I, O> {
+interface Pending<I, O> extends Queued {
   input: I;
-  rows: number;
-  key: string;
+  work: number;
   enqueuedAt: number;
   deadline: number | undefined;
-  deadlineTimer: unknown;
+  /** The latest start that still meets the deadline, running alone. */
+  latestStart: number;
+  timer: unknown;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
   resolve: (r: Result<O>) => void;
   reject: (e: Error) => void;
 }
 
-export const queueFull = (max: number) =>
-  new RequestError(503, `server busy: the request queue is full (${max} requests); retry later`, {
-    'retry-after': '1',
-  });
-export const deadlineUnmet = (why: string) => new RequestError(429, `request deadline cannot be met: ${why}`);
-export const shuttingDown = () =>
-  new RequestError(503, 'server is shutting down; retry on another replica', { 'retry-after': '1' });
+/**
+ * A fill-wait ends when no request has come for this many mean inter-arrival times: a closed
+ * loop of N clients sends N requests and then waits for their answers, whatever the rate says.
+ */
+const ARRIVAL_GAPS = 2;
 
 export class Batcher<I, O> {
   private readonly opts: BatcherOptions<I, O>;
   private readonly clock: Clock;
-  private readonly queue: Pending<I, O>[] = [];
+  private readonly queue = new RequestQueue<Pending<I, O>>();
+  /** Queued requests that carry a deadline. */
+  private readonly deadlined = new Set<Pending<I, O>>();
   private readonly maxInFlight: number;
+  readonly cost: RunCost;
+  readonly arrivals: ArrivalRate;
+  private readonly size: BatchSize;
   /** Batches handed to `run` that have not finished. */
   private inFlight = 0;
+  /** When the model is expected to have finished every batch it holds. */
+  private busyUntil = 0;
+  private lastCompletedAt = -Infinity;
   private closing = false;
   private delayTimer: unknown = undefined;
+  private delayDue = Infinity;
   private drained: (() => void) | undefined;
-  /** Moving average of batch run time; used to refuse requests that cannot finish in time. */
-  private runMsEstimate = 0;
 
   constructor(opts: BatcherOptions<I, O>) {
     for (const k of ['maxBatchSize', 'maxQueueSize', 'maxBatchesInFlight'] as const) {
       const v = opts[k] ?? 1;
       if (!Number.isInteger(v) || v < 1) throw new Error(`${k} must be an integer >= 1`);
     }
-    this.maxInFlight = opts.maxBatchesInFlight ?? 1;
     if (!(opts.maxDelayMs >= 0)) throw new Error('maxDelayMs must be >= 0');
+    if (opts.targetP95Ms !== undefined && !(opts.targetP95Ms > 0)) throw new Error('targetP95Ms must be > 0');
+    this.maxInFlight = opts.maxBatchesInFlight ?? 1;
     this.opts = opts;
     this.clock = opts.clock ?? systemClock;
+    const now = () => this.clock.now();
+    this.cost = new RunCost({ now });
+    this.arrivals = new ArrivalRate({ now });
+    this.size = new BatchSize(
+      {
+        maxBatchSize: opts.maxBatchSize,
+        maxDelayMs: opts.maxDelayMs,
+        targetP95Ms: opts.targetP95Ms,
+        batchesInFlight: this.maxInFlight,
+      },
+      this.cost,
+      opts.onLimits,
+    );
   }
 
+  /** Requests waiting. */
   get depth(): number {
     return this.queue.length;
   }
@@ -102,56 +153,107 @@ export class Batcher<I, O> {
     return this.inFlight === 0 && this.queue.length === 0;
   }
 
-  submit(input: I, { rows, key = '', deadline }: SubmitOptions): Promise<Result<O>> {
+  /** The batch size and delay in force. */
+  get limits(): BatchLimits {
+    return this.size.current;
+  }
+
+  /**
+   * The refusal a request of `priority` would meet for a full queue, before anything is known of
+   * it but its priority (so before its body is read); undefined while there is room.
+   */
+  queueFullFor(priority: Priority = 'default'): Refusal | undefined {
+    const room =
+      this.queue.rows < this.opts.maxQueueSize ||
+      this.queue.evictable(priorityLevel(priority), 1, this.opts.maxQueueSize) !== undefined;
+    return room ? undefined : this.queueFull();
+  }
+
+  /** From now on each batch is one request (its rows are still counted as rows). */
+  stopBatching(): void {
+    this.size.stopBatching();
+  }
+
+  /** Warm-up runs seed the cost model (and so the adaptive batch size). */
+  seed(samples: readonly (RunSample & { rows: number })[]): void {
+    this.cost.seed(samples);
+    const rows = samples.reduce((n, s) => n + s.rows, 0);
+    if (rows > 0) this.size.refresh(this.clock.now(), samples.reduce((n, s) => n + s.work, 0) / rows);
+  }
+
+  /**
+   * When a request of `rows` rows and `work` elements would finish if it arrived now: the wait
+   * for what the model holds and the batches queued ahead of it, and its own batch's run.
+   */
+  estimate(rows: number, work: number, priority: Priority = 'default'): CompletionEstimate {
+    const now = this.clock.now();
+    return completionEstimate(
+      this.cost,
+      {
+        busyMs: this.inFlight > 0 ? Math.max(now, this.busyUntil) - now : 0,
+        rowsAhead: this.queue.rowsAhead(priorityLevel(priority)),
+        batchSize: this.size.current.batchSize,
+      },
+      rows,
+      work / Math.max(1, rows),
+    );
+  }
+
+  submit(input: I, options: SubmitOptions): Promise<Result<O>> {
+    const { rows, key = '', deadline, priority = 'default', signal } = options;
+    const work = options.work ?? rows;
     if (this.closing) return Promise.reject(shuttingDown());
     if (rows > this.opts.maxBatchSize) {
       return Promise.reject(
-        new RequestError(
-          400,
+        new Refusal(
+          'too-many-rows',
           `request has ${rows} rows; this server's max batch size is ${this.opts.maxBatchSize}`,
         ),
       );
     }
+    if (signal?.aborted) return Promise.reject(cancelled());
     const now = this.clock.now();
-    if (deadline !== undefined) {
-      const left = deadline - now;
-      if (left <= 0) return Promise.reject(deadlineUnmet('it has already passed'));
-      if (left < this.runMsEstimate) {
+    this.arrivals.observe(rows);
+    if (deadline !== undefined && deadline <= now) {
+      return Promise.reject(deadlineUnmet('it has already passed'));
+    }
+    const idle = this.inFlight === 0 && this.queue.length === 0;
+    // Fast path: an idle model and a batch that would not wait: run now, no timers, no queue.
+    if (idle && !this.worthWaiting(now, now + this.size.current.delayMs, rows)) {
+      return new Promise<Result<O>>((resolve, reject) => {
+        const p = this.pending(input, { rows, work, key, deadline, priority, signal }, now, resolve, reject);
+        this.runBatch([p], now);
+      });
+    }
+    const level = priorityLevel(priority);
+    if (deadline !== undefined && !idle) {
+      const { waitMs, runMs } = this.estimate(rows, work, priority);
+      if (now + waitMs + runMs > deadline) {
         return Promise.reject(
           deadlineUnmet(
-            `${left.toFixed(1)} ms left, a batch takes about ${this.runMsEstimate.toFixed(1)} ms`,
+            `${(deadline - now).toFixed(1)} ms left; it would wait about ${waitMs.toFixed(1)} ms ` +
+              `and run about ${runMs.toFixed(1)} ms`,
           ),
         );
       }
     }
-    // Fast path: nothing queued or running and the batch could not grow anyway (or is not
-    // allowed to wait), so run now without touching timers or the queue.
-    const runNow =
-      this.inFlight === 0 &&
-      this.queue.length === 0 &&
-      (this.opts.maxDelayMs === 0 || rows === this.opts.maxBatchSize);
-    if (!runNow && this.queue.length >= this.opts.maxQueueSize) {
-      return Promise.reject(queueFull(this.opts.maxQueueSize));
+    if (this.queue.rows + rows > this.opts.maxQueueSize) {
+      const victims = this.queue.evictable(level, rows, this.opts.maxQueueSize);
+      if (!victims) return Promise.reject(this.queueFull());
+      // A higher priority takes the places of the newest lower-priority requests.
+      for (const v of victims) this.drop(v, this.queueFull());
     }
     return new Promise<Result<O>>((resolve, reject) => {
-      const p: Pending<I, O> = {
-        input,
-        rows,
-        key,
-        enqueuedAt: now,
-        deadline,
-        deadlineTimer: undefined,
-        resolve,
-        reject,
-      };
-      if (runNow) {
-        void this.runBatch([p], now);
-        return;
-      }
-      if (deadline !== undefined) {
-        p.deadlineTimer = this.clock.setTimeout(() => this.expire(p), deadline - now);
-      }
+      const p = this.pending(input, { rows, work, key, deadline, priority, signal }, now, resolve, reject);
       this.queue.push(p);
+      if (deadline !== undefined) {
+        this.deadlined.add(p);
+        p.timer = this.clock.setTimeout(() => this.latestStartPassed(p), p.latestStart - now);
+      }
+      if (signal) {
+        p.onAbort = () => this.drop(p, cancelled());
+        signal.addEventListener('abort', p.onAbort, { once: true });
+      }
       this.opts.onQueueDepth?.(this.queue.length);
       this.schedule();
     });
@@ -167,58 +269,124 @@ export class Batcher<I, O> {
     });
   }
 
-  private expire(p: Pending<I, O>): void {
-    const i = this.queue.indexOf(p);
-    if (i < 0) return;
-    this.queue.splice(i, 1);
+  private pending(
+    input: I,
+    o: Required<Pick<SubmitOptions, 'rows' | 'work' | 'key' | 'priority'>> &
+      Pick<SubmitOptions, 'deadline' | 'signal'>,
+    now: number,
+    resolve: (r: Result<O>) => void,
+    reject: (e: Error) => void,
+  ): Pending<I, O> {
+    return {
+      input,
+      rows: o.rows,
+      work: o.work,
+      key: o.key,
+      level: priorityLevel(o.priority),
+      enqueuedAt: now,
+      deadline: o.deadline,
+      latestStart: o.deadline === undefined ? Infinity : o.deadline - this.cost.upperMs(o.work),
+      timer: undefined,
+      signal: o.signal,
+      onAbort: undefined,
+      resolve,
+      reject,
+    };
+  }
+
+  /** Retry once the model is expected to have finished what it holds and to take from the queue. */
+  private queueFull(): Refusal {
+    const busyMs = this.inFlight > 0 ? this.busyUntil - this.clock.now() : 0;
+    return queueFull(this.opts.maxQueueSize, Math.max(1, Math.ceil(busyMs / 1000)));
+  }
+
+  /**
+   * Whether a batch of `rows` queued rows should wait, at most until `closeAt`, for more: only
+   * while the arrival rate fills it by then and the last arrival was recent for that rate.
+   */
+  private worthWaiting(now: number, closeAt: number, rows: number): boolean {
+    const need = this.size.current.batchSize - rows;
+    if (need <= 0 || closeAt <= now) return false;
+    const rate = this.arrivals.perMs();
+    return rate * (closeAt - now) >= need && now < this.arrivals.lastAt + ARRIVAL_GAPS / rate;
+  }
+
+  /** Removes a queued request and answers it with `err`. */
+  private drop(p: Pending<I, O>, err: Error): void {
+    if (!this.queue.remove(p)) return;
+    this.release(p);
+    p.reject(err);
     this.opts.onQueueDepth?.(this.queue.length);
-    p.reject(deadlineUnmet('it passed while the request was queued'));
     this.schedule();
   }
 
-  private queuedRows(key: string): number {
-    let n = 0;
-    for (const p of this.queue) if (p.key === key) n += p.rows;
-    return n;
+  /** Forgets a request's timer and abort listener: it is leaving the queue. */
+  private release(p: Pending<I, O>): void {
+    if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
+    p.timer = undefined;
+    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+    this.deadlined.delete(p);
+  }
+
+  /** A queued request's last chance to start: run it now if the model can, else refuse it now. */
+  private latestStartPassed(p: Pending<I, O>): void {
+    p.timer = undefined;
+    if (!this.deadlined.has(p)) return;
+    const now = this.clock.now();
+    if (this.inFlight === 0) return this.dispatch(now, p);
+    const start = Math.max(now, this.busyUntil);
+    if (this.inFlight < this.maxInFlight && start + this.cost.upperMs(p.work) <= p.deadline!) {
+      return this.dispatch(now, p);
+    }
+    this.drop(
+      p,
+      deadlineUnmet(
+        `${(p.deadline! - now).toFixed(1)} ms left, a run takes about ` +
+          `${this.cost.upperMs(p.work).toFixed(1)} ms, and the model is busy`,
+      ),
+    );
   }
 
   /** Decides whether the head of the queue runs now, later (timer), or after the current batch. */
   private schedule(): void {
     if (this.inFlight >= this.maxInFlight) return;
-    const head = this.queue[0];
+    const head = this.queue.head();
     if (!head) {
       this.clearDelay();
-      if (this.drained) {
+      if (this.drained && this.inFlight === 0) {
         this.drained();
         this.drained = undefined;
       }
       return;
     }
     const now = this.clock.now();
-    const full = this.queuedRows(head.key) >= this.opts.maxBatchSize;
+    const { batchSize, delayMs } = this.size.current;
+    const queued = this.queue.rowsOf(head.key);
+    const full = queued >= batchSize;
     if (this.inFlight > 0) {
       // Pipelining: only a full batch goes ahead of the one running; anything else waits for it.
-      if (full) this.dispatch(head.key, now);
+      if (full) this.dispatch(now);
       return;
     }
-    const due = head.enqueuedAt + this.opts.maxDelayMs;
-    if (this.closing || now >= due || full) {
-      this.dispatch(head.key, now);
+    const closeAt = head.enqueuedAt + delayMs;
+    if (this.closing || full || !this.worthWaiting(now, closeAt, queued)) {
+      this.dispatch(now);
       return;
     }
-    if (this.delayTimer === undefined) {
+    // Wait for more, until the batch must close or arrivals pause, whichever is first.
+    const rate = this.arrivals.perMs();
+    const due = Math.min(closeAt, this.arrivals.lastAt + ARRIVAL_GAPS / rate);
+    if (due !== this.delayDue) {
+      this.clearDelay();
+      this.delayDue = due;
+      // A timer that fires ends the wait: Node's timers can fire a little before the clock says,
+      // and re-arming would add a millisecond or two each time.
       this.delayTimer = this.clock.setTimeout(() => {
         this.delayTimer = undefined;
-        this.schedule();
+        this.delayDue = Infinity;
+        if (this.inFlight === 0 && this.queue.length > 0) this.dispatch(this.clock.now());
       }, due - now);
     }
-  }
-
-  /** Hands the next batch of `key` to `run`, then sees whether another can follow it. */
-  private dispatch(key: string, now: number): void {
-    this.clearDelay();
-    void this.runBatch(this.take(key), now);
-    this.schedule();
   }
 
   private clearDelay(): void {
@@ -226,62 +394,94 @@ export class Batcher<I, O> {
       this.clock.clearTimeout(this.delayTimer);
       this.delayTimer = undefined;
     }
+    this.delayDue = Infinity;
   }
 
-  /** Removes from the queue, in order, the requests of one key that fit in a batch. */
-  private take(key: string): Pending<I, O>[] {
-    const batch: Pending<I, O>[] = [];
-    let rows = 0;
-    for (let i = 0; i < this.queue.length && rows < this.opts.maxBatchSize;) {
-      const p = this.queue[i]!;
-      if (p.key === key && rows + p.rows <= this.opts.maxBatchSize) {
-        batch.push(p);
-        rows += p.rows;
-        this.queue.splice(i, 1);
-      } else if (p.key === key) {
-        break; // keep order within a key: a later, smaller request does not jump this one
-      } else {
-        i++;
-      }
+  /**
+   * The queued request of the head's level that cannot wait for one more batch to meet its
+   * deadline, the earliest such; it goes first.
+   */
+  private urgent(now: number, level: number): Pending<I, O> | undefined {
+    let best: Pending<I, O> | undefined;
+    for (const p of this.deadlined) {
+      if (p.level <= level && (!best || p.latestStart < best.latestStart)) best = p;
     }
+    if (!best) return undefined;
+    const oneBatch = this.cost.expectedMs(this.size.current.batchSize * (best.work / best.rows));
+    return best.latestStart < Math.max(now, this.busyUntil) + oneBatch ? best : undefined;
+  }
+
+  /** Hands the next batch to `run`, starting with `seed` (else the most urgent, else the head). */
+  private dispatch(now: number, seed?: Pending<I, O>): void {
+    this.clearDelay();
+    const head = this.queue.head()!;
+    const first = seed ?? this.urgent(now, head.level) ?? head;
+    const start = this.inFlight === 0 ? now : Math.max(now, this.busyUntil);
+    let work = first.work;
+    let deadline = first.deadline ?? Infinity;
+    const batch = this.queue.take(first, this.size.current.batchSize, (next) => {
+      const w = work + next.work;
+      const d = Math.min(deadline, next.deadline ?? Infinity);
+      if (d !== Infinity && start + this.cost.upperMs(w) > d) return false;
+      work = w;
+      deadline = d;
+      return true;
+    });
     this.opts.onQueueDepth?.(this.queue.length);
-    return batch;
+    for (const p of batch) this.release(p);
+    // Behind other batches, the first request may already be too late: say so rather than run late.
+    if (this.inFlight > 0 && start + this.cost.upperMs(work) > deadline) {
+      first.reject(deadlineUnmet('it would pass before its batch finishes'));
+      batch.shift();
+    }
+    if (batch.length > 0) this.runBatch(batch, now);
+    this.schedule();
   }
 
-  private async runBatch(candidates: Pending<I, O>[], now: number): Promise<void> {
+  private runBatch(batch: Pending<I, O>[], now: number): void {
     this.inFlight++;
-    const batch: Pending<I, O>[] = [];
-    for (const p of candidates) {
-      if (p.deadlineTimer !== undefined) this.clock.clearTimeout(p.deadlineTimer);
-      // Never run late: a request whose deadline falls before the batch can finish is answered now.
-      if (p.deadline !== undefined && p.deadline < now + this.runMsEstimate) {
-        p.reject(deadlineUnmet('it would pass before its batch finishes'));
-      } else {
-        batch.push(p);
-      }
+    let rows = 0;
+    let work = 0;
+    for (const p of batch) {
+      rows += p.rows;
+      work += p.work;
     }
-    try {
-      if (batch.length > 0) await this.execute(batch, now);
-    } finally {
-      this.inFlight--;
-      this.schedule();
-    }
+    this.busyUntil = Math.max(now, this.busyUntil) + this.cost.expectedMs(work);
+    this.opts.onBatch?.(rows);
+    void this.execute(batch, rows, work, now);
   }
 
-  private async execute(batch: Pending<I, O>[], start: number): Promise<void> {
-    this.opts.onBatch?.(batch.reduce((n, p) => n + p.rows, 0));
-    let outputs: O[];
+  private async execute(
+    batch: Pending<I, O>[],
+    rows: number,
+    work: number,
+    dispatchedAt: number,
+  ): Promise<void> {
+    let outputs: Array<O | Error>;
     try {
       outputs = await this.opts.run(batch.map((p) => p.input));
       if (outputs.length !== batch.length) {
         throw new Error(`batch run returned ${outputs.length} outputs for ${batch.length} inputs`);
       }
     } catch (err) {
-      for (const p of batch) p.reject(err instanceof Error ? err : new Error(String(err)));
-      return;
+      outputs = batch.map(() => (err instanceof Error ? err : new Error(String(err))));
     }
-    const took = this.clock.now() - start;
-    this.runMsEstimate = this.runMsEstimate === 0 ? took : 0.8 * this.runMsEstimate + 0.2 * took;
-    batch.forEach((p, i) => p.resolve({ output: outputs[i]!, queuedMs: start - p.enqueuedAt }));
+    const end = this.clock.now();
+    // A pipelined batch starts when the one before it ends: its own cost is from then.
+    const ranMs = end - Math.max(dispatchedAt, this.lastCompletedAt);
+    this.lastCompletedAt = end;
+    // A run with failures is no measure of cost (the model backend reran parts of it).
+    if (!outputs.some((o) => o instanceof Error)) {
+      this.cost.observe(work, ranMs);
+      this.size.update(end, rows, work);
+    }
+    this.inFlight--;
+    if (this.inFlight === 0) this.busyUntil = end;
+    batch.forEach((p, i) => {
+      const out = outputs[i]!;
+      if (out instanceof Error) p.reject(out);
+      else p.resolve({ output: out, queuedMs: dispatchedAt - p.enqueuedAt });
+    });
+    this.schedule();
   }
 }

@@ -1,6 +1,8 @@
 // Server configuration from the environment (what the operator sets) with command-line
 // twins (`--max-batch-size 8` or `--max-batch-size=8` for MAX_BATCH_SIZE). Everything is
 // validated up front; a bad value stops the process with a message naming the setting.
+import { BATCH_DIMENSIONS } from './batch-contract.ts';
+import type { BatchDimension } from './batch-contract.ts';
 import type { ExecutionProviderChoice, Precision } from './model.ts';
 
 export type Pool = 'throughput' | 'latency';
@@ -12,7 +14,20 @@ export interface Config {
   precision: Precision;
   maxBatchSize: number;
   maxDelayMs: number;
+  /** Rows that may wait in the queue. */
   maxQueueSize: number;
+  /** p95 the adaptive batch size aims for (queue wait + run), ms; undefined: static batching. */
+  targetP95Ms: number | undefined;
+  /** Whether dimension 0 is the batch dimension: from the model's names, or as set. */
+  batchDimension: BatchDimension;
+  /** Input shapes to warm up with where the model leaves non-batch dimensions open. */
+  warmupShapes: WarmupShape[];
+  /** The routing headers (the stack's routing settings): the deadline and the priority. */
+  timeoutHeader: string;
+  priorityHeader: string;
+  /** Priority header values that go first and last in the queue. */
+  realTimePriority: string;
+  batchPriority: string;
   port: number;
   host: string;
   intraOpThreads: number;
@@ -26,6 +41,12 @@ export interface Config {
   /** Where session.run executes: the main thread, or a worker thread beside it. */
   inferenceThread: 'main' | 'worker';
 }
+
+/**
+ * One warm-up case: a shape per input. For a model that batches, the shape of one row (without
+ * the batch dimension), as Triton's model_warmup dims; otherwise the whole shape.
+ */
+export type WarmupShape = Record<string, number[]>;
 
 export class ConfigError extends Error {
   constructor(setting: string, message: string) {
@@ -55,6 +76,13 @@ const SETTINGS = [
   'MAX_BATCH_SIZE',
   'MAX_DELAY_MS',
   'MAX_QUEUE_SIZE',
+  'TARGET_P95_MS',
+  'BATCH_DIMENSION',
+  'WARMUP_SHAPES',
+  'TIMEOUT_HEADER',
+  'PRIORITY_HEADER',
+  'REAL_TIME_PRIORITY',
+  'BATCH_PRIORITY',
   'PORT',
   'HOST',
   'INTRA_OP_THREADS',
@@ -133,6 +161,45 @@ function oneOf<T extends string>(
   return raw as T;
 }
 
+const WARMUP_SHAPES_FORM = 'a JSON list of {"<input>": [<dims>]} objects, e.g. [{"x":[3,48,192]}]';
+
+function warmupShapes(values: Partial<Record<Setting, string>>): WarmupShape[] {
+  const raw = values.WARMUP_SHAPES;
+  if (raw === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('WARMUP_SHAPES', `must be ${WARMUP_SHAPES_FORM}, got '${raw}'`);
+  }
+  const isCase = (c: unknown): c is WarmupShape =>
+    typeof c === 'object' &&
+    c !== null &&
+    !Array.isArray(c) &&
+    Object.keys(c).length > 0 &&
+    Object.values(c).every(
+      (dims) =>
+        Array.isArray(dims) &&
+        dims.length <= 16 &&
+        dims.every((d) => Number.isSafeInteger(d) && (d as number) >= 1),
+    );
+  if (!Array.isArray(parsed) || parsed.length > 64 || !parsed.every(isCase)) {
+    throw new ConfigError(
+      'WARMUP_SHAPES',
+      `must be ${WARMUP_SHAPES_FORM} (at most 64, dimensions >= 1), got '${raw}'`,
+    );
+  }
+  return parsed;
+}
+
+/** An HTTP header name (RFC 9110 token). */
+function headerName(values: Partial<Record<Setting, string>>, s: Setting, fallback: string): string {
+  const raw = values[s] ?? fallback;
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(raw))
+    throw new ConfigError(s, `must be an HTTP header name, got '${raw}'`);
+  return raw;
+}
+
 export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = []): Config {
   const v = collect(env, argv);
   const pool = oneOf(v, 'POOL', ['throughput', 'latency'] as const, 'throughput');
@@ -149,6 +216,13 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = []
     maxBatchSize: int(v, 'MAX_BATCH_SIZE', d.maxBatchSize, 1, 4096),
     maxDelayMs: num(v, 'MAX_DELAY_MS', d.maxDelayMs, 0, 60_000),
     maxQueueSize: int(v, 'MAX_QUEUE_SIZE', d.maxQueueSize, 1, 1_000_000),
+    targetP95Ms: v.TARGET_P95_MS === undefined ? undefined : num(v, 'TARGET_P95_MS', 0, 0.1, 600_000),
+    batchDimension: oneOf(v, 'BATCH_DIMENSION', BATCH_DIMENSIONS, 'auto'),
+    warmupShapes: warmupShapes(v),
+    timeoutHeader: headerName(v, 'TIMEOUT_HEADER', 'X-Request-Timeout-Ms'),
+    priorityHeader: headerName(v, 'PRIORITY_HEADER', 'X-Serving-Priority'),
+    realTimePriority: v.REAL_TIME_PRIORITY ?? 'real-time',
+    batchPriority: v.BATCH_PRIORITY ?? 'batch',
     port: int(v, 'PORT', 8080, 0, 65535),
     host: v.HOST ?? '0.0.0.0',
     intraOpThreads: int(v, 'INTRA_OP_THREADS', 0, 0, 1024),

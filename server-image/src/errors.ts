@@ -1,5 +1,6 @@
 // Errors that carry the HTTP status a caller should see. Anything else reaching the error
 // handler is a bug or a runtime failure and is answered as a generic 500.
+import type { Refusal, RefusalKind } from './refusals.ts';
 
 export class RequestError extends Error {
   readonly statusCode: number;
@@ -13,3 +14,26 @@ export class RequestError extends Error {
 }
 
 export const badRequest = (message: string) => new RequestError(400, message);
+
+/**
+ * The status a client sees for a refusal, chosen so that clients do not retry blindly: 503 with
+ * Retry-After when a retry later (or elsewhere) may succeed, 504 when the deadline cannot be met
+ * (the same request will not make it on retry), 400 for input the server or the model rejects.
+ * 499 (the client closed the request) is only ever seen in logs and metrics.
+ */
+const REFUSAL_STATUS: Record<RefusalKind, number> = {
+  'queue-full': 503,
+  draining: 503,
+  deadline: 504,
+  'too-many-rows': 400,
+  'bad-input': 400,
+  cancelled: 499,
+};
+
+export function fromRefusal(r: Refusal): RequestError {
+  return new RequestError(
+    REFUSAL_STATUS[r.kind],
+    r.message,
+    r.retryAfterSeconds === undefined ? {} : { 'retry-after': String(r.retryAfterSeconds) },
+  );
+}

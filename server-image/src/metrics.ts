@@ -10,6 +10,8 @@ export interface Metrics {
   inferenceDuration: Histogram<'model' | 'pool'>;
   batchSize: Histogram<'model' | 'pool'>;
   queueDepth: Gauge<'model' | 'pool'>;
+  batchSizeLimit: Gauge<'model' | 'pool'>;
+  batchDelay: Gauge<'model' | 'pool'>;
 }
 
 // From 0.5 ms (a small model's whole request) to 10 s (a long batch behind a full queue).
@@ -61,6 +63,18 @@ export function createMetrics(): Metrics {
     queueDepth: new Gauge({
       name: 'servingstack_queue_depth',
       help: 'Inference requests waiting in the batcher queue.',
+      labelNames,
+      registers: [registry],
+    }),
+    batchSizeLimit: new Gauge({
+      name: 'servingstack_batch_size_limit',
+      help: 'Rows a batch may hold now: MAX_BATCH_SIZE, or less where the adaptive batch size chose so.',
+      labelNames,
+      registers: [registry],
+    }),
+    batchDelay: new Gauge({
+      name: 'servingstack_batch_delay_seconds',
+      help: 'Longest wait for a batch to fill now: MAX_DELAY_MS, or less where the adaptive batch size chose so.',
       labelNames,
       registers: [registry],
     }),

@@ -4,30 +4,41 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Model } from './model.ts';
 import type { Feeds, ModelOptions } from './model.ts';
+import { Refusal } from './refusals.ts';
+import type { RefusalKind } from './refusals.ts';
 
 export interface RunRequest {
   id: number;
   items: Feeds[];
 }
 
+/** One request's outcome, as it crosses threads (an Error does not keep its class). */
+export type RunOutcome = { feeds: Feeds } | { error: string; refusal?: RefusalKind };
+
 export type WorkerMessage =
   | {
       type: 'ready';
       meta: Pick<
         Model,
-        'name' | 'precision' | 'file' | 'executionProvider' | 'inputs' | 'outputs' | 'batched'
+        'name' | 'precision' | 'file' | 'executionProvider' | 'inputs' | 'outputs' | 'batched' | 'batching'
       >;
     }
   | { type: 'log'; message: string }
   | { type: 'failed'; message: string }
-  | { type: 'result'; id: number; outputs: Feeds[]; runSeconds: number }
+  | { type: 'batching-off'; reason: string }
+  | { type: 'result'; id: number; outcomes: RunOutcome[]; runSeconds: number }
   | { type: 'error'; id: number; message: string };
+
+const outcome = (r: Feeds | Error): RunOutcome =>
+  r instanceof Error
+    ? { error: r.message, ...(r instanceof Refusal ? { refusal: r.kind } : {}) }
+    : { feeds: r };
 
 const port = parentPort!;
 const send = (m: WorkerMessage) => port.postMessage(m);
 
 try {
-  const opts = workerData as Omit<ModelOptions, 'log' | 'onRun'>;
+  const opts = workerData as Omit<ModelOptions, 'log' | 'onRun' | 'onBatchingOff'>;
   // One session.run per batch: its time travels back with the batch's outputs. One variable
   // serves batches that overlap here: a run's onRun and its runBatch's `then` follow in the
   // same microtask drain, and another batch's run only starts in a later setImmediate.
@@ -36,16 +47,20 @@ try {
     ...opts,
     log: (message) => send({ type: 'log', message }),
     onRun: (seconds) => (runSeconds = seconds),
+    onBatchingOff: (reason) => send({ type: 'batching-off', reason }),
   });
-  const { name, precision, file, executionProvider, inputs, outputs, batched } = model;
+  const { name, precision, file, executionProvider, inputs, outputs, batched, batching } = model;
   port.on('message', (req: RunRequest) => {
     model.runBatch(req.items).then(
-      (out) => send({ type: 'result', id: req.id, outputs: out, runSeconds }),
+      (out) => send({ type: 'result', id: req.id, outcomes: out.map(outcome), runSeconds }),
       (err: unknown) =>
         send({ type: 'error', id: req.id, message: err instanceof Error ? err.message : String(err) }),
     );
   });
-  send({ type: 'ready', meta: { name, precision, file, executionProvider, inputs, outputs, batched } });
+  send({
+    type: 'ready',
+    meta: { name, precision, file, executionProvider, inputs, outputs, batched, batching },
+  });
 } catch (err) {
   send({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
 }

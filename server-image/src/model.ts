@@ -1,11 +1,18 @@
 // One ONNX model loaded in onnxruntime: picks the file for the configured precision and the
 // execution provider, describes its tensors in protocol terms, and runs batches by stacking
-// requests along the first (batch) dimension and splitting the outputs back in order.
+// requests along the first (batch) dimension and splitting the outputs back in order, under the
+// model's batch contract (batch-contract.ts). A failed batch is rerun in halves so that only the
+// request that caused it fails (isolate.ts); that happens here, where the inputs are, because
+// they were moved to this thread and no longer exist where the batch was formed.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { BatchBuffers } from './batch-buffers.ts';
+import { batchContract, checkRows } from './batch-contract.ts';
+import type { BatchDimension } from './batch-contract.ts';
+import { runIsolated } from './isolate.ts';
 import ort from './ort.ts';
+import { Refusal } from './refusals.ts';
 import type { InferenceSession, Tensor } from './ort.ts';
 import { DATATYPES, datatypeOfOrt } from './tensor/datatypes.ts';
 import type { Datatype, NumericData, TensorData } from './tensor/datatypes.ts';
@@ -39,9 +46,40 @@ export interface ModelOptions {
   executionProvider: ExecutionProviderChoice;
   intraOpThreads: number;
   interOpThreads: number;
+  /** Whether dimension 0 is the batch: from the model's dimension names (default), or as set. */
+  batchDimension?: BatchDimension;
   log?: (msg: string) => void;
   /** Hears how long each session.run took, in seconds (the model's own time, nothing else). */
   onRun?: (seconds: number) => void;
+  /** Hears that a batch's outputs did not split into its requests: batching is off from then on. */
+  onBatchingOff?: (reason: string) => void;
+}
+
+/** Runs log nothing themselves: a bad input is answered (and logged when it is a 500) by the server. */
+const RUN_OPTIONS: InferenceSession.RunOptions = { logSeverityLevel: 4 };
+
+/**
+ * onnxruntime's message for a kernel that failed on the input it was given (a shape it cannot
+ * take, a zero-size dimension, an index out of range), as opposed to one that could not run
+ * at all (memory, the device). Its status code is not exposed to JavaScript; the message is.
+ */
+const KERNEL_FAILED =
+  /^Non-zero status code returned while running (\S+) node\. Name:'([^']*)' Status Message: ([\s\S]*)$/;
+const RESOURCE_FAILURE = /out of memory|alloc|CUDA|cuDNN|CUBLAS|device/i;
+
+/** The runtime's error as the caller's fault (a Refusal) when it is one; unchanged otherwise. */
+export function classifyRunError(err: unknown): Error {
+  // The binding's errors may come from another realm (tests): not `instanceof Error` here.
+  const message = (err as { message?: unknown } | null)?.message;
+  const e = err instanceof Error ? err : new Error(typeof message === 'string' ? message : String(err));
+  if (/^Got invalid dimensions for input/.test(e.message)) {
+    return new Refusal('bad-input', `the model rejected this input: ${e.message}`);
+  }
+  const m = KERNEL_FAILED.exec(e.message);
+  if (!m || RESOURCE_FAILURE.test(m[3]!)) return e;
+  // Drop the C++ source location and signature some messages start with.
+  const detail = m[3]!.replace(/^\/\S+:\d+ [^(]*\([^)]*\)\s*/, '').trim();
+  return new Refusal('bad-input', `the model rejected this input: ${detail} (${m[1]} node '${m[2]}')`);
 }
 
 function specs(meta: readonly InferenceSession.ValueMetadata[], kind: string): TensorSpec[] {
@@ -67,10 +105,14 @@ export class Model {
   readonly executionProvider: 'cuda' | 'cpu';
   readonly inputs: TensorSpec[];
   readonly outputs: TensorSpec[];
-  /** Every input and output has an open first dimension, so requests can be stacked. */
-  readonly batched: boolean;
+  /** Requests may be stacked along dimension 0 (the batch contract holds). */
+  batched: boolean;
+  /** Why batching is on or off, for the log and the metadata. */
+  batching: string;
   private readonly session: InferenceSession;
   private readonly onRun: ((seconds: number) => void) | undefined;
+  private readonly onBatchingOff: ((reason: string) => void) | undefined;
+  private readonly log: ((msg: string) => void) | undefined;
   /** Stacked batch inputs, reused from batch to batch. */
   private readonly batchBuffers = new BatchBuffers();
 
@@ -81,9 +123,19 @@ export class Model {
     this.executionProvider = ep;
     this.session = session;
     this.onRun = opts.onRun;
+    this.onBatchingOff = opts.onBatchingOff;
+    this.log = opts.log;
     this.inputs = specs(session.inputMetadata, 'input');
     this.outputs = specs(session.outputMetadata, 'output');
-    this.batched = [...this.inputs, ...this.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
+    const declared = (meta: readonly InferenceSession.ValueMetadata[]) =>
+      meta.map((m) => ({ name: m.name, shape: m.isTensor ? m.shape : [] }));
+    const contract = batchContract(
+      declared(session.inputMetadata),
+      declared(session.outputMetadata),
+      opts.batchDimension ?? 'auto',
+    );
+    this.batched = contract.batched;
+    this.batching = contract.reason;
   }
 
   static async load(opts: ModelOptions): Promise<Model> {
@@ -126,7 +178,12 @@ export class Model {
       );
     }
     const started = performance.now();
-    const result = await this.session.run(tensors, outputNames);
+    let result: InferenceSession.ReturnType;
+    try {
+      result = await this.session.run(tensors, outputNames, RUN_OPTIONS);
+    } catch (err) {
+      throw classifyRunError(err);
+    }
     this.onRun?.((performance.now() - started) / 1000);
     const out: Feeds = {};
     for (const name of outputNames) {
@@ -139,12 +196,35 @@ export class Model {
 
   /**
    * Runs several requests as one: inputs are concatenated along dimension 0 and each output is
-   * cut back into the requests' row counts, in order.
+   * cut back into the requests' row counts, in order. Each request gets its outputs or the error
+   * it alone caused. Without a batch contract, or once a batch's outputs did not split into its
+   * requests, each request runs by itself.
    */
-  async runBatch(items: readonly Feeds[]): Promise<Feeds[]> {
-    const first = items[0];
-    if (!first) return [];
-    if (items.length === 1) return [await this.run(first)];
+  async runBatch(items: readonly Feeds[]): Promise<Array<Feeds | Error>> {
+    if (!this.batched || items.length === 1) return runIsolated(items, (one) => this.runEach(one));
+    const results = await runIsolated(
+      items,
+      (some) => this.runStacked(some),
+      (err) => !(err instanceof ContractBroken),
+    );
+    const broken = results.find((r): r is ContractBroken => r instanceof ContractBroken);
+    if (!broken) return results;
+    this.batched = false;
+    this.batching = `batching turned off: ${broken.message}`;
+    this.log?.(`${this.batching}; requests run one at a time from now on`);
+    this.onBatchingOff?.(this.batching);
+    return runIsolated(items, (one) => this.runEach(one));
+  }
+
+  /** Requests run one after the other (no stacking). */
+  private async runEach(items: readonly Feeds[]): Promise<Feeds[]> {
+    const out: Feeds[] = [];
+    for (const feeds of items) out.push(await this.run(feeds));
+    return out;
+  }
+
+  private async runStacked(items: readonly Feeds[]): Promise<Feeds[]> {
+    if (items.length === 1) return [await this.run(items[0]!)];
     const rows = items.map((f) => f[this.inputs[0]!.name]!.shape[0]!);
     const feeds: Feeds = {};
     for (const spec of this.inputs) {
@@ -160,9 +240,11 @@ export class Model {
       for (const [name, { data }] of Object.entries(feeds))
         if (!Array.isArray(data)) this.batchBuffers.give(name, data);
     }
+    const total = rows.reduce((a, b) => a + b, 0);
+    const mismatch = checkRows(out, total);
+    if (mismatch) throw new ContractBroken(mismatch);
     const results: Feeds[] = items.map(() => ({}));
     for (const [name, feed] of Object.entries(out)) {
-      const total = feed.shape[0] ?? 0;
       const perRow = total === 0 ? 0 : feed.data.length / total;
       let row = 0;
       rows.forEach((r, i) => {
@@ -180,6 +262,9 @@ export class Model {
     await this.session.release();
   }
 }
+
+/** A stacked run whose outputs do not have one row per input row; never a request's fault. */
+class ContractBroken extends Error {}
 
 /** Parts stacked along dimension 0, into storage from `allocate`. */
 function stack(

@@ -36,7 +36,7 @@ export function observeRuns(
 export function createBatcher(
   config: Pick<
     Config,
-    'modelName' | 'pool' | 'maxBatchSize' | 'maxDelayMs' | 'maxQueueSize' | 'inferenceThread'
+    'modelName' | 'pool' | 'maxBatchSize' | 'maxDelayMs' | 'maxQueueSize' | 'inferenceThread' | 'targetP95Ms'
   >,
   model: Pick<Model, 'runBatch' | 'batched'>,
   metrics: Metrics,
@@ -45,17 +45,30 @@ export function createBatcher(
   const labels = { model: config.modelName, pool: config.pool };
   const batchSize = metrics.batchSize.labels(labels);
   const queueDepth = metrics.queueDepth.labels(labels);
+  const sizeLimit = metrics.batchSizeLimit.labels(labels);
+  const delayLimit = metrics.batchDelay.labels(labels);
   queueDepth.set(0);
-  return new Batcher<Feeds, Feeds>({
-    // A model without a batch dimension can only run one request at a time.
+  const batcher: ModelBatcher = new Batcher<Feeds, Feeds>({
+    // A model without a batch contract runs one request at a time.
     maxBatchSize: model.batched ? config.maxBatchSize : 1,
-    maxDelayMs: config.maxDelayMs,
+    maxDelayMs: model.batched ? config.maxDelayMs : 0,
     maxQueueSize: config.maxQueueSize,
+    ...(config.targetP95Ms !== undefined ? { targetP95Ms: config.targetP95Ms } : {}),
     // A model on the main thread runs one batch at a time: session.run blocks that thread.
     maxBatchesInFlight: config.inferenceThread === 'worker' ? WORKER_BATCHES_IN_FLIGHT : 1,
-    run: (inputs) => model.runBatch(inputs),
+    run: async (inputs) => {
+      const outputs = await model.runBatch(inputs);
+      // The model turns batching off when a batch's outputs did not split into its requests.
+      if (!model.batched && inputs.length > 1) batcher.stopBatching();
+      return outputs;
+    },
     onBatch: (rows) => batchSize.observe(rows),
     onQueueDepth: (depth) => queueDepth.set(depth),
+    onLimits: ({ batchSize: rows, delayMs }) => {
+      sizeLimit.set(rows);
+      delayLimit.set(delayMs / 1000);
+    },
     ...(clock ? { clock } : {}),
   });
+  return batcher;
 }

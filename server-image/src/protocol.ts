@@ -45,6 +45,8 @@ export interface DecodedRequest {
   feeds: Feeds;
   /** Rows along dimension 0 (1 for models without a batch dimension). */
   rows: number;
+  /** Input elements, all inputs together: what this request adds to a run's cost. */
+  work: number;
   /** Requests with equal keys have equal non-batch shapes and can share a batch. */
   key: string;
   outputs: { name: string; binary: boolean }[];
@@ -115,6 +117,8 @@ export function decodeRequest(model: ModelView, req: InferRequest, binary: Uint8
     if (rows < 1) throw badRequest('the batch dimension must be at least 1');
   }
   const key = model.inputs.map((s) => feeds[s.name]!.shape.slice(model.batched ? 1 : 0).join('x')).join('|');
+  let work = 0;
+  for (const f of Object.values(feeds)) work += f.data.length;
 
   const allBinary = flag(req.parameters, 'binary_data_output');
   const requested: RequestedOutput[] = req.outputs ?? model.outputs.map((o) => ({ name: o.name }));
@@ -127,7 +131,7 @@ export function decodeRequest(model: ModelView, req: InferRequest, binary: Uint8
     const own = o.parameters?.binary_data;
     return { name: o.name, binary: typeof own === 'boolean' ? own : allBinary };
   });
-  return { id: req.id, feeds, rows, key, outputs };
+  return { id: req.id, feeds, rows, key, work, outputs };
 }
 
 export interface EncodedResponse {

@@ -8,7 +8,7 @@ import type { Config } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { Model } from './model.ts';
 import { createBatcher, observeRuns } from './pipeline.ts';
-import { warmUp } from './warmup.ts';
+import { warmupCases, warmUp } from './warmup.ts';
 import { WorkerModel } from './worker-model.ts';
 import type { InferenceModel } from './worker-model.ts';
 
@@ -22,6 +22,7 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
     executionProvider: config.executionProvider,
     intraOpThreads: config.intraOpThreads,
     interOpThreads: config.interOpThreads,
+    batchDimension: config.batchDimension,
     log: (msg: string) => log.warn(msg),
     onRun: observeRuns(config, metrics, () => state.warm),
   };
@@ -44,10 +45,15 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
       maxBatchSize: config.maxBatchSize,
       maxDelayMs: config.maxDelayMs,
       maxQueueSize: config.maxQueueSize,
+      targetP95Ms: config.targetP95Ms,
+      batched: model.batched,
       telemetry: process.env.ORT_DISABLE_TELEMETRY === '1' ? 'disabled' : 'enabled',
     },
     `model loaded on ${model.executionProvider.toUpperCase()} execution provider`,
   );
+  // Said once, with the reason, so that a model served one request at a time is no mystery.
+  if (!model.batched) log.warn({ reason: model.batching }, 'batching is off: requests run one at a time');
+  const warmup = warmupCases(model, config.warmupShapes);
 
   const batcher = createBatcher(config, model, metrics);
   const app = buildApp({ config, model, batcher, metrics, state, logger: log });
@@ -82,10 +88,17 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
   process.on('SIGINT', () => void stop('SIGINT'));
 
   await app.listen({ port: config.port, host: config.host });
-  const sizes = await warmUp(model, model.batched ? config.maxBatchSize : 1, config.warmupBatchSizes);
-  state.warm = true;
-  log.info(
-    { warmupBatchSizes: sizes.length, skipped: sizes.length === 0 },
-    sizes.length > 0 ? 'warm-up done; ready' : 'warm-up skipped (open non-batch dimensions); ready',
-  );
+  if ('cases' in warmup) {
+    const runs = await warmUp(model, warmup.cases, config.maxBatchSize, config.warmupBatchSizes);
+    batcher.seed(runs);
+    state.warm = true;
+    log.info({ warmupRuns: runs.length, shapes: warmup.cases.length }, 'warm-up done; ready');
+  } else {
+    state.warm = true;
+    log.warn(
+      { openInputs: warmup.open },
+      'warm-up skipped: inputs have open dimensions besides the batch; set WARMUP_SHAPES ' +
+        '(spec.model.warmupShapes) to warm up with declared shapes; ready',
+    );
+  }
 }

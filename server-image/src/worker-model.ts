@@ -2,7 +2,8 @@
 // for the batcher, warm-up and app; inputs are transferred to the worker, not copied.
 import { Worker, isMarkedAsUntransferable } from 'node:worker_threads';
 import type { Feeds, Model, ModelOptions } from './model.ts';
-import type { RunRequest, WorkerMessage } from './model-worker.ts';
+import type { RunOutcome, RunRequest, WorkerMessage } from './model-worker.ts';
+import { Refusal } from './refusals.ts';
 
 export type InferenceModel = Pick<
   Model,
@@ -13,6 +14,7 @@ export type InferenceModel = Pick<
   | 'inputs'
   | 'outputs'
   | 'batched'
+  | 'batching'
   | 'runBatch'
   | 'close'
 >;
@@ -45,6 +47,9 @@ function transferables(items: readonly Feeds[]): ArrayBuffer[] {
   return [...buffers];
 }
 
+const fromOutcome = (o: RunOutcome): Feeds | Error =>
+  'feeds' in o ? o.feeds : o.refusal ? new Refusal(o.refusal, o.error) : new Error(o.error);
+
 export class WorkerModel implements InferenceModel {
   readonly name: string;
   readonly precision: Model['precision'];
@@ -52,10 +57,15 @@ export class WorkerModel implements InferenceModel {
   readonly executionProvider: Model['executionProvider'];
   readonly inputs: Model['inputs'];
   readonly outputs: Model['outputs'];
-  readonly batched: boolean;
+  batched: boolean;
+  batching: string;
   private readonly worker: Worker;
   private readonly onRun: ((seconds: number) => void) | undefined;
-  private readonly pending = new Map<number, { resolve: (f: Feeds[]) => void; reject: (e: Error) => void }>();
+  private readonly onBatchingOff: ((reason: string) => void) | undefined;
+  private readonly pending = new Map<
+    number,
+    { resolve: (f: Array<Feeds | Error>) => void; reject: (e: Error) => void }
+  >();
   private nextId = 1;
   private dead: Error | undefined;
 
@@ -63,9 +73,11 @@ export class WorkerModel implements InferenceModel {
     worker: Worker,
     meta: Extract<WorkerMessage, { type: 'ready' }>['meta'],
     onRun: ((seconds: number) => void) | undefined,
+    onBatchingOff: ((reason: string) => void) | undefined,
   ) {
     this.worker = worker;
     this.onRun = onRun;
+    this.onBatchingOff = onBatchingOff;
     this.name = meta.name;
     this.precision = meta.precision;
     this.file = meta.file;
@@ -73,12 +85,13 @@ export class WorkerModel implements InferenceModel {
     this.inputs = meta.inputs;
     this.outputs = meta.outputs;
     this.batched = meta.batched;
+    this.batching = meta.batching;
   }
 
   /** Starts the worker and resolves once its model has loaded. `onExit` hears of a worker that dies. */
   static load(opts: ModelOptions, onExit?: (err: Error) => void): Promise<WorkerModel> {
     // Functions stay on this thread; the worker reports back through messages.
-    const { log, onRun, ...data } = opts;
+    const { log, onRun, onBatchingOff, ...data } = opts;
     const worker = new Worker(WORKER_URL, { workerData: data });
     return new Promise((resolve, reject) => {
       let model: WorkerModel | undefined;
@@ -88,7 +101,7 @@ export class WorkerModel implements InferenceModel {
           reject(new Error(m.message));
           void worker.terminate();
         } else if (m.type === 'ready') {
-          model = new WorkerModel(worker, m.meta, onRun);
+          model = new WorkerModel(worker, m.meta, onRun, onBatchingOff);
           resolve(model);
         } else model?.settle(m);
       });
@@ -105,13 +118,19 @@ export class WorkerModel implements InferenceModel {
   }
 
   private settle(m: WorkerMessage): void {
+    if (m.type === 'batching-off') {
+      this.batched = false;
+      this.batching = m.reason;
+      this.onBatchingOff?.(m.reason);
+      return;
+    }
     if (m.type !== 'result' && m.type !== 'error') return;
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
     if (m.type === 'result') {
       this.onRun?.(m.runSeconds);
-      p.resolve(m.outputs);
+      p.resolve(m.outcomes.map(fromOutcome));
     } else p.reject(new Error(m.message));
   }
 
@@ -122,7 +141,7 @@ export class WorkerModel implements InferenceModel {
   }
 
   /** Takes the inputs' buffers: after this call they are detached on this thread. */
-  runBatch(items: readonly Feeds[]): Promise<Feeds[]> {
+  runBatch(items: readonly Feeds[]): Promise<Array<Feeds | Error>> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {

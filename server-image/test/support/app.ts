@@ -58,6 +58,7 @@ export async function testApp(
       executionProvider: 'cpu',
       intraOpThreads: config.intraOpThreads,
       interOpThreads: config.interOpThreads,
+      batchDimension: config.batchDimension,
       onRun: observeRuns(config, metrics, () => state.warm),
     }));
   const batcher = createBatcher(config, m, metrics, clock);
@@ -115,4 +116,57 @@ export function mlpRequest(rows = 1, extra: Record<string, unknown> = {}) {
     ],
     ...extra,
   };
+}
+
+export interface GatedModel {
+  model: Model;
+  /** The first input's first value of each request, per run: what ran together, in order. */
+  runs: number[][];
+  /** Runs wait from now on until release(). */
+  hold(): void;
+  release(): void;
+}
+
+/**
+ * The model with runs that wait while the test holds its gate: requests then queue behind the
+ * running batch exactly as behind a slow model, with no clock involved.
+ */
+export function gatedModel(model: Model): GatedModel {
+  let gate: Promise<void> = Promise.resolve();
+  let open = () => {};
+  const runs: number[][] = [];
+  const gated = Object.create(model) as Model;
+  gated.runBatch = async (items) => {
+    runs.push(items.map((f) => Number(Object.values(f)[0]!.data[0])));
+    await gate;
+    return model.runBatch(items);
+  };
+  return {
+    model: gated,
+    runs,
+    hold: () => {
+      gate = new Promise((r) => (open = r));
+    },
+    release: () => open(),
+  };
+}
+
+/** Loads a model directory the way testApp does (CPU, one thread). */
+export function loadModel(dir: string, env: Record<string, string> = {}): Promise<Model> {
+  const config = parseConfig({ MODEL_DIR: dir, INTRA_OP_THREADS: '1', ...env });
+  return Model.load({
+    name: config.modelName,
+    dir,
+    precision: config.precision,
+    executionProvider: 'cpu',
+    intraOpThreads: 1,
+    interOpThreads: 1,
+    batchDimension: config.batchDimension,
+  });
+}
+
+/** Lets the app take in what was sent (inject's async steps) until `done` holds. */
+export async function until(done: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000 && !done(); i++) await new Promise((r) => setImmediate(r));
+  if (!done()) throw new Error(`timed out waiting for ${what}`);
 }

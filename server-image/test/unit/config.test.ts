@@ -48,6 +48,36 @@ describe('parseConfig', () => {
     });
   });
 
+  it('reads the batching settings: batch dimension, warm-up shapes, latency target, routing headers', () => {
+    expect(parseConfig({})).toMatchObject({
+      batchDimension: 'auto',
+      warmupShapes: [],
+      targetP95Ms: undefined,
+      timeoutHeader: 'X-Request-Timeout-Ms',
+      priorityHeader: 'X-Serving-Priority',
+      realTimePriority: 'real-time',
+      batchPriority: 'batch',
+    });
+    const c = parseConfig({
+      BATCH_DIMENSION: 'first',
+      WARMUP_SHAPES: '[{"x":[3,48,192]},{"x":[3,48,320]}]',
+      TARGET_P95_MS: '250',
+      PRIORITY_HEADER: 'X-Lane',
+      REAL_TIME_PRIORITY: 'fast',
+      BATCH_PRIORITY: 'slow',
+      TIMEOUT_HEADER: 'X-Budget',
+    });
+    expect(c).toMatchObject({
+      batchDimension: 'first',
+      warmupShapes: [{ x: [3, 48, 192] }, { x: [3, 48, 320] }],
+      targetP95Ms: 250,
+      priorityHeader: 'X-Lane',
+      realTimePriority: 'fast',
+      batchPriority: 'slow',
+      timeoutHeader: 'X-Budget',
+    });
+  });
+
   it('lets flags override the environment, in both spellings', () => {
     const c = parseConfig({ PORT: '1' }, ['--port', '2', '--precision=int8']);
     expect(c.port).toBe(2);
@@ -65,6 +95,12 @@ describe('parseConfig', () => {
     [{ MODEL_NAME: '../etc' }, 'MODEL_NAME must be'],
     [{ MAX_QUEUE_SIZE: '-1' }, 'MAX_QUEUE_SIZE must be between 1'],
     [{ INFERENCE_THREAD: 'gpu' }, 'INFERENCE_THREAD must be one of main, worker'],
+    [{ BATCH_DIMENSION: 'last' }, 'BATCH_DIMENSION must be one of auto, first, none'],
+    [{ TARGET_P95_MS: '0' }, 'TARGET_P95_MS must be between 0.1 and'],
+    [{ WARMUP_SHAPES: 'x:3x48' }, 'WARMUP_SHAPES must be a JSON list of {"<input>": [<dims>]} objects'],
+    [{ WARMUP_SHAPES: '[{"x":[3,0]}]' }, 'dimensions >= 1'],
+    [{ WARMUP_SHAPES: '[{}]' }, 'WARMUP_SHAPES must be'],
+    [{ PRIORITY_HEADER: 'X Priority' }, "PRIORITY_HEADER must be an HTTP header name, got 'X Priority'"],
   ])('rejects %j naming the setting', (env, message) => {
     expect(() => parseConfig(env)).toThrow(ConfigError);
     expect(() => parseConfig(env)).toThrow(message);

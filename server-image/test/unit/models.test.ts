@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { Model } from '../../src/model.ts';
-import type { Precision } from '../../src/model.ts';
+import type { Feeds, Precision } from '../../src/model.ts';
 import { mlpFiles, MLP_INPUTS, MLP_CLASSES } from '../../src/models/mlp.ts';
 import { fromHalfBits, toHalfBits } from '../../src/tensor/codec.ts';
 
@@ -85,10 +85,11 @@ describe('generated MLP', () => {
     const model = await load('fp32');
     const x = inputs(3);
     const parts = [x.slice(0, 16), x.slice(16, 48)];
-    const batched = await model.runBatch([
+    const batched = (await model.runBatch([
       { input: { data: parts[0]!, shape: [1, 16] } },
       { input: { data: parts[1]!, shape: [2, 16] } },
-    ]);
+    ])) as Feeds[];
+    expect(batched.some((b) => b instanceof Error)).toBe(false);
     const alone = await model.run({ input: { data: x, shape: [3, 16] } });
     expect(batched.map((b) => b.probabilities!.shape)).toEqual([
       [1, 4],

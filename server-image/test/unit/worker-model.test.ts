@@ -3,9 +3,17 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { Model } from '../../src/model.ts';
-import type { ModelOptions } from '../../src/model.ts';
+import type { Feeds, ModelOptions } from '../../src/model.ts';
+import { Refusal } from '../../src/refusals.ts';
 import { WorkerModel } from '../../src/worker-model.ts';
 import { clsModelDir, MLP_DIR } from '../support/app.ts';
+import { detectionModel } from '../support/generated-models.ts';
+
+/** A request's outputs; fails the test when the run gave it an error instead. */
+function ok(r: Feeds | Error | undefined): Feeds {
+  if (r === undefined || r instanceof Error) throw r ?? new Error('no result');
+  return r;
+}
 
 const opts = (dir: string, precision: ModelOptions['precision'] = 'fp32'): ModelOptions => ({
   name: 'm',
@@ -30,6 +38,7 @@ describe('WorkerModel (session on a worker thread)', () => {
       'inputs',
       'outputs',
       'batched',
+      'batching',
     ] as const) {
       expect(worker[k]).toEqual(inThread[k]);
     }
@@ -48,12 +57,12 @@ describe('WorkerModel (session on a worker thread)', () => {
     const got = await worker.runBatch(
       items.map((f) => ({ input: { ...f.input, data: f.input.data.slice() } })),
     );
-    expect(got.map((g) => g.probabilities!.shape)).toEqual([
+    expect(got.map((g) => ok(g).probabilities!.shape)).toEqual([
       [1, 4],
       [3, 4],
     ]);
-    expect(got.map((g) => Array.from(g.probabilities!.data as Float32Array))).toEqual(
-      expected.map((e) => Array.from(e.probabilities!.data as Float32Array)),
+    expect(got.map((g) => Array.from(ok(g).probabilities!.data as Float32Array))).toEqual(
+      expected.map((e) => Array.from(ok(e).probabilities!.data as Float32Array)),
     );
     await inThread.close();
     await worker.close();
@@ -77,8 +86,8 @@ describe('WorkerModel (session on a worker thread)', () => {
       { input: { data: viewed, shape: [1, 16] } },
       { input: { data: fromPool, shape: [1, 16] } },
     ]);
-    expect(got.map((g) => Array.from(g.probabilities!.data as Float32Array))).toEqual(
-      expected.map((e) => Array.from(e.probabilities!.data as Float32Array)),
+    expect(got.map((g) => Array.from(ok(g).probabilities!.data as Float32Array))).toEqual(
+      expected.map((e) => Array.from(ok(e).probabilities!.data as Float32Array)),
     );
     expect(body.byteLength).toBe(0); // detached: moved, not copied
     expect(Array.from(fromPool)).toEqual(Array.from(rows(1, 6)));
@@ -106,7 +115,7 @@ describe('WorkerModel (session on a worker thread)', () => {
             b.map((f) => ({ input: { ...f.input, data: f.input.data.slice() } })),
           );
           const got = await Promise.all(copies.map((b) => model.runBatch(b)));
-          expect(got.map((r) => r.map((o) => Array.from(o.probabilities!.data as Float32Array)))).toEqual(
+          expect(got.map((r) => r.map((o) => Array.from(ok(o).probabilities!.data as Float32Array)))).toEqual(
             expected,
           );
         }
@@ -137,17 +146,42 @@ describe('WorkerModel (session on a worker thread)', () => {
     await worker.close();
   });
 
-  it('rejects a run the runtime fails, and keeps serving', async () => {
-    const worker = await WorkerModel.load(opts(clsModelDir()));
-    await expect(
-      worker.runBatch([{ x: { data: new Float32Array(0), shape: [1, 3, 0, 0] } }]),
-    ).rejects.toThrow(/Conv/);
-    const ok = await worker.runBatch([
+  it('brings back the input the runtime rejects as a Refusal, beside the good one, and keeps serving', async () => {
+    const worker = await WorkerModel.load({ ...opts(clsModelDir()), batchDimension: 'first' });
+    const [bad, good] = await worker.runBatch([
+      { x: { data: new Float32Array(0), shape: [1, 3, 0, 0] } },
       { x: { data: new Float32Array(3 * 48 * 192), shape: [1, 3, 48, 192] } },
     ]);
-    expect(ok[0]!['softmax_0.tmp_0']!.shape).toEqual([1, 2]);
+    expect(bad).toBeInstanceOf(Refusal);
+    expect([(bad as Refusal).kind, (bad as Refusal).message]).toEqual([
+      'bad-input',
+      expect.stringMatching(/^the model rejected this input: Invalid input shape: \{0,0\} \(Conv node/),
+    ]);
+    expect(ok(good)['softmax_0.tmp_0']!.shape).toEqual([1, 2]);
     await worker.close();
     await expect(worker.runBatch([])).rejects.toThrow('model closed');
+  });
+
+  it('tells this thread when the model turns batching off, and says why', async () => {
+    const off: string[] = [];
+    const logged: string[] = [];
+    const worker = await WorkerModel.load({
+      ...opts(detectionModel('batch')),
+      log: (m) => logged.push(m),
+      onBatchingOff: (r) => off.push(r),
+    });
+    expect(worker.batched).toBe(true);
+    const [none, three] = await worker.runBatch([
+      { scores: { data: new Float32Array(4), shape: [1, 4] } },
+      { scores: { data: Float32Array.of(1, 0, 1, 1), shape: [1, 4] } },
+    ]);
+    expect(ok(none).hits!.shape).toEqual([0, 2]);
+    expect(ok(three).hits!.shape).toEqual([3, 2]);
+    expect(worker.batched).toBe(false);
+    expect(off).toEqual([expect.stringMatching(/output 'hits' came back with 3 rows for a batch of 2/)]);
+    expect(logged).toEqual([expect.stringMatching(/batching turned off.*one at a time/)]);
+    expect(worker.batching).toBe(off[0]);
+    await worker.close();
   });
 
   it('fails to load with the same message as an in-thread load', async () => {
