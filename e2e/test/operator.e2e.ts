@@ -194,6 +194,26 @@ describe('the ServingStack CRD', () => {
       { routing: { host: 'h.test', provider: 'gateway-api' } },
     ],
     ['cpu not a quantity', 'resources.cpu', { throughput: { resources: { cpu: 'lots' } } }],
+    [
+      'unknown batch dimension',
+      'spec.model.batchDimension',
+      { model: { name: 'm', uri: 'file:///m', batchDimension: 'last' } },
+    ],
+    [
+      'a zero warm-up dimension',
+      'spec.model.warmupShapes',
+      { model: { name: 'm', uri: 'file:///m', warmupShapes: [{ x: [3, 0] }] } },
+    ],
+    [
+      'an empty warm-up shape',
+      'spec.model.warmupShapes',
+      { model: { name: 'm', uri: 'file:///m', warmupShapes: [{}] } },
+    ],
+    [
+      'a zero latency target',
+      'spec.throughput.batching.targetP95Ms',
+      { throughput: { batching: { targetP95Ms: 0 } } },
+    ],
   ];
 
   test.each(invalid)('rejects %s, naming %s', async (_what, field, override) => {

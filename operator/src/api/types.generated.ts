@@ -16,6 +16,10 @@ export interface ModelSpec {
   sha256?: string;
   /** A Secret whose keys become env of the model-fetch init container (e.g. AWS_ACCESS_KEY_ID). */
   credentialsSecretName?: string;
+  /** Whether requests may be stacked into one run (Triton's max_batch_size contract: dimension 0 is the batch of every input and output). auto: when the model names dimension 0 alike on every input and output and no other dimension like a batch; first: dimension 0 is the batch (for exporters that name it apart on each tensor); none: one request per run. */
+  batchDimension?: 'auto' | 'first' | 'none';
+  /** Shapes to warm up with where the model leaves dimensions other than the batch open (image sizes, sequence lengths): each item maps every input to its shape, without the batch dimension when the model batches. Without them such a model is not warmed up. */
+  warmupShapes?: Record<string, number[]>[];
 }
 
 /** The Gateway the HTTPRoute attaches to (provider gateway-api). */
@@ -53,9 +57,16 @@ export interface RoutingSpec {
 }
 
 export interface BatchingSpec {
+  /** Most rows one batch may hold. */
   maxBatchSize?: number;
+  /** Longest a batch waits to fill; an idle model runs a request at once unless the arrival rate says the batch will fill sooner. */
   maxDelayMs?: number;
+  /** Rows that may wait; beyond it requests get 503 with Retry-After. */
   maxQueueSize?: number;
+  /** Adapt the batch size and delay (up to maxBatchSize and maxDelayMs) to the largest batch that keeps queue wait plus run under targetP95Ms; false keeps them fixed. */
+  adaptive?: boolean;
+  /** The p95 the adaptive batch size aims for, in milliseconds; defaults to autoscaling.targetP95Ms. Without either, batching is static. */
+  targetP95Ms?: number;
 }
 
 /** onnxruntime thread pools; the server picks when unset. */
@@ -131,6 +142,22 @@ export interface ServingStackSpec {
   latency?: PoolSpec;
 }
 
+/** The model both pools serve. */
+export interface ModelSpecDefaulted {
+  /** The model name in the inference protocol (/v2/models/{name}). */
+  name: string;
+  /** Where the model directory lives: pvc://<claim>/<path> (mounted read-only), https:// or s3:// (fetched by an init container), oci://<image> (image volume), file:///<path> (a path already inside the server image). */
+  uri: string;
+  /** Expected SHA-256 of the fetched model (https:// and s3:// only). */
+  sha256?: string;
+  /** A Secret whose keys become env of the model-fetch init container (e.g. AWS_ACCESS_KEY_ID). */
+  credentialsSecretName?: string;
+  /** Whether requests may be stacked into one run (Triton's max_batch_size contract: dimension 0 is the batch of every input and output). auto: when the model names dimension 0 alike on every input and output and no other dimension like a batch; first: dimension 0 is the batch (for exporters that name it apart on each tensor); none: one request per run. */
+  batchDimension: 'auto' | 'first' | 'none';
+  /** Shapes to warm up with where the model leaves dimensions other than the batch open (image sizes, sequence lengths): each item maps every input to its shape, without the batch dimension when the model batches. Without them such a model is not warmed up. */
+  warmupShapes?: Record<string, number[]>[];
+}
+
 /** One host in front of both pools; each request goes to a pool by its headers. */
 export interface RoutingSpecDefaulted {
   /** The DNS name callers use. */
@@ -158,9 +185,16 @@ export interface RoutingSpecDefaulted {
 }
 
 export interface BatchingSpecDefaulted {
+  /** Most rows one batch may hold. */
   maxBatchSize: number;
+  /** Longest a batch waits to fill; an idle model runs a request at once unless the arrival rate says the batch will fill sooner. */
   maxDelayMs: number;
+  /** Rows that may wait; beyond it requests get 503 with Retry-After. */
   maxQueueSize: number;
+  /** Adapt the batch size and delay (up to maxBatchSize and maxDelayMs) to the largest batch that keeps queue wait plus run under targetP95Ms; false keeps them fixed. */
+  adaptive: boolean;
+  /** The p95 the adaptive batch size aims for, in milliseconds; defaults to autoscaling.targetP95Ms. Without either, batching is static. */
+  targetP95Ms?: number;
 }
 
 export interface ResourcesSpecDefaulted {
@@ -211,7 +245,7 @@ export interface PoolSpecDefaulted {
 /** The desired stack. */
 export interface ServingStackSpecDefaulted {
   /** The model both pools serve. */
-  model: ModelSpec;
+  model: ModelSpecDefaulted;
   /** Server image for both pools; the operator's --default-image when unset. */
   image?: string;
   /** One host in front of both pools; each request goes to a pool by its headers. */
@@ -310,6 +344,29 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
             'A Secret whose keys become env of the model-fetch init container (e.g. AWS_ACCESS_KEY_ID).',
           maxLength: 253,
           pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+        },
+        batchDimension: {
+          type: 'string',
+          description:
+            "Whether requests may be stacked into one run (Triton's max_batch_size contract: dimension 0 is the batch of every input and output). auto: when the model names dimension 0 alike on every input and output and no other dimension like a batch; first: dimension 0 is the batch (for exporters that name it apart on each tensor); none: one request per run.",
+          enum: ['auto', 'first', 'none'],
+          default: 'auto',
+        },
+        warmupShapes: {
+          type: 'array',
+          description:
+            'Shapes to warm up with where the model leaves dimensions other than the batch open (image sizes, sequence lengths): each item maps every input to its shape, without the batch dimension when the model batches. Without them such a model is not warmed up.',
+          maxItems: 64,
+          items: {
+            type: 'object',
+            minProperties: 1,
+            maxProperties: 64,
+            additionalProperties: {
+              type: 'array',
+              maxItems: 16,
+              items: { type: 'integer', minimum: 1, maximum: 1048576 },
+            },
+          },
         },
       },
     },
@@ -461,9 +518,41 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
           type: 'object',
           default: {},
           properties: {
-            maxBatchSize: { type: 'integer', default: 64, minimum: 1, maximum: 4096 },
-            maxDelayMs: { type: 'integer', default: 50, minimum: 0, maximum: 60000 },
-            maxQueueSize: { type: 'integer', default: 1024, minimum: 1, maximum: 1048576 },
+            maxBatchSize: {
+              type: 'integer',
+              description: 'Most rows one batch may hold.',
+              default: 64,
+              minimum: 1,
+              maximum: 4096,
+            },
+            maxDelayMs: {
+              type: 'integer',
+              description:
+                'Longest a batch waits to fill; an idle model runs a request at once unless the arrival rate says the batch will fill sooner.',
+              default: 50,
+              minimum: 0,
+              maximum: 60000,
+            },
+            maxQueueSize: {
+              type: 'integer',
+              description: 'Rows that may wait; beyond it requests get 503 with Retry-After.',
+              default: 1024,
+              minimum: 1,
+              maximum: 1048576,
+            },
+            adaptive: {
+              type: 'boolean',
+              description:
+                'Adapt the batch size and delay (up to maxBatchSize and maxDelayMs) to the largest batch that keeps queue wait plus run under targetP95Ms; false keeps them fixed.',
+              default: true,
+            },
+            targetP95Ms: {
+              type: 'integer',
+              description:
+                'The p95 the adaptive batch size aims for, in milliseconds; defaults to autoscaling.targetP95Ms. Without either, batching is static.',
+              minimum: 1,
+              maximum: 600000,
+            },
           },
         },
         threads: {
@@ -597,9 +686,41 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
           type: 'object',
           default: {},
           properties: {
-            maxBatchSize: { type: 'integer', default: 1, minimum: 1, maximum: 4096 },
-            maxDelayMs: { type: 'integer', default: 0, minimum: 0, maximum: 60000 },
-            maxQueueSize: { type: 'integer', default: 64, minimum: 1, maximum: 1048576 },
+            maxBatchSize: {
+              type: 'integer',
+              description: 'Most rows one batch may hold.',
+              default: 1,
+              minimum: 1,
+              maximum: 4096,
+            },
+            maxDelayMs: {
+              type: 'integer',
+              description:
+                'Longest a batch waits to fill; an idle model runs a request at once unless the arrival rate says the batch will fill sooner.',
+              default: 0,
+              minimum: 0,
+              maximum: 60000,
+            },
+            maxQueueSize: {
+              type: 'integer',
+              description: 'Rows that may wait; beyond it requests get 503 with Retry-After.',
+              default: 64,
+              minimum: 1,
+              maximum: 1048576,
+            },
+            adaptive: {
+              type: 'boolean',
+              description:
+                'Adapt the batch size and delay (up to maxBatchSize and maxDelayMs) to the largest batch that keeps queue wait plus run under targetP95Ms; false keeps them fixed.',
+              default: true,
+            },
+            targetP95Ms: {
+              type: 'integer',
+              description:
+                'The p95 the adaptive batch size aims for, in milliseconds; defaults to autoscaling.targetP95Ms. Without either, batching is static.',
+              minimum: 1,
+              maximum: 600000,
+            },
           },
         },
         threads: {

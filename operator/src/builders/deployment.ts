@@ -1,6 +1,7 @@
 // The Deployment of one pool: the server image with the pool's batching and precision as env.
 import type { V1Container, V1Deployment, V1EnvVar, V1Toleration } from '@kubernetes/client-node';
 import type { DefaultedStack, Pool } from '../api/servingstack.ts';
+import { batchingEnv } from './batching-env.ts';
 import type { BuildContext } from './context.ts';
 import { fetchContainer, modelSource } from './model-source.ts';
 import { childNames, labels, selectorLabels } from './names.ts';
@@ -28,6 +29,7 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
     { name: 'MAX_BATCH_SIZE', value: String(p.batching.maxBatchSize) },
     { name: 'MAX_DELAY_MS', value: String(p.batching.maxDelayMs) },
     { name: 'MAX_QUEUE_SIZE', value: String(p.batching.maxQueueSize) },
+    ...batchingEnv(stack, pool),
     { name: 'PORT', value: String(SERVER_PORT) },
     // onnxruntime reads this before it initialises; an inference server must not phone home.
     { name: 'ORT_DISABLE_TELEMETRY', value: '1' },

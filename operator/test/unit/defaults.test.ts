@@ -7,7 +7,13 @@ describe('withDefaults (structural defaulting from the CRD schema)', () => {
   test("fills the brief's numbers for both pools and routing", () => {
     const s = defaulted().spec;
     expect(s.throughput.precision).toBe('fp16');
-    expect(s.throughput.batching).toEqual({ maxBatchSize: 64, maxDelayMs: 50, maxQueueSize: 1024 });
+    expect(s.throughput.batching).toEqual({
+      maxBatchSize: 64,
+      maxDelayMs: 50,
+      maxQueueSize: 1024,
+      adaptive: true,
+    });
+    expect(s.model.batchDimension).toBe('auto');
     expect(s.latency.precision).toBe('int8');
     expect(s.latency.batching).toMatchObject({ maxBatchSize: 1, maxDelayMs: 0 });
     expect(s.throughput.resources.gpus).toBe(1);
@@ -48,7 +54,12 @@ describe('withDefaults (structural defaulting from the CRD schema)', () => {
     const before = JSON.stringify(raw);
     const s = withDefaults(raw).spec;
     expect(s.throughput.precision).toBe('fp32');
-    expect(s.throughput.batching).toEqual({ maxBatchSize: 8, maxDelayMs: 50, maxQueueSize: 1024 });
+    expect(s.throughput.batching).toEqual({
+      maxBatchSize: 8,
+      maxDelayMs: 50,
+      maxQueueSize: 1024,
+      adaptive: true,
+    });
     expect(JSON.stringify(raw)).toBe(before);
   });
 

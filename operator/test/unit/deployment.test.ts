@@ -27,6 +27,11 @@ describe('buildDeployment', () => {
       MAX_BATCH_SIZE: '64',
       MAX_DELAY_MS: '50',
       MAX_QUEUE_SIZE: '1024',
+      BATCH_DIMENSION: 'auto',
+      TIMEOUT_HEADER: 'X-Request-Timeout-Ms',
+      PRIORITY_HEADER: 'X-Serving-Priority',
+      REAL_TIME_PRIORITY: 'real-time',
+      BATCH_PRIORITY: 'batch',
       PORT: '8080',
       ORT_DISABLE_TELEMETRY: '1',
     });
@@ -42,6 +47,59 @@ describe('buildDeployment', () => {
       MAX_DELAY_MS: '0',
     });
     expect(env(l)).toMatchObject({ INTRA_OP_THREADS: '2', INTER_OP_THREADS: '1' });
+  });
+
+  test("passes the model's batch contract and warm-up shapes to both pools", () => {
+    const stack = defaulted({
+      model: {
+        name: 'cls',
+        uri: 'file:///m',
+        batchDimension: 'first',
+        warmupShapes: [{ x: [3, 48, 192] }, { x: [3, 48, 320] }],
+      },
+    });
+    for (const pool of ['throughput', 'latency'] as const) {
+      expect(env(buildDeployment(stack, pool, ctx))).toMatchObject({
+        BATCH_DIMENSION: 'first',
+        WARMUP_SHAPES: '[{"x":[3,48,192]},{"x":[3,48,320]}]',
+      });
+    }
+  });
+
+  test("adapts the batch size to the pool's batching target, else its autoscaling target, unless told not to", () => {
+    const target = (spec: Parameters<typeof defaulted>[0]) =>
+      env(buildDeployment(defaulted(spec), 'throughput', ctx)).TARGET_P95_MS;
+    expect(target({})).toBeUndefined();
+    expect(target({ throughput: { autoscaling: { targetP95Ms: 300 } } })).toBe('300');
+    expect(target({ throughput: { autoscaling: {} } })).toBe('500');
+    expect(
+      target({ throughput: { batching: { targetP95Ms: 120 }, autoscaling: { targetP95Ms: 300 } } }),
+    ).toBe('120');
+    expect(target({ throughput: { batching: { adaptive: false }, autoscaling: { targetP95Ms: 300 } } })).toBe(
+      undefined,
+    );
+  });
+
+  test("passes the stack's routing headers, which the server reads for deadlines and priorities", () => {
+    const d = buildDeployment(
+      defaulted({
+        routing: {
+          host: 'h.test',
+          priorityHeader: 'X-Lane',
+          latencyPriority: 'now',
+          throughputPriority: 'later',
+          timeoutHeader: 'X-Budget',
+        },
+      }),
+      'latency',
+      ctx,
+    );
+    expect(env(d)).toMatchObject({
+      PRIORITY_HEADER: 'X-Lane',
+      REAL_TIME_PRIORITY: 'now',
+      BATCH_PRIORITY: 'later',
+      TIMEOUT_HEADER: 'X-Budget',
+    });
   });
 
   test('image: pool override beats stack override beats the operator default', () => {
