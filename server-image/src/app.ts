@@ -189,6 +189,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   /** Requests whose client went away before the answer was sent. */
   const clientsGone = new WeakSet<FastifyRequest>();
+  /** Time each answered request spent in the batcher (queued and running). */
+  const batchTimes = new WeakMap<FastifyRequest, number>();
 
   const infer = async (
     request: FastifyRequest<ModelParams & { Body: InferRequest }>,
@@ -197,7 +199,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const m = findModel(request.params.name, request.params.version);
     if (!state.warm)
       throw new RequestError(503, 'model is warming up; retry shortly', { 'retry-after': '1' });
-    const deadline = deadlineOf(request.headers, config, now);
+    const deadline = deadlineOf(request.headers, config, now() - reply.elapsedTime);
     const decoded = decodeRequest(m, request.body, request.binaryData ?? new Uint8Array(0));
     // A client that goes away takes its request out of the queue (work not yet dispatched).
     const gone = new AbortController();
@@ -207,7 +209,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       gone.abort();
       countRequest(499);
     });
-    const { output, queuedMs } = await batcher.submit(decoded.feeds, {
+    const { output, queuedMs, ranMs } = await batcher.submit(decoded.feeds, {
       rows: decoded.rows,
       work: decoded.work,
       key: decoded.key,
@@ -216,6 +218,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       ...(deadline !== undefined ? { deadline } : {}),
     });
     queueDuration.observe(queuedMs / 1000);
+    batchTimes.set(request, queuedMs + ranMs);
     const { json, binary } = encodeResponse(m, decoded, output);
     const text = JSON.stringify(json);
     if (binary.length === 0) return reply.type('application/json').send(text);
@@ -228,13 +231,26 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   const inferOptions = {
     schema: schemas.infer,
-    // A full queue refuses before the body is read: reading and decoding it would be wasted.
+    // A full queue, or a deadline not even a one-row request could meet, refuses before the body
+    // is read: reading and decoding it would be wasted.
     onRequest: (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
-      done(batcher.queueFullFor(priorityOf(request.headers, config)));
+      try {
+        done(
+          batcher.refusalBefore(
+            priorityOf(request.headers, config),
+            deadlineOf(request.headers, config, now()),
+          ),
+        );
+      } catch (err) {
+        done(err as Error);
+      }
     },
     onResponse: (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
       // A client that went away was counted (499) when it did.
       if (!clientsGone.has(request)) countRequest(reply.statusCode);
+      // The server's own time around the batcher, which deadline admission must leave room for.
+      const inBatcher = batchTimes.get(request);
+      if (inBatcher !== undefined) batcher.observeOverhead(reply.elapsedTime - inBatcher);
       requestDuration.observe(reply.elapsedTime / 1000);
       done();
     },

@@ -77,6 +77,13 @@ export interface Result<O> {
   output: O;
   /** Time spent queued before its batch started. */
   queuedMs: number;
+  /** Time its batch took, from dispatch to the result. */
+  ranMs: number;
+}
+
+/** A completion estimate with the server's own time around the batcher (reading, answering). */
+export interface Estimate extends CompletionEstimate {
+  overheadMs: number;
 }
 
 interface Pending<I, O> extends Queued {
@@ -107,7 +114,14 @@ export class Batcher<I, O> {
   private readonly deadlined = new Set<Pending<I, O>>();
   private readonly maxInFlight: number;
   readonly cost: RunCost;
+  /**
+   * The server's own time per request outside the batcher (reading and decoding before, encoding
+   * and sending after), priced like a run of no work: an aged mean and upper estimate.
+   */
+  private readonly overhead: RunCost;
   readonly arrivals: ArrivalRate;
+  /** Input elements per row of recent requests, for estimates made before a body is read. */
+  private workPerRow = 0;
   private readonly size: BatchSize;
   /** Batches handed to `run` that have not finished. */
   private inFlight = 0;
@@ -131,6 +145,7 @@ export class Batcher<I, O> {
     this.clock = opts.clock ?? systemClock;
     const now = () => this.clock.now();
     this.cost = new RunCost({ now });
+    this.overhead = new RunCost({ now });
     this.arrivals = new ArrivalRate({ now });
     this.size = new BatchSize(
       {
@@ -159,14 +174,21 @@ export class Batcher<I, O> {
   }
 
   /**
-   * The refusal a request of `priority` would meet for a full queue, before anything is known of
-   * it but its priority (so before its body is read); undefined while there is room.
+   * The refusal a request would meet knowing only its headers (so before its body is read): a
+   * full queue for its priority, or a deadline that even a one-row request cannot meet.
    */
-  queueFullFor(priority: Priority = 'default'): Refusal | undefined {
+  refusalBefore(priority: Priority = 'default', deadline?: number): Refusal | undefined {
     const room =
       this.queue.rows < this.opts.maxQueueSize ||
       this.queue.evictable(priorityLevel(priority), 1, this.opts.maxQueueSize) !== undefined;
-    return room ? undefined : this.queueFull();
+    if (!room) return this.queueFull();
+    if (deadline === undefined || this.idle) return undefined;
+    return this.unmeetable(deadline, this.estimate(1, this.workPerRow, priority));
+  }
+
+  /** The server's own time for a request, outside the batcher, as the edge measured it. */
+  observeOverhead(ms: number): void {
+    this.overhead.observe(1, Math.max(0, ms));
   }
 
   /** From now on each batch is one request (its rows are still counted as rows). */
@@ -185,9 +207,9 @@ export class Batcher<I, O> {
    * When a request of `rows` rows and `work` elements would finish if it arrived now: the wait
    * for what the model holds and the batches queued ahead of it, and its own batch's run.
    */
-  estimate(rows: number, work: number, priority: Priority = 'default'): CompletionEstimate {
+  estimate(rows: number, work: number, priority: Priority = 'default'): Estimate {
     const now = this.clock.now();
-    return completionEstimate(
+    const queued = completionEstimate(
       this.cost,
       {
         busyMs: this.inFlight > 0 ? Math.max(now, this.busyUntil) - now : 0,
@@ -196,6 +218,18 @@ export class Batcher<I, O> {
       },
       rows,
       work / Math.max(1, rows),
+    );
+    return { ...queued, overheadMs: this.overhead.upperMs(1) };
+  }
+
+  /** A deadline refusal when `e` says the request would finish after `deadline`. */
+  private unmeetable(deadline: number, e: Estimate): Refusal | undefined {
+    const left = deadline - this.clock.now();
+    if (e.waitMs + e.runMs + e.overheadMs <= left) return undefined;
+    return deadlineUnmet(
+      `${left.toFixed(1)} ms left; it would wait about ${e.waitMs.toFixed(1)} ms ` +
+        `and run about ${e.runMs.toFixed(1)} ms` +
+        (e.overheadMs >= 0.05 ? `, plus ${e.overheadMs.toFixed(1)} ms to read and answer it` : ''),
     );
   }
 
@@ -214,6 +248,7 @@ export class Batcher<I, O> {
     if (signal?.aborted) return Promise.reject(cancelled());
     const now = this.clock.now();
     this.arrivals.observe(rows);
+    this.workPerRow = this.workPerRow === 0 ? work / rows : 0.9 * this.workPerRow + 0.1 * (work / rows);
     if (deadline !== undefined && deadline <= now) {
       return Promise.reject(deadlineUnmet('it has already passed'));
     }
@@ -227,15 +262,8 @@ export class Batcher<I, O> {
     }
     const level = priorityLevel(priority);
     if (deadline !== undefined && !idle) {
-      const { waitMs, runMs } = this.estimate(rows, work, priority);
-      if (now + waitMs + runMs > deadline) {
-        return Promise.reject(
-          deadlineUnmet(
-            `${(deadline - now).toFixed(1)} ms left; it would wait about ${waitMs.toFixed(1)} ms ` +
-              `and run about ${runMs.toFixed(1)} ms`,
-          ),
-        );
-      }
+      const refusal = this.unmeetable(deadline, this.estimate(rows, work, priority));
+      if (refusal) return Promise.reject(refusal);
     }
     if (this.queue.rows + rows > this.opts.maxQueueSize) {
       const victims = this.queue.evictable(level, rows, this.opts.maxQueueSize);
@@ -285,7 +313,10 @@ export class Batcher<I, O> {
       level: priorityLevel(o.priority),
       enqueuedAt: now,
       deadline: o.deadline,
-      latestStart: o.deadline === undefined ? Infinity : o.deadline - this.cost.upperMs(o.work),
+      latestStart:
+        o.deadline === undefined
+          ? Infinity
+          : o.deadline - this.cost.upperMs(o.work) - this.overhead.upperMs(1),
       timer: undefined,
       signal: o.signal,
       onAbort: undefined,
@@ -480,7 +511,7 @@ export class Batcher<I, O> {
     batch.forEach((p, i) => {
       const out = outputs[i]!;
       if (out instanceof Error) p.reject(out);
-      else p.resolve({ output: out, queuedMs: dispatchedAt - p.enqueuedAt });
+      else p.resolve({ output: out, queuedMs: dispatchedAt - p.enqueuedAt, ranMs: end - dispatchedAt });
     });
     this.schedule();
   }

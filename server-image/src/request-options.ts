@@ -25,11 +25,14 @@ export function priorityOf(headers: Headers, settings: HeaderSettings): Priority
   return 'default';
 }
 
-/** The absolute deadline on `now`'s clock, or undefined without the header. */
+/**
+ * The absolute deadline, counted from `arrivedAt` (when the request began to arrive: reading its
+ * body is part of its time), or undefined without the header.
+ */
 export function deadlineOf(
   headers: Headers,
   settings: HeaderSettings,
-  now: () => number,
+  arrivedAt: number,
 ): number | undefined {
   const raw = headers[settings.timeoutHeader.toLowerCase()];
   if (raw === undefined) return undefined;
@@ -41,5 +44,5 @@ export function deadlineOf(
       `${settings.timeoutHeader} must be a non-negative number of milliseconds, got '${value}'`,
     );
   }
-  return now() + ms;
+  return arrivedAt + ms;
 }

@@ -71,7 +71,7 @@ describe('Batcher: when batches run', () => {
     expect(r.batches).toEqual([['a']]);
     expect(clock.pending).toBe(0);
     r.finishers[0]!();
-    expect(await a).toEqual({ output: 'out:a', queuedMs: 0 });
+    expect(await a).toEqual({ output: 'out:a', queuedMs: 0, ranMs: 0 });
   });
 
   it('gathers what arrives during a run and runs it together as soon as the model is free', async () => {
@@ -377,6 +377,37 @@ describe('Batcher: deadlines', () => {
     expect(r.batches).toEqual([['slow']]);
   });
 
+  it('leaves room for the time the server takes around the batcher, as measured', async () => {
+    const r = manualRunner();
+    const { batcher, clock } = make({ run: r.run });
+    batcher.seed(SEED);
+    void batcher.submit('running', { rows: 1 });
+    // Wait about 10 ms, run about 14: 30 ms is enough...
+    expect(batcher.estimate(1, 1).overheadMs).toBe(0);
+    expect(batcher.refusalBefore('default', clock.now() + 30)).toBeUndefined();
+    // ...until reading and answering requests is seen to take about 10 ms more.
+    for (let i = 0; i < 20; i++) batcher.observeOverhead(10);
+    expect(batcher.estimate(1, 1).overheadMs).toBeGreaterThan(10);
+    const refusal = batcher.refusalBefore('default', clock.now() + 30);
+    expect([refusal?.kind, refusal?.message]).toEqual([
+      'deadline',
+      expect.stringMatching(/30\.0 ms left; .*, plus 1\d\.\d ms to read and answer it$/),
+    ]);
+    const res = await settle(batcher.submit('x', { rows: 1, deadline: clock.now() + 30 }));
+    expect(res.ok || res.e.kind).toBe('deadline');
+  });
+
+  it('refuses before the body what even one row cannot make, but nothing while idle', () => {
+    const r = manualRunner();
+    const { batcher, clock } = make({ run: r.run });
+    batcher.seed(SEED);
+    expect(batcher.refusalBefore('default', clock.now() + 1)).toBeUndefined();
+    void batcher.submit('running', { rows: 1 });
+    expect(batcher.refusalBefore('default', clock.now() + 5)?.kind).toBe('deadline');
+    expect(batcher.refusalBefore('default', clock.now() + 50)).toBeUndefined();
+    expect(batcher.refusalBefore('default')).toBeUndefined();
+  });
+
   it('rejects a deadline that has already passed', async () => {
     const { batcher, clock } = make({ run: manualRunner().run });
     clock.advance(100);
@@ -452,9 +483,9 @@ describe('Batcher: the queue bound', () => {
     ]);
     // The model holds a 1.5 s run: room comes when it takes the next batch, in about 2 s.
     expect(refused.ok || refused.e.retryAfterSeconds).toBe(2);
-    expect(batcher.queueFullFor()).toBeUndefined();
+    expect(batcher.refusalBefore()).toBeUndefined();
     void batcher.submit('one', { rows: 1 });
-    expect(batcher.queueFullFor()?.kind).toBe('queue-full');
+    expect(batcher.refusalBefore()?.kind).toBe('queue-full');
   });
 
   it('makes room for a higher priority by refusing the newest lower-priority request', async () => {
@@ -463,8 +494,8 @@ describe('Batcher: the queue bound', () => {
     void batcher.submit('running', { rows: 1 });
     const b1 = settle(batcher.submit('b1', { rows: 1, priority: 'batch' }));
     const b2 = settle(batcher.submit('b2', { rows: 1, priority: 'batch' }));
-    expect(batcher.queueFullFor('batch')?.kind).toBe('queue-full');
-    expect(batcher.queueFullFor('real-time')).toBeUndefined();
+    expect(batcher.refusalBefore('batch')?.kind).toBe('queue-full');
+    expect(batcher.refusalBefore('real-time')).toBeUndefined();
     const rt = batcher.submit('rt', { rows: 1, priority: 'real-time' });
     expect(await b2).toMatchObject({ ok: false, e: { kind: 'queue-full' } });
     expect((await settle(batcher.submit('b3', { rows: 1, priority: 'batch' }))).ok).toBe(false);
@@ -627,7 +658,7 @@ describe('Batcher: lifecycle', () => {
     const r = manualRunner();
     const { batcher } = make({ run: r.run, maxQueueSize: 16 });
     batcher.seed(SEED);
-    expect(batcher.estimate(1, 1)).toEqual({ waitMs: 0, runMs: expect.closeTo(13.93, 1) });
+    expect(batcher.estimate(1, 1)).toEqual({ waitMs: 0, runMs: expect.closeTo(13.93, 1), overheadMs: 0 });
     void batcher.submit('running', { rows: 1 });
     for (let i = 0; i < 6; i++) void batcher.submit(`q${i}`, { rows: 1 });
     // Busy ~10 ms, then one full batch of 4 (~16 ms) ahead; its own batch holds 3 rows.

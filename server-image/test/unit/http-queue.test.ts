@@ -61,6 +61,24 @@ describe('the queue over a real socket', () => {
     for (const c of [running, queued, refused]) c.socket.destroy();
   });
 
+  it('refuses with 504 before the body is sent a deadline that even one row cannot meet', async () => {
+    t.batcher.seed([
+      { rows: 1, work: 16, ms: 200 },
+      { rows: 2, work: 32, ms: 250 },
+    ]);
+    gate.hold();
+    const running = await send([head, body]);
+    await until(() => gate.runs.length === 1, 'the first run');
+    const hurried = await send([head.replace('\r\n\r\n', '\r\nX-Request-Timeout-Ms: 100\r\n\r\n')]);
+    for (let i = 0; i < 200 && !hurried.received().includes('\r\n\r\n{'); i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(hurried.received()).toMatch(/^HTTP\/1\.1 504 [\s\S]*deadline cannot be met: \d+\.\d ms left/);
+    gate.release();
+    await until(() => running.received().includes(' 200 '), 'the first answer');
+    for (const c of [running, hurried]) c.socket.destroy();
+  });
+
   it('drops a queued request whose client hangs up, and never runs it', async () => {
     gate.hold();
     const running = await send([head, body]);
