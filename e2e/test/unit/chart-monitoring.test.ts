@@ -101,7 +101,7 @@ describe('Grafana dashboard', () => {
     const known = [
       /^servingstack_requests_total$/,
       /^servingstack_(request|queue|inference)_duration_seconds_(bucket|sum|count)$/,
-      /^servingstack_batch_size_(bucket|sum|count)$/,
+      /^servingstack_batch_size_(bucket|sum|count|limit)$/,
       /^servingstack_queue_depth$/,
       /^DCGM_FI_DEV_GPU_UTIL$/,
     ];
