@@ -113,13 +113,13 @@ export class Batcher<I, O> {
   /** Queued requests that carry a deadline. */
   private readonly deadlined = new Set<Pending<I, O>>();
   private readonly maxInFlight: number;
-  readonly cost: RunCost;
+  private readonly cost: RunCost;
   /**
    * The server's own time per request outside the batcher (reading and decoding before, encoding
    * and sending after), priced like a run of no work: an aged mean and upper estimate.
    */
   private readonly overhead: RunCost;
-  readonly arrivals: ArrivalRate;
+  private readonly arrivals: ArrivalRate;
   /** Input elements per row of recent requests, for estimates made before a body is read. */
   private workPerRow = 0;
   private readonly size: BatchSize;
