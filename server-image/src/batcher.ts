@@ -12,7 +12,9 @@
 //     latest moment its most urgent request can start and still meet its deadline.
 // Deadlines: a request whose deadline cannot be met is answered when that is known, never at the
 // deadline: at arrival (predicted wait + run, from the cost model), or when its latest start
-// passes while the model is busy. A batch never grows past what its members' deadlines allow.
+// passes while the model is busy. A batch never grows past what its members' deadlines allow: a
+// request that would make it run past one is passed over, not a reason to close the batch (under
+// overload, batches cut short at every tight deadline would lower throughput for everyone).
 // While the model is idle nothing is refused for its deadline: the estimate may be stale, and
 // running the request is what corrects it.
 // Time comes from an injectable clock so the policy is tested with fake timers, never by sleeping.
@@ -48,6 +50,8 @@ export interface BatcherOptions<I, O> {
   maxBatchesInFlight?: number;
   /** p95 to keep queue wait plus run under by adapting the batch size; unset: static. */
   targetP95Ms?: number;
+  /** How late the thread that answers requests runs what is due, ms; deadlines leave room for it. */
+  loopLagMs?: () => number;
   /** Runs one batch; returns one output per input, in order, or the Error that input met. */
   run: (inputs: I[]) => Promise<Array<O | Error>>;
   clock?: Clock;
@@ -219,7 +223,12 @@ export class Batcher<I, O> {
       rows,
       work / Math.max(1, rows),
     );
-    return { ...queued, overheadMs: this.overhead.upperMs(1) };
+    return { ...queued, overheadMs: this.overheadMs() };
+  }
+
+  /** The server's own time around a request's batch: as measured, plus its event loop's lag. */
+  private overheadMs(): number {
+    return this.overhead.upperMs(1) + (this.opts.loopLagMs?.() ?? 0);
   }
 
   /** A deadline refusal when `e` says the request would finish after `deadline`. */
@@ -314,9 +323,7 @@ export class Batcher<I, O> {
       enqueuedAt: now,
       deadline: o.deadline,
       latestStart:
-        o.deadline === undefined
-          ? Infinity
-          : o.deadline - this.cost.upperMs(o.work) - this.overhead.upperMs(1),
+        o.deadline === undefined ? Infinity : o.deadline - this.cost.upperMs(o.work) - this.overheadMs(),
       timer: undefined,
       signal: o.signal,
       onAbort: undefined,

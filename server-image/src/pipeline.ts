@@ -4,6 +4,7 @@ import { Batcher } from './batcher.ts';
 import type { Clock } from './batcher.ts';
 import type { Config } from './config.ts';
 import type { Metrics } from './metrics.ts';
+import { LoopLag } from './loop-lag.ts';
 import type { Feeds, Model } from './model.ts';
 
 export type ModelBatcher = Batcher<Feeds, Feeds>;
@@ -48,14 +49,17 @@ export function createBatcher(
   const sizeLimit = metrics.batchSizeLimit.labels(labels);
   const delayLimit = metrics.batchDelay.labels(labels);
   queueDepth.set(0);
+  const lag = config.inferenceThread === 'worker' ? new LoopLag() : undefined;
   const batcher: ModelBatcher = new Batcher<Feeds, Feeds>({
     // A model without a batch contract runs one request at a time.
     maxBatchSize: model.batched ? config.maxBatchSize : 1,
     maxDelayMs: model.batched ? config.maxDelayMs : 0,
     maxQueueSize: config.maxQueueSize,
     ...(config.targetP95Ms !== undefined ? { targetP95Ms: config.targetP95Ms } : {}),
-    // A model on the main thread runs one batch at a time: session.run blocks that thread.
+    // A model on the main thread runs one batch at a time: session.run blocks that thread (and
+    // its loop's lag would count the runs twice in deadline admission).
     maxBatchesInFlight: config.inferenceThread === 'worker' ? WORKER_BATCHES_IN_FLIGHT : 1,
+    ...(lag ? { loopLagMs: () => lag.ms } : {}),
     run: async (inputs) => {
       const outputs = await model.runBatch(inputs);
       // The model turns batching off when a batch's outputs did not split into its requests.

@@ -64,9 +64,9 @@ export class RequestQueue<T extends Queued> {
   }
 
   /**
-   * A batch: `seed` first, then the queue's other items of its key in queue order, while they fit
-   * in `maxRows` and `fits` agrees. It stops at the first that does not fit, so a later, smaller
-   * request never overtakes an earlier one of its key.
+   * A batch: `seed` first, then the queue's other items of its key in queue order while they fit
+   * in `maxRows`, stopping at the first that does not, so that a later, smaller request never
+   * overtakes an earlier one of its key. Items `fits` refuses are passed over (left queued).
    */
   take(seed: T, maxRows: number, fits: (next: T) => boolean): T[] {
     const batch = [seed];
@@ -74,7 +74,8 @@ export class RequestQueue<T extends Queued> {
     for (const item of this.items) {
       if (rows >= maxRows) break;
       if (item === seed || item.key !== seed.key) continue;
-      if (rows + item.rows > maxRows || !fits(item)) break;
+      if (rows + item.rows > maxRows) break;
+      if (!fits(item)) continue;
       batch.push(item);
       rows += item.rows;
     }

@@ -397,6 +397,20 @@ describe('Batcher: deadlines', () => {
     expect(res.ok || res.e.kind).toBe('deadline');
   });
 
+  it("leaves room for the event loop's lag, which an overloaded server adds to every request", () => {
+    const r = manualRunner();
+    let lag = 0;
+    const { batcher, clock } = make({ run: r.run, loopLagMs: () => lag });
+    batcher.seed(SEED);
+    void batcher.submit('running', { rows: 1 });
+    expect(batcher.refusalBefore('default', clock.now() + 30)).toBeUndefined();
+    lag = 12;
+    expect(batcher.estimate(1, 1).overheadMs).toBe(12);
+    expect(batcher.refusalBefore('default', clock.now() + 30)?.message).toMatch(
+      /plus 12\.0 ms to read and answer it/,
+    );
+  });
+
   it('refuses before the body what even one row cannot make, but nothing while idle', () => {
     const r = manualRunner();
     const { batcher, clock } = make({ run: r.run });

@@ -36,7 +36,7 @@ describe('RequestQueue', () => {
     expect([q.rows, q.rowsOf('x'), q.length]).toEqual([2, 0, 1]);
   });
 
-  it('takes a batch: the seed first, then its key in order, until one does not fit', () => {
+  it('takes a batch: the seed first, then its key in order, until one does not fit in rows', () => {
     const q = new RequestQueue<Item>();
     const xs = [
       item('a', 1, 'k'),
@@ -51,7 +51,10 @@ describe('RequestQueue', () => {
     // c (2 rows) does not fit beside b + a; d, smaller, does not overtake it.
     expect(ids(q)).toEqual(['o', 'c', 'd']);
     expect(ids(q.take(q.head()!, 4, () => true))).toEqual(['o']);
-    expect(ids(q.take(q.head()!, 4, (next) => next.id !== 'd'))).toEqual(['c']);
+    q.push(item('e', 1, 'k'));
+    // Passed over, not stopped at: what `fits` refuses stays queued, the rest still joins.
+    expect(ids(q.take(q.head()!, 4, (next) => next.id !== 'd'))).toEqual(['c', 'e']);
+    expect(ids(q)).toEqual(['d']);
   });
 
   it('finds the newest lower-priority items to make room, or says there are not enough', () => {
