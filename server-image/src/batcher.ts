@@ -9,7 +9,7 @@
 //   - while a batch runs, requests gather into the next one; it goes when the model is free, or
 //     ahead of that (pipelining, `maxBatchesInFlight`) when it is full;
 //   - a partial batch closes at the earlier of its oldest request's arrival + the delay and the
-//     latest moment its most urgent request can start and still meet its deadline.
+//     latest moment one of its requests can start and still meet its deadline.
 // Deadlines: a request whose deadline cannot be met is answered when that is known, never at the
 // deadline: at arrival (predicted wait + run, from the cost model), or when its latest start
 // passes while the model is busy. A batch never grows past what its members' deadlines allow: a
@@ -436,24 +436,15 @@ export class Batcher<I, O> {
   }
 
   /**
-   * The queued request of the head's level that cannot wait for one more batch to meet its
-   * deadline, the earliest such; it goes first.
+   * Hands the next batch to `run`, starting with `seed` (a request at its latest start), else
+   * with the head of the queue. Within a level requests go first come first served, which is
+   * what admission predicted for them: moving the most urgent ahead (earliest deadline first)
+   * would make later requests late that admission had let in, and under overload its batches,
+   * each cut to one tight deadline, would lower throughput for everyone.
    */
-  private urgent(now: number, level: number): Pending<I, O> | undefined {
-    let best: Pending<I, O> | undefined;
-    for (const p of this.deadlined) {
-      if (p.level <= level && (!best || p.latestStart < best.latestStart)) best = p;
-    }
-    if (!best) return undefined;
-    const oneBatch = this.cost.expectedMs(this.size.current.batchSize * (best.work / best.rows));
-    return best.latestStart < Math.max(now, this.busyUntil) + oneBatch ? best : undefined;
-  }
-
-  /** Hands the next batch to `run`, starting with `seed` (else the most urgent, else the head). */
   private dispatch(now: number, seed?: Pending<I, O>): void {
     this.clearDelay();
-    const head = this.queue.head()!;
-    const first = seed ?? this.urgent(now, head.level) ?? head;
+    const first = seed ?? this.queue.head()!;
     const start = this.inFlight === 0 ? now : Math.max(now, this.busyUntil);
     let work = first.work;
     let deadline = first.deadline ?? Infinity;

@@ -429,26 +429,41 @@ describe('Batcher: deadlines', () => {
     expect(res.ok || res.e.kind).toBe('deadline');
   });
 
-  it('lets the most urgent request go first and never grows a batch past its deadline', async () => {
-    const clock = new FakeClock();
-    const r = manualRunner(clock);
-    const { batcher } = make({ run: r.run, maxBatchSize: 4 }, clock);
+  it("never grows a batch past what its requests' deadlines allow", async () => {
+    const r = manualRunner();
+    const { batcher, clock } = make({ run: r.run });
     batcher.seed(SEED);
     void batcher.submit('running', { rows: 1 });
-    void batcher.submit('a', { rows: 1, key: 'x' });
-    void batcher.submit('b', { rows: 1, key: 'x' });
-    // Other key, queued last, but its deadline cannot wait for a's batch.
-    const urgent = batcher.submit('u', { rows: 1, key: 'y', deadline: clock.now() + 34 });
-    void batcher.submit('v', { rows: 1, key: 'y', deadline: clock.now() + 200 });
+    // Admitted: about 10 ms behind the run, then about 14 alone.
+    const a = batcher.submit('a', { rows: 1, deadline: 24 });
+    ['b', 'c', 'd'].forEach((x) => void batcher.submit(x, { rows: 1 }));
     clock.advance(9);
     r.finishers[0]!();
     await flush();
-    expect(r.batches.at(-1)).toEqual(['u', 'v']);
-    clock.advance(10);
-    r.finishers[1]!();
-    expect((await urgent).output).toBe('out:u');
-    await flush();
+    // From 9 ms (the run took 9: estimates tighten), two rows run until about 23 ms, three
+    // until about 25.6: past a's deadline.
     expect(r.batches.at(-1)).toEqual(['a', 'b']);
+    r.finishers[1]!();
+    expect((await a).output).toBe('out:a');
+    await flush();
+    expect(r.batches.at(-1)).toEqual(['c', 'd']);
+  });
+
+  it('passes over a request whose deadline the batch would miss, rather than closing the batch there', async () => {
+    const r = manualRunner();
+    const { batcher, clock } = make({ run: r.run });
+    batcher.seed(SEED);
+    void batcher.submit('running', { rows: 1 });
+    void batcher.submit('x', { rows: 1 });
+    const tight = settle(batcher.submit('t', { rows: 1, deadline: 27 }));
+    ['y', 'z'].forEach((v) => void batcher.submit(v, { rows: 1 }));
+    clock.advance(12);
+    r.finishers[0]!();
+    await flush();
+    expect(r.batches.at(-1)).toEqual(['x', 'y', 'z']);
+    // Its latest start (27 ms minus a run of about 14) passes while the model is busy.
+    clock.advance(2);
+    expect(await tight).toMatchObject({ ok: false, e: { kind: 'deadline' } });
   });
 });
 
