@@ -129,6 +129,7 @@ async function overload(url: string): Promise<OverloadResult> {
       refusedDeadline: refused.length,
       refusedEarlyMedianMs: refused.length ? +percentile(early, 50).toFixed(1) : null,
       refusedEarlyMinMs: refused.length ? +early[0]!.toFixed(1) : null,
+      refusedLate: early.filter((ms) => ms < 0).length,
       refusedQueueFull: mine.filter((o) => o.status === 503).length,
       failed: mine.filter((o) => ![200, 503, 504].includes(o.status)).length,
       p95OkMs: ok.length

@@ -21,6 +21,8 @@ export interface DeadlineClass {
   /** How long before the deadline the 504s arrived: median and least. */
   refusedEarlyMedianMs: number | null;
   refusedEarlyMinMs: number | null;
+  /** 504s that arrived after the deadline (the server's loop or the machine fell behind). */
+  refusedLate: number;
   refusedQueueFull: number;
   failed: number;
   p95OkMs: number | null;
@@ -103,8 +105,9 @@ export function batchingSection(r: BatchingReport): string {
     const sent = withDeadline.reduce((n, c) => n + c.sent, 0);
     const late = withDeadline.reduce((n, c) => n + c.answeredLate, 0);
     const refused = withDeadline.reduce((n, c) => n + c.refusedDeadline, 0);
+    const refusedLate = withDeadline.reduce((n, c) => n + c.refusedLate, 0);
     lines.push(
-      `- ${v.label}: of ${sent} requests with a deadline, **${late} answered after it** (aim: 0), ${pct(refused / sent)} refused early with 504.`,
+      `- ${v.label}: of ${sent} requests with a deadline, **${late} answered after it** (aim: 0), ${pct(refused / sent)} refused with 504, ${refusedLate} of those after the deadline.`,
     );
   }
   lines.push('');
