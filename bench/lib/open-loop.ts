@@ -2,6 +2,7 @@
 // callers would send them (a closed loop slows down with the server and never overloads it).
 // Each request is timed from when it was due, so a late send counts against the server
 // (coordinated omission). Connections come from a pool that grows as requests overlap.
+import { prng } from '../../server-image/src/models/mlp.ts';
 import { buildRequest, RawConnection } from './raw-http.ts';
 import type { Payload } from './load.ts';
 
@@ -95,22 +96,11 @@ export function poissonSchedule(
   pickKind: (rnd: () => number) => number,
   seed = 1,
 ): Scheduled[] {
-  const rnd = mulberry32(seed);
+  const rnd = prng(seed);
   const out: Scheduled[] = [];
   for (let t = 0; ;) {
     t += (-Math.log(1 - rnd()) / perSecond) * 1000;
     if (t >= seconds * 1000) return out;
     out.push({ atMs: t, kind: pickKind(rnd) });
   }
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -13,8 +13,8 @@ export const MLP_OUTPUT_NAME = 'probabilities';
 const SEED = 20260401;
 const PRODUCER = 'servingstack-mlp';
 
-/** mulberry32: a tiny deterministic PRNG, good enough for weights. */
-function prng(seed: number): () => number {
+/** mulberry32: a tiny deterministic PRNG, good enough for weights (and load schedules). */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -40,6 +40,14 @@ async function send(data: (string | Buffer)[]): Promise<{ socket: Socket; receiv
   return { socket, received: () => Buffer.concat(chunks).toString('latin1') };
 }
 
+/** What a connection received once an answer with a body has arrived (a few seconds at most). */
+async function answer(c: { received: () => string }): Promise<string> {
+  for (let i = 0; i < 400 && !c.received().includes('\r\n\r\n{'); i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return c.received();
+}
+
 const requestsWith = async (code: number) =>
   ((await t.metrics.requests.get()).values.find((v) => v.labels.code === String(code))?.value ?? 0) as number;
 
@@ -52,10 +60,7 @@ describe('the queue over a real socket', () => {
     await until(() => t.batcher.depth === 1, 'a queued request');
     // Headers only: the answer must not wait for a body that never comes.
     const refused = await send([head]);
-    for (let i = 0; i < 200 && !refused.received().includes('\r\n\r\n{'); i++) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    expect(refused.received()).toMatch(/^HTTP\/1\.1 503 .*\r\nretry-after: 1\r\n[\s\S]*queue is full/i);
+    expect(await answer(refused)).toMatch(/^HTTP\/1\.1 503 .*\r\nretry-after: 1\r\n[\s\S]*queue is full/i);
     gate.release();
     await until(() => running.received().includes(' 200 ') && queued.received().includes(' 200 '), 'answers');
     for (const c of [running, queued, refused]) c.socket.destroy();
@@ -70,10 +75,7 @@ describe('the queue over a real socket', () => {
     const running = await send([head, body]);
     await until(() => gate.runs.length === 1, 'the first run');
     const hurried = await send([head.replace('\r\n\r\n', '\r\nX-Request-Timeout-Ms: 100\r\n\r\n')]);
-    for (let i = 0; i < 200 && !hurried.received().includes('\r\n\r\n{'); i++) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    expect(hurried.received()).toMatch(/^HTTP\/1\.1 504 [\s\S]*deadline cannot be met: \d+\.\d ms left/);
+    expect(await answer(hurried)).toMatch(/^HTTP\/1\.1 504 [\s\S]*deadline cannot be met: \d+\.\d ms left/);
     gate.release();
     await until(() => running.received().includes(' 200 '), 'the first answer');
     for (const c of [running, hurried]) c.socket.destroy();
