@@ -8,9 +8,12 @@
 // may be spent waiting for a batch to fill. Clipper's AIMD finds the same size by probing (add
 // one while under the target, cut by a tenth when over) and oscillates around it; the cost model
 // gives the size directly, moves with the measured run times on every run, and prices larger
-// inputs by their size. Queueing from overload (more requests than any batch size can serve) is
-// not a reason to shrink batches, which would only lower throughput: deadlines and the queue
-// bound answer that.
+// inputs by their size. And it knows the arrival rate: when rows arrive faster than that size can
+// serve them, no size keeps the target (queueing dominates), and the highest throughput is what
+// helps: the size whose measured runs serve the most rows per second (on a CPU per-row cost often
+// grows past some size, so that is not always the largest). Shrinking batches under overload, as
+// AIMD does when the p95 it sees includes the queue, would only lower throughput; deadlines and the
+// queue bound answer overload.
 import type { RunCost } from './cost-model.ts';
 
 export interface BatchSizeOptions {
@@ -33,11 +36,18 @@ export interface BatchLimits {
   delayMs: number;
 }
 
-/** The limits for a target, given the cost of a batch and the work in one row. */
+/** Above this share of a batch size's throughput, queues grow: the size no longer keeps up. */
+export const UTILISATION = 0.8;
+
+/**
+ * The limits for a target, given the cost of a batch, the work in one row and the rows arriving
+ * per millisecond.
+ */
 export function adaptiveLimits(
   opts: BatchSizeOptions & { targetP95Ms: number },
-  cost: Pick<RunCost, 'upperMs'>,
+  cost: Pick<RunCost, 'upperMs' | 'expectedMs'>,
   workPerRow: number,
+  arrivalsPerMs = 0,
 ): BatchLimits {
   const budget = opts.targetP95Ms * TARGET_SHARE;
   const latency = (rows: number) => (opts.batchesInFlight + 1) * cost.upperMs(rows * workPerRow);
@@ -49,16 +59,33 @@ export function adaptiveLimits(
     if (latency(mid) <= budget) lo = mid;
     else hi = mid - 1;
   }
+  const throughput = (rows: number) => rows / Math.max(1e-9, cost.expectedMs(rows * workPerRow));
+  if (arrivalsPerMs > UTILISATION * throughput(lo)) {
+    // Overloaded at this size: the size, from it up, that serves the most rows per second.
+    let best = lo;
+    for (const rows of candidateSizes(lo, opts.maxBatchSize)) {
+      if (throughput(rows) > throughput(best)) best = rows;
+    }
+    return { batchSize: best, delayMs: 0 };
+  }
   return {
     batchSize: lo,
     delayMs: Math.min(opts.maxDelayMs, Math.max(0, budget - latency(lo))),
   };
 }
 
+/** `from`, the powers of two above it and `to`: enough points of a smooth cost curve. */
+function candidateSizes(from: number, to: number): number[] {
+  const sizes = [from, to];
+  for (let p = 1; p < to; p *= 2) if (p > from) sizes.push(p);
+  return sizes;
+}
+
 /** Holds the current limits and recomputes them, at most every `intervalMs`, when adaptive. */
 export class BatchSize {
   private opts: BatchSizeOptions;
-  private readonly cost: Pick<RunCost, 'upperMs'>;
+  private readonly cost: Pick<RunCost, 'upperMs' | 'expectedMs'>;
+  private readonly arrivalsPerMs: () => number;
   private readonly intervalMs: number;
   private limits: BatchLimits;
   private updatedAt = -Infinity;
@@ -68,12 +95,14 @@ export class BatchSize {
 
   constructor(
     opts: BatchSizeOptions,
-    cost: Pick<RunCost, 'upperMs'>,
+    cost: Pick<RunCost, 'upperMs' | 'expectedMs'>,
+    arrivalsPerMs: () => number,
     onChange?: (limits: BatchLimits) => void,
     intervalMs = 100,
   ) {
     this.opts = opts;
     this.cost = cost;
+    this.arrivalsPerMs = arrivalsPerMs;
     this.intervalMs = intervalMs;
     this.onChange = onChange;
     this.limits = { batchSize: opts.maxBatchSize, delayMs: opts.maxDelayMs };
@@ -118,6 +147,7 @@ export class BatchSize {
       { ...this.opts, targetP95Ms: this.opts.targetP95Ms! },
       this.cost,
       this.workPerRow,
+      this.arrivalsPerMs(),
     );
     if (next.batchSize === this.limits.batchSize && Math.abs(next.delayMs - this.limits.delayMs) < 0.05)
       return;

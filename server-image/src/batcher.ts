@@ -159,6 +159,7 @@ export class Batcher<I, O> {
         batchesInFlight: this.maxInFlight,
       },
       this.cost,
+      () => this.arrivals.perMs(),
       opts.onLimits,
     );
   }

@@ -1,8 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { adaptiveLimits, BatchSize, TARGET_SHARE } from '../../src/batch-size.ts';
 
-// 2 ms plus 1 ms per row (one element per row).
-const cost = { upperMs: (work: number) => 2 + work };
+// 2 ms plus 1 ms per row (one element per row), planned and expected alike.
+const cost = { upperMs: (work: number) => 2 + work, expectedMs: (work: number) => 2 + work };
+const noArrivals = () => 0;
 
 describe('adaptiveLimits', () => {
   it('picks the largest batch whose runs fit the target, and spends what is left on the delay', () => {
@@ -43,6 +44,20 @@ describe('adaptiveLimits', () => {
     expect(adaptiveLimits(opts, cost, 4).batchSize).toBe(9); // 2 × (2 + 36) = 76
   });
 
+  it('when rows arrive faster than that size serves them, takes the size that serves the most', () => {
+    const opts = { maxBatchSize: 64, maxDelayMs: 5, targetP95Ms: 100, batchesInFlight: 1 };
+    // Size 38 serves 38 rows per 40 ms: 0.95 rows/ms. Below 80% of that, the target decides.
+    expect(adaptiveLimits(opts, cost, 1, 0.7).batchSize).toBe(38);
+    // Above it, the queue grows whatever the size: throughput decides, here the largest.
+    expect(adaptiveLimits(opts, cost, 1, 0.9)).toEqual({ batchSize: 64, delayMs: 0 });
+    // A CPU whose cost per row rises past 16 rows: the most rows per second are at 16.
+    const cpu = {
+      upperMs: (w: number) => 2 + w,
+      expectedMs: (w: number) => 10 + 0.5 * w + 2 * Math.max(0, w - 16),
+    };
+    expect(adaptiveLimits({ ...opts, targetP95Ms: 30 }, cpu, 1, 5).batchSize).toBe(16);
+  });
+
   it('falls back to one row when even that misses the target', () => {
     expect(
       adaptiveLimits({ maxBatchSize: 64, maxDelayMs: 5, targetP95Ms: 1, batchesInFlight: 1 }, cost, 1),
@@ -55,6 +70,7 @@ describe('BatchSize', () => {
     const size = new BatchSize(
       { maxBatchSize: 32, maxDelayMs: 5, targetP95Ms: undefined, batchesInFlight: 1 },
       cost,
+      noArrivals,
     );
     size.refresh(0, 1);
     size.update(1000, 32, 32);
@@ -66,6 +82,7 @@ describe('BatchSize', () => {
     const size = new BatchSize(
       { maxBatchSize: 64, maxDelayMs: 5, targetP95Ms: 100, batchesInFlight: 1 },
       cost,
+      noArrivals,
       (l) => seen.push(l.batchSize),
       100,
     );
@@ -77,10 +94,25 @@ describe('BatchSize', () => {
     expect(seen.length).toBeLessThan(15);
   });
 
+  it('reads the arrival rate when it recomputes', () => {
+    let rate = 0;
+    const size = new BatchSize(
+      { maxBatchSize: 64, maxDelayMs: 5, targetP95Ms: 100, batchesInFlight: 1 },
+      cost,
+      () => rate,
+    );
+    size.refresh(0, 1);
+    expect(size.current.batchSize).toBe(38);
+    rate = 0.9;
+    size.update(1000, 38, 38);
+    expect(size.current.batchSize).toBe(64);
+  });
+
   it('stops batching for good when told', () => {
     const size = new BatchSize(
       { maxBatchSize: 64, maxDelayMs: 5, targetP95Ms: 100, batchesInFlight: 1 },
       cost,
+      noArrivals,
     );
     size.stopBatching();
     size.refresh(0, 1);
