@@ -20,7 +20,8 @@ missing_packages() {
     read -r pkg cmds <<<"$line" || true
     [[ -n "$pkg" ]] || continue
     if [[ -z "$cmds" ]]; then
-      [[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null)" == "ii " ]] || echo "$pkg"
+      # Installed is the second letter: "ii ", or "hi " for a package on hold.
+      [[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null)" == ?"i " ]] || echo "$pkg"
       continue
     fi
     for cmd in $cmds; do
