@@ -50,13 +50,30 @@ mapfile -t missing < <(missing_packages)
 
 echo "==> installing Debian packages: ${missing[*]} (apt-get, once)" >&2
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+attempt="$(mktemp)"
+trap 'rm -f "$log" "$attempt"' EXIT
+
+# apt_get ARG...: apt-get, waiting up to 5 minutes while another apt holds one of its locks. A
+# fresh machine often runs apt's daily update just after boot, and `apt-get update` gives up at
+# once on the lists lock (DPkg::Lock::Timeout only makes it wait for dpkg's).
+apt_get() {
+  local deadline=$((SECONDS + 300)) rc
+  while true; do
+    rc=0
+    apt-get -o DPkg::Lock::Timeout=300 "$@" >"$attempt" 2>&1 || rc=$?
+    cat "$attempt" >>"$log"
+    ((rc != 0)) || return 0
+    grep -q 'Could not get lock' "$attempt" && ((SECONDS < deadline)) || return 1
+    if [[ -z "${waiting:-}" ]]; then echo "==> waiting for another apt to finish (up to 5 minutes)" >&2; fi
+    waiting=1
+    sleep 2
+  done
+}
+
 # Recommends are asked for explicitly, whatever this machine's apt says: podman's own (buildah,
 # fuse-overlayfs, slirp4netns, uidmap) are part of what the project ran and tested with.
 export DEBIAN_FRONTEND=noninteractive
-if ! apt-get update -q >"$log" 2>&1 ||
-  ! apt-get install -y -q --install-recommends \
-    -o DPkg::Lock::Timeout=300 "${missing[@]}" >>"$log" 2>&1; then
+if ! apt_get update -q || ! apt_get install -y -q --install-recommends "${missing[@]}"; then
   tail -n 40 "$log" | sed 's/^/    /' >&2
   echo "error: installing ${missing[*]} with apt-get failed (output above)" >&2
   exit 1

@@ -108,4 +108,16 @@ describe('scripts/system/ensure.sh', () => {
       stderr: '==> installing Debian packages: gone-pkg (apt-get, once)',
     });
   });
+
+  it('waits while another apt holds its lock (apt-get update does not), then installs', async () => {
+    const box = sandbox('new-pkg new-pkg-cmd\n', { lockedUpdates: 1 });
+    const { code, stderr } = await box.run();
+    expect({ code, stderr }).toEqual({
+      code: 0,
+      stderr: expect.stringContaining('installing Debian packages: new-pkg'),
+    });
+    expect(stderr).toContain('waiting for another apt');
+    expect(box.aptCalls().filter((c) => c.includes('update'))).toHaveLength(2);
+    expect(existsSync(join(box.bin, 'new-pkg-cmd'))).toBe(true);
+  }, 30_000);
 });
