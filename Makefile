@@ -3,7 +3,9 @@
 
 NODE_VERSION ?= 24.22.3
 export SERVINGSTACK_CACHE ?= $(HOME)/.cache/servingstack
-export PATH := $(SERVINGSTACK_CACHE)/node-v$(NODE_VERSION)/bin:$(CURDIR)/.cluster/bin:$(PATH)
+# The sbin directories last, whatever the caller's PATH (su without -, some CI runners): ensure.sh
+# counts debootstrap and chroot as installed there, so the scripts must find them there too.
+export PATH := $(SERVINGSTACK_CACHE)/node-v$(NODE_VERSION)/bin:$(CURDIR)/.cluster/bin:$(PATH):/usr/local/sbin:/usr/sbin:/sbin
 export NODE_VERSION
 # onnxruntime must not phone home (1.29+ does by default) nor download CUDA binaries here.
 export ORT_DISABLE_TELEMETRY := 1

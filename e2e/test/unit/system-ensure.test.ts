@@ -121,3 +121,19 @@ describe('scripts/system/ensure.sh', () => {
     expect(existsSync(join(box.bin, 'new-pkg-cmd'))).toBe(true);
   }, 30_000);
 });
+
+describe('the Makefile', () => {
+  it('runs its recipes with the sbin directories on PATH, where ensure.sh finds debootstrap and chroot', async () => {
+    const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) =>
+      execFile(
+        'make',
+        ['-s', '--no-print-directory', '--eval', 'print-path: ; @echo "$$PATH"', 'print-path'],
+        { cwd: repoRoot, env: { ...process.env, PATH: '/usr/local/bin:/usr/bin:/bin' } },
+        (err, out) => (err ? reject(err) : resolve({ stdout: out })),
+      ),
+    );
+    expect(stdout.trim().split(':')).toEqual(
+      expect.arrayContaining(['/usr/local/sbin', '/usr/sbin', '/sbin']),
+    );
+  });
+});
