@@ -153,18 +153,89 @@ export function commandNames(words: readonly string[]): string[] {
   return wrapped === undefined ? [name] : [name, ...commandNames(rest.slice(wrapped))];
 }
 
-/** Commands the TypeScript starts by literal name: `spawn('podman', ...)`, `execFile('bash', ...)`. */
-export function spawnedCommands(): CommandUse[] {
-  const uses: CommandUse[] = [];
-  const call = /\b(?:spawn|spawnSync|execFile|execFileSync)\(\s*(['"`])([^'"`$]+)\1/g;
-  for (const file of typeScriptFiles()) {
-    const text = read(file);
-    for (const m of text.matchAll(call)) {
-      const line = text.slice(0, m.index).split('\n').length;
-      uses.push({ command: m[2]!, where: `${file}:${line}` });
+const RUNS_FILE = ['spawn', 'spawnSync', 'execFile', 'execFileSync'];
+const RUNS_SHELL = ['exec', 'execSync'];
+
+/**
+ * The names a file calls child_process's runners by, and which runner each is: named imports (`as`
+ * too), a namespace import (`cp.spawn`), and promisified ones (`const run = promisify(execFile)`,
+ * `promisify(execFile)(...)`).
+ */
+function childProcessRunners(text: string): Map<string, string> {
+  const runners = new Map<string, string>();
+  const imports = /import\s*(?:\{([^}]*)\}|\*\s*as\s+(\w+))\s*from\s*['"](?:node:)?child_process['"]/g;
+  for (const [, named, namespace] of text.matchAll(imports)) {
+    for (const spec of named?.split(',') ?? []) {
+      const [original = '', local = original] = spec.trim().split(/\s+as\s+/);
+      if ([...RUNS_FILE, ...RUNS_SHELL].includes(original)) runners.set(local, original);
+    }
+    if (namespace) for (const f of [...RUNS_FILE, ...RUNS_SHELL]) runners.set(`${namespace}.${f}`, f);
+  }
+  for (const [local, original] of [...runners]) {
+    runners.set(`promisify(${local})`, original);
+    const alias = new RegExp(
+      `\\b(?:const|let|var)\\s+(\\w+)\\s*=\\s*promisify\\(\\s*${escape(local)}\\s*\\)`,
+      'g',
+    );
+    for (const [, name] of text.matchAll(alias)) runners.set(name!, original);
+  }
+  return runners;
+}
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** A JS string literal at `at` (after blanks), unescaped; undefined when it is not one or computes. */
+function stringAt(text: string, at: number): { value: string; end: number } | undefined {
+  const m = /\s*(['"`])((?:\\.|(?!\1)[^\\])*)\1/y;
+  m.lastIndex = at;
+  const found = m.exec(text);
+  if (!found || (found[1] === '`' && found[2]!.includes('${'))) return undefined;
+  return { value: found[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)), end: m.lastIndex };
+}
+
+/**
+ * The commands a TypeScript source starts by literal name: `spawn('podman', ...)`, a promisified
+ * `run('podman', ...)`, the script of `execSync('a | b')` or `spawn('sh', ['-c', 'a | b'])`. A
+ * command named by a variable is left out (always a path the project computes).
+ */
+export function typeScriptCommands(text: string): { command: string; line: number }[] {
+  const out: { command: string; line: number }[] = [];
+  const lineAt = (index: number) => text.slice(0, index).split('\n').length;
+  const shellScript = (script: string, line: number) => {
+    for (const c of scanShell(script).commands)
+      for (const command of commandNames(c.words)) out.push({ command, line });
+  };
+  for (const [local, runner] of childProcessRunners(text)) {
+    const calls = new RegExp(
+      `(?<![\\w.$])${escape(local).replace(/\\\(/g, '\\(\\s*').replace(/\\\)/g, '\\s*\\)')}\\(`,
+      'g',
+    );
+    for (const call of text.matchAll(calls)) {
+      const first = stringAt(text, call.index + call[0].length);
+      if (first === undefined) continue;
+      const line = lineAt(call.index);
+      if (RUNS_SHELL.includes(runner)) {
+        shellScript(first.value, line);
+        continue;
+      }
+      out.push({ command: first.value, line });
+      // spawn('bash', ['-c', SCRIPT]) and the like: the script's commands too.
+      if (!/^(\/usr)?(\/bin\/)?(ba|da)?sh$/.test(first.value)) continue;
+      const dashC = /\s*,\s*\[\s*(['"])-[a-z]*c\1\s*,/y;
+      dashC.lastIndex = first.end;
+      if (!dashC.test(text)) continue;
+      const script = stringAt(text, dashC.lastIndex);
+      if (script) shellScript(script.value, line);
     }
   }
-  return uses;
+  return out;
+}
+
+/** Commands the TypeScript starts (typeScriptCommands), with where. */
+export function spawnedCommands(): CommandUse[] {
+  return typeScriptFiles().flatMap((file) =>
+    typeScriptCommands(read(file)).map(({ command, line }) => ({ command, where: `${file}:${line}` })),
+  );
 }
 
 /** Every external command the project runs, by name, with where (file:line) it is run. */
@@ -177,7 +248,8 @@ export function commandsRun(): CommandUse[] {
       uses.push({ command: name, where: `${file}:${command.line}` });
     }
   }
-  return [...uses, ...spawnedCommands()];
+  for (const use of spawnedCommands()) if (!SHELL_BUILTINS.has(use.command)) uses.push(use);
+  return uses;
 }
 
 // Both lists are read once per test file.

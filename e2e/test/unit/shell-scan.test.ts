@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { commandNames } from '../support/project-commands.ts';
+import { commandNames, typeScriptCommands } from '../support/project-commands.ts';
 import { scanMakefile, scanShell, stopsReadingEarly } from '../support/shell-scan.ts';
 
 const names = (script: string): string[] => scanShell(script).commands.flatMap((c) => commandNames(c.words));
@@ -170,5 +170,43 @@ describe('stopsReadingEarly', () => {
     ]) {
       expect([reader.join(' '), stopsReadingEarly(reader)]).toEqual([reader.join(' '), undefined]);
     }
+  });
+});
+
+describe('typeScriptCommands', () => {
+  // Spelled so that this file, which the scanner reads too, imports nothing from it.
+  const from = (module: string) => `from '${module}_process';`;
+
+  it('finds what child_process runs, by any name it is imported or promisified as, and inside shell scripts', () => {
+    const source = [
+      `import { execSync, spawn, exec, execFile as ef } ${from('node:child')}`,
+      `import * as cp ${from('child')}`,
+      "import { promisify } from 'node:util';",
+      'const run = promisify(ef);',
+      "execSync('curl -s x | sort');",
+      "spawn('sh', ['-c', 'ss -l']);",
+      'exec("pgrep x");',
+      "ef('/usr/bin/openssl', []);",
+      'await run(',
+      "  'podman', []);",
+      "await promisify(ef)('runc');",
+      "cp.spawnSync('bash', ['-ec', 'mount; umount x']);",
+      'spawn(computed, []);',
+      "podman.exec('not-a-command');",
+      "/re/.exec('nor-this');",
+    ].join('\n');
+    expect(typeScriptCommands(source).sort((a, b) => a.line - b.line)).toEqual([
+      { command: 'curl', line: 5 },
+      { command: 'sort', line: 5 },
+      { command: 'sh', line: 6 },
+      { command: 'ss', line: 6 },
+      { command: 'pgrep', line: 7 },
+      { command: '/usr/bin/openssl', line: 8 },
+      { command: 'podman', line: 9 },
+      { command: 'runc', line: 11 },
+      { command: 'bash', line: 12 },
+      { command: 'mount', line: 12 },
+      { command: 'umount', line: 12 },
+    ]);
   });
 });
