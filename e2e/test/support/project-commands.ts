@@ -1,7 +1,14 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { repoRoot } from './paths.ts';
-import { literal, scanMakefile, scanShell, type ShellCommand } from './shell-scan.ts';
+import {
+  inlineScript,
+  literal,
+  scanMakefile,
+  scanShell,
+  scriptText,
+  type ShellCommand,
+} from './shell-scan.ts';
 
 /**
  * Every external command the project runs, and where each is meant to come from: the base
@@ -148,9 +155,77 @@ export function commandNames(words: readonly string[]): string[] {
       return [name, ...inner(['-s', '-k', '--signal', '--kill-after'], 1)];
     case 'chroot': // chroot [options] ROOT COMMAND
       return [name, ...inner([], 1)];
+    case 'flock': // flock [options] FILE COMMAND..., flock [options] FILE -c SCRIPT, flock [options] FD
+      return [name, ...flockNames(rest)];
+    case 'find': {
+      // Each -exec/-execdir/-ok runs the words up to its `;` or `+`.
+      const names: string[] = [];
+      rest.forEach((w, i) => {
+        if (!/^-(exec|execdir|ok|okdir)$/.test(literal(w) ?? '')) return;
+        const end = rest.findIndex((e, j) => j > i && /^(;|\+)$/.test(literal(e) ?? ''));
+        names.push(...commandNames(rest.slice(i + 1, end < 0 ? undefined : end)));
+      });
+      return [name, ...names];
+    }
+    case 'trap': {
+      // trap [--] SCRIPT SIGNAL...; `trap - SIGNAL` resets, `trap -p` lists.
+      const args = literal(rest[0] ?? '') === '--' ? rest.slice(1) : rest;
+      return args.length > 1 && literal(args[0]!) !== '-' ? scriptNames(args[0]!) : [];
+    }
+    case 'eval':
+      return rest.flatMap(scriptNames);
   }
   const wrapped = PROJECT_WRAPPERS[name];
   return wrapped === undefined ? [name] : [name, ...commandNames(rest.slice(wrapped))];
+}
+
+/** The commands of a word that holds a shell script (`trap WORD`, `flock -c WORD`). */
+function scriptNames(word: string): string[] {
+  const text = scriptText(word);
+  return text === undefined ? [] : scanShell(text).commands.flatMap((c) => commandNames(c.words));
+}
+
+function flockNames(args: readonly string[]): string[] {
+  let target = false;
+  for (let i = 0; i < args.length; i++) {
+    const w = literal(args[i]!) ?? '';
+    if (w === '-c' || w === '--command') return scriptNames(args[i + 1] ?? '');
+    if (['-w', '--timeout', '-E', '--conflict-exit-code'].includes(w)) i++;
+    else if (w.startsWith('-')) continue;
+    else if (target) return commandNames(args.slice(i));
+    else target = true; // the lock file, directory or descriptor
+  }
+  return [];
+}
+
+/**
+ * Commands that run another command the scanner does not follow: using one would hide that
+ * command from the system-package test, so the test fails on them instead.
+ */
+export const UNFOLLOWED_WRAPPERS = new Set(
+  (
+    'sudo doas su runuser setpriv sg newgrp stdbuf ionice taskset chrt nsenter unshare prlimit ' +
+    'choom setarch linux32 linux64 script start-stop-daemon systemd-run watch parallel strace ' +
+    'fakeroot dbus-run-session run-parts busybox capsh numactl'
+  ).split(' '),
+);
+
+/**
+ * Where the project runs a command the scanner cannot see: through one of UNFOLLOWED_WRAPPERS,
+ * or as a shell script it is not given literally (`bash -c "$x"`, `... | bash`).
+ */
+export function unseenCommands(): CommandUse[] {
+  const uses: CommandUse[] = [];
+  for (const { file, command } of shellCommands()) {
+    const where = `${file}:${command.line}`;
+    for (const name of commandNames(command.words)) {
+      const base = name.slice(name.lastIndexOf('/') + 1);
+      if (UNFOLLOWED_WRAPPERS.has(base)) uses.push({ command: `${name} (runs a command)`, where });
+    }
+    if (inlineScript(command) === 'unseen')
+      uses.push({ command: `${command.words.join(' ')} (a script)`, where });
+  }
+  return uses;
 }
 
 const RUNS_FILE = ['spawn', 'spawnSync', 'execFile', 'execFileSync'];

@@ -6,15 +6,26 @@
  *
  * What it cannot see, by design: a command named through a variable (`"$bin" --version`,
  * `"${kubectl[@]}"`), which in this project is always a binary it builds or a path it computes,
- * and commands inside strings handed to another program (`node -e '...'`); `bash -c '...'` with a
- * literal script is followed.
+ * and commands inside strings handed to another program (`node -e '...'`). The script a shell is
+ * given literally (`bash -c '...'`, `bash <<EOF`) is followed; one it is not (`bash -c "$x"`,
+ * `... | bash`) is reported by inlineScript, and the system-package test fails on it.
  */
 
-/** One simple command: its words as written, the line it starts on, and whether a `|` feeds it. */
+/**
+ * One simple command: its words as written, the line it starts on, whether a `|` feeds it, and
+ * the here-document it reads, if any.
+ */
 export interface ShellCommand {
   words: string[];
   line: number;
   piped: boolean;
+  hereDoc?: HereDocBody;
+}
+
+/** A here-document's text and the line it starts on. */
+export interface HereDocBody {
+  text: string;
+  line: number;
 }
 
 export interface ShellScan {
@@ -26,7 +37,8 @@ export interface ShellScan {
 type Token =
   | { kind: 'word'; text: string; line: number }
   | { kind: 'op'; text: string; line: number }
-  | { kind: 'newline'; line: number };
+  | { kind: 'newline'; line: number }
+  | { kind: 'heredoc'; body: HereDocBody; line: number };
 
 const OPERATORS = [';;&', ';;', ';&', '||', '|&', '&&', '|', '&', ';', '(', ')'];
 const REDIRECTIONS = ['<<<', '<<-', '<<', '&>>', '&>', '>>', '>&', '<&', '<>', '>|', '>', '<'];
@@ -56,11 +68,12 @@ export function scanShell(text: string): ShellScan {
     for (const c of inner.commands) commands.push({ ...c, line: c.line + sub.line - 1 });
     functions.push(...inner.functions);
   }
-  // bash -c / sh -c with a literal script: that script's commands are this file's too.
+  // The script a shell runs (`bash -c '...'`, `bash <<EOF`): its commands are this file's too.
   for (const c of [...commands]) {
-    const script = shellCScript(c.words);
-    if (script === undefined) continue;
-    for (const inner of scanShell(script).commands) commands.push({ ...inner, line: c.line });
+    const script = inlineScript(c);
+    if (script === undefined || script === 'unseen') continue;
+    for (const inner of scanShell(script.text).commands)
+      commands.push({ ...inner, line: inner.line + script.line - 1 });
   }
   commands.sort((a, b) => a.line - b.line);
   return { commands, functions };
@@ -136,11 +149,44 @@ export function stopsReadingEarly(words: readonly string[]): string | undefined 
   }
 }
 
-/** The literal script of a `bash -c '...'` (or `sh -c`) anywhere in a command's words. */
-function shellCScript(words: readonly string[]): string | undefined {
-  const i = words.findIndex((w, j) => /^(\/usr)?(\/bin\/)?(ba)?sh$/.test(w) && words[j + 1] === '-c');
-  const m = i < 0 ? null : /^'([^']*)'$/.exec(words[i + 2] ?? '');
-  return m?.[1];
+/**
+ * The script a shell in a command runs (anywhere in its words, so `chroot R bash -c` counts): the
+ * string of `bash -c` / `sh -ec` and the like, or the here-document of a shell that reads its
+ * script from stdin. `unseen` when it runs one the scanner cannot read (computed, or fed by a
+ * pipe); undefined when it runs none, or a script file.
+ */
+export function inlineScript(command: ShellCommand): HereDocBody | 'unseen' | undefined {
+  const { words } = command;
+  let i = words.findIndex((w) => /^(\/usr)?(\/bin\/)?(ba|da)?sh$/.test(literal(w) ?? ''));
+  if (i < 0) return undefined;
+  const isTheCommand = i === 0; // not an argument: `grep bash` reads no script
+  for (i++; i < words.length; i++) {
+    const w = literal(words[i]!) ?? '';
+    if (/^-[a-z]*c[a-z]*$/.test(w)) {
+      const text = scriptText(words[i + 1] ?? '');
+      return text === undefined ? 'unseen' : { text, line: command.line };
+    }
+    if (/^[-+][a-z]*o$/.test(w))
+      i++; // -o NAME, -euo NAME
+    else if (w === '-s' || w === '--') break;
+    else if (!/^[-+]/.test(w)) return undefined; // a script file
+  }
+  if (!isTheCommand) return undefined;
+  if (command.hereDoc) return command.hereDoc;
+  return command.piped ? 'unseen' : undefined;
+}
+
+/**
+ * The text of a word that holds a script (`bash -c WORD`, `trap WORD`): single-quoted as is,
+ * double-quoted with its escapes undone, or bare; undefined when it is computed as a whole.
+ */
+export function scriptText(word: string): string | undefined {
+  const single = /^'([^']*)'$/.exec(word);
+  if (single) return single[1];
+  const double = /^"((?:\\.|[^"\\])*)"$/.exec(word);
+  if (double && /^\$(\w+|\{[^}]*\})$/.test(double[1]!)) return undefined; // "$script"
+  if (double) return double[1]!.replace(/\\([$`"\\\n])/g, '$1');
+  return literal(word);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,6 +196,8 @@ interface HereDoc {
   delimiter: string;
   stripTabs: boolean;
   expands: boolean;
+  /** Filled in once the body is read, for the command the redirection belongs to. */
+  body: HereDocBody;
 }
 
 function lex(text: string, firstLine: number, substitutions: { text: string; line: number }[]): Token[] {
@@ -174,7 +222,10 @@ function lex(text: string, firstLine: number, substitutions: { text: string; lin
       line++;
       for (const doc of pending.splice(0)) {
         const end = hereDocEnd(text, i, doc);
-        if (doc.expands) collectSubstitutions(text.slice(i, end.bodyEnd), line, substitutions, true);
+        const body = text.slice(i, end.bodyEnd);
+        if (doc.expands) collectSubstitutions(body, line, substitutions, true);
+        doc.body.text = doc.stripTabs ? body.replace(/^\t+/gm, '') : body;
+        doc.body.line = line;
         line += newlinesIn(text.slice(i, end.next));
         i = end.next;
       }
@@ -201,11 +252,14 @@ function lex(text: string, firstLine: number, substitutions: { text: string; lin
         while (text[i] === ' ' || text[i] === '\t') i++;
         const word = readWord(text, i);
         const raw = text.slice(i, word.end);
+        const body = { text: '', line };
         pending.push({
           delimiter: raw.replace(/['"\\]/g, ''),
           stripTabs: op === '<<-',
           expands: !/['"\\]/.test(raw),
+          body,
         });
+        tokens.push({ kind: 'heredoc', body, line });
         i = word.end;
       } else {
         // The redirection's target: a word, or `&N` / `&-` for duplications.
@@ -234,6 +288,7 @@ function commandPosition(tokens: readonly Token[]): boolean {
   const last = tokens.at(-1);
   if (last === undefined || last.kind === 'newline') return true;
   if (last.kind === 'op') return last.text !== ')';
+  if (last.kind === 'heredoc') return false;
   return KEYWORDS_BEFORE_COMMAND.has(last.text) || last.text === 'for';
 }
 
@@ -388,6 +443,10 @@ function parse(tokens: readonly Token[], commands: ShellCommand[], functions: st
 
   while (i < tokens.length) {
     const t = tokens[i]!;
+    if (t.kind === 'heredoc') {
+      i++; // the input of a compound command (`done <<EOF`): data, read by its commands
+      continue;
+    }
     if (t.kind === 'newline') {
       const before = tokens[i - 1];
       if (before?.kind === 'op' && ['|', '|&', '&&', '||'].includes(before.text)) {
@@ -478,13 +537,15 @@ function parse(tokens: readonly Token[], commands: ShellCommand[], functions: st
     }
     const words: string[] = [];
     const line = t.line;
+    let hereDoc: HereDocBody | undefined;
     while (i < tokens.length && !separatorAt(i)) {
       const w = tokens[i]!;
       if (w.kind === 'op') break;
       if (w.kind === 'word') words.push(w.text);
+      if (w.kind === 'heredoc') hereDoc = w.body;
       i++;
     }
-    commands.push({ words, line, piped });
+    commands.push({ words, line, piped, ...(hereDoc && { hereDoc }) });
     expectCommand = false;
   }
 }

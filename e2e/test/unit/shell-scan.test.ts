@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { commandNames, typeScriptCommands } from '../support/project-commands.ts';
-import { scanMakefile, scanShell, stopsReadingEarly } from '../support/shell-scan.ts';
+import { inlineScript, scanMakefile, scanShell, stopsReadingEarly } from '../support/shell-scan.ts';
 
 const names = (script: string): string[] => scanShell(script).commands.flatMap((c) => commandNames(c.words));
 
@@ -119,6 +119,86 @@ describe('scanShell', () => {
       'output_matches',
       'wait_until',
       'curl',
+    ]);
+  });
+});
+
+describe('scanShell, on commands that run other commands', () => {
+  it('follows flock, find -exec, trap and eval to what they run', () => {
+    const script = [
+      'flock 9',
+      'flock -w 5 "$lock" podman ps',
+      "flock /tmp/x -c 'runc list | sort'",
+      'find . -name "*.tar" -exec tar -tf {} \\; -execdir gzip -t {} +',
+      'trap \'umount "$root"; rm -rf "$root"\' EXIT',
+      'trap - EXIT',
+      'eval "openssl rand 4"',
+    ].join('\n');
+    expect(names(script)).toEqual([
+      'flock',
+      'flock',
+      'podman',
+      'flock',
+      'runc',
+      'sort',
+      'find',
+      'tar',
+      'gzip',
+      'umount',
+      'rm',
+      'openssl',
+    ]);
+  });
+
+  it('reads the script a shell runs: from -c in any option cluster, in either quotes, or a here-document', () => {
+    const script = [
+      "bash -euo pipefail -c 'curl -s x'",
+      'sh -ec "ss -l | grep -c x"',
+      "bash -s -- arg <<'EOF'",
+      'debootstrap --version',
+      'EOF',
+      'sh <<-EOF',
+      '\tpgrep $(id -u)',
+      '\tEOF',
+      'while read -r l; do :; done <<EOF',
+      'not-a-command',
+      'EOF',
+      'bash ./script.sh <<EOF',
+      'input-to-a-script',
+      'EOF',
+    ].join('\n');
+    expect(names(script)).toEqual(
+      expect.arrayContaining(['curl', 'ss', 'grep', 'debootstrap', 'pgrep', 'id']),
+    );
+    expect(names(script)).not.toContain('not-a-command');
+    expect(names(script)).not.toContain('input-to-a-script');
+    expect(scanShell(script).commands.find((c) => c.words[0] === 'debootstrap')?.line).toBe(4);
+  });
+
+  it('says when a shell runs a script it cannot read', () => {
+    const script = [
+      'bash -c "$script"',
+      'curl -s x | bash',
+      "bash -c 'ls'",
+      'bash run.sh',
+      'cat <<EOF | sh',
+      'x',
+      'EOF',
+      'ps -e | grep bash',
+    ];
+    expect(
+      scanShell(script.join('\n')).commands.map((c) => [c.words[0], inlineScript(c) === 'unseen']),
+    ).toEqual([
+      ['bash', true],
+      ['curl', false],
+      ['bash', true],
+      ['bash', false],
+      ['ls', false],
+      ['bash', false],
+      ['cat', false],
+      ['sh', true],
+      ['ps', false],
+      ['grep', false],
     ]);
   });
 });

@@ -11,6 +11,7 @@ import {
   shellScripts,
   systemPackages,
   typeScriptFiles,
+  unseenCommands,
 } from '../support/project-commands.ts';
 
 // The fresh-machine promise, checked on any machine: every command the project's scripts, Makefile
@@ -22,6 +23,10 @@ describe('the commands the project runs', () => {
       .filter((use) => origin(use.command) === undefined)
       .map((use) => `${use.where}: ${use.command}`);
     expect(unprovided).toEqual([]);
+  });
+
+  it('are never run where the scanner cannot see them (sudo, unshare..., a script from a pipe or a variable)', () => {
+    expect(unseenCommands().map((use) => `${use.where}: ${use.command}`)).toEqual([]);
   });
 
   it('are found in every kind of file that runs them', () => {
