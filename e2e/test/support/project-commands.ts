@@ -95,12 +95,23 @@ export function typeScriptFiles(): string[] {
     .sort();
 }
 
-/** Every shell command of the scripts and the Makefile's recipes, with the file it is in. */
+/** Each package.json's scripts (what `npm run` hands to sh), as `package.json (scripts.lint)`. */
+function packageScripts(): { file: string; text: string }[] {
+  return repoFiles()
+    .filter((f) => f === 'package.json' || f.endsWith('/package.json'))
+    .flatMap((file) => {
+      const { scripts = {} } = JSON.parse(read(file)) as { scripts?: Record<string, string> };
+      return Object.entries(scripts).map(([name, text]) => ({ file: `${file} (scripts.${name})`, text }));
+    });
+}
+
+/** Every shell command of the scripts, the Makefile's recipes and the npm scripts, with its file. */
 export function shellCommands(): { file: string; command: ShellCommand }[] {
   const out: { file: string; command: ShellCommand }[] = [];
   const scans = [
     ...shellScripts().map((file) => ({ file, scan: scanShell(read(file)) })),
     { file: 'Makefile', scan: scanMakefile(read('Makefile')) },
+    ...packageScripts().map(({ file, text }) => ({ file, scan: scanShell(text) })),
   ];
   for (const { file, scan } of scans) {
     for (const command of scan.commands) out.push({ file, command });
@@ -370,6 +381,7 @@ export function origin(command: string): string | undefined {
   for (const [pkg, commands] of systemPackages()) {
     if (commands.includes(command)) return `Debian package ${pkg}`;
   }
+  if (existsInRepo(join('node_modules', '.bin', command))) return 'an npm dependency (npm ci)';
   return BROUGHT_BY_THE_MACHINE[command] ?? PROJECT_TOOLS[command];
 }
 

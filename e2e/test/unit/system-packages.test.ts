@@ -31,8 +31,9 @@ describe('the commands the project runs', () => {
 
   it('are found in every kind of file that runs them', () => {
     const found = new Set(commandsRun().map((use) => use.command));
-    // One witness per kind: a script (ss), the Makefile (awk), a command -v lookup (go), a TS spawn (podman).
-    for (const command of ['ss', 'awk', 'go', 'podman', 'debootstrap', 'openssl'])
+    // One witness per kind: a script (ss), the Makefile (awk), a command -v lookup (go), a TS spawn
+    // (podman), an npm script (jest, from node_modules/.bin).
+    for (const command of ['ss', 'awk', 'go', 'podman', 'debootstrap', 'openssl', 'jest'])
       expect(found).toContain(command);
     expect(shellScripts()).toEqual(
       expect.arrayContaining(['.ci/run', 'e2e/cluster/up.sh', 'scripts/system/ensure.sh']),
