@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { repoRoot } from './paths.ts';
 import {
@@ -77,21 +77,42 @@ const repoFiles = (): string[] => walk(repoRoot, []).map((p) => relative(repoRoo
 
 const read = (file: string): string => readFileSync(join(repoRoot, file), 'utf8');
 
-/** The project's shell scripts: `*.sh` and files that start with a bash or sh shebang. */
+const SHELL_SHEBANG = /^#!\s*\/(usr\/)?bin\/(env\s+(-S\s+)?)?(ba|da)?sh\b/;
+const NODE_SHEBANG = /^#!\s*\/(usr\/)?bin\/(env\s+(-S\s+)?)?node\b/;
+
+/** The first line's worth of a file: enough for its `#!`. */
+function firstBytes(file: string): string {
+  const fd = openSync(join(repoRoot, file), 'r');
+  try {
+    const buf = Buffer.alloc(64);
+    return buf.toString('latin1', 0, readSync(fd, buf, 0, buf.length, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The project's shell scripts: `*.sh` and files that start with a bash, sh or dash shebang. */
 export function shellScripts(): string[] {
   return repoFiles()
-    .filter((f) => f.endsWith('.sh') || (!f.includes('.', f.lastIndexOf('/') + 1) && isShellScript(f)))
+    .filter((f) => f.endsWith('.sh') || SHELL_SHEBANG.test(firstBytes(f)))
     .sort();
 }
 
-function isShellScript(file: string): boolean {
-  return /^#!\s*\/(usr\/)?bin\/(env\s+)?(ba)?sh\b/.test(read(file).slice(0, 40));
+/**
+ * Scripts in a language the scanner does not read (a `#!` that is neither a shell nor node): their
+ * commands would hide from the system-package test, so it fails on them.
+ */
+export function unreadScripts(): string[] {
+  return repoFiles().filter((f) => {
+    const head = firstBytes(f);
+    return head.startsWith('#!') && !SHELL_SHEBANG.test(head) && !NODE_SHEBANG.test(head);
+  });
 }
 
-/** TypeScript that starts programs (agent, tests, scripts, benchmarks). */
+/** TypeScript and JavaScript that start programs (agent, tests, scripts, benchmarks, configs). */
 export function typeScriptFiles(): string[] {
   return repoFiles()
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+    .filter((f) => /\.[mc]?[jt]s$/.test(f) && !f.endsWith('.d.ts'))
     .sort();
 }
 

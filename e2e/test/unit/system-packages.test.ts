@@ -11,6 +11,7 @@ import {
   shellScripts,
   systemPackages,
   typeScriptFiles,
+  unreadScripts,
   unseenCommands,
 } from '../support/project-commands.ts';
 
@@ -27,6 +28,10 @@ describe('the commands the project runs', () => {
 
   it('are never run where the scanner cannot see them (sudo, unshare..., a script from a pipe or a variable)', () => {
     expect(unseenCommands().map((use) => `${use.where}: ${use.command}`)).toEqual([]);
+  });
+
+  it('are all in files the scan reads: no script in another language', () => {
+    expect(unreadScripts()).toEqual([]);
   });
 
   it('are found in every kind of file that runs them', () => {
