@@ -24,18 +24,21 @@ export interface RunRecord {
   projects: string[];
   passed: number;
   failed: number;
+  /** Every test file the run ran, by project (relative to the repository root). */
+  ran: { project: string; file: string }[];
   /** Every test that did not run (skipped, todo), by project, file and full name. */
   skipped: { project: string; file: string; name: string }[];
 }
 
 export function recordRun(results: RunResults, root: string): RunRecord {
-  const record: RunRecord = { projects: [], passed: 0, failed: 0, skipped: [] };
+  const record: RunRecord = { projects: [], passed: 0, failed: 0, ran: [], skipped: [] };
   for (const suite of results.testResults) {
     const project = suite.displayName?.name ?? '(no project)';
     if (!record.projects.includes(project)) record.projects.push(project);
     const file = suite.testFilePath.startsWith(root)
       ? suite.testFilePath.slice(root.length + 1)
       : suite.testFilePath;
+    record.ran.push({ project, file });
     if (suite.testExecError !== undefined) record.failed++; // a suite that could not run at all
     for (const test of suite.testResults) {
       if (test.status === 'passed') record.passed++;

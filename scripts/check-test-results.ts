@@ -1,18 +1,48 @@
 // `.ci/run`'s check after `make test`: reads the records e2e/jest-results-reporter.ts wrote for
-// each Jest run and fails when a project expected to run did not, when a test failed, or when a
+// each Jest run and fails when a project expected to run did not, when one of its test files (as
+// its testMatch in jest.config.js finds them on disk) did not run, when a test failed, or when a
 // test was skipped, unless its name says it needs a GPU ("... (needs a GPU)"): those are the only
 // skips a machine without one may have.
 //   node scripts/check-test-results.ts RESULTS_DIR PROJECT...
-import { readdirSync, readFileSync } from 'node:fs';
+import { globSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { RunRecord } from '../e2e/jest-results-reporter.ts';
 
 export const GPU_SKIP = /\(needs a GPU\)/;
 
+interface JestProject {
+  displayName?: string;
+  testMatch?: string[];
+}
+
+/**
+ * Each project's test files on disk, by its testMatch, relative to ROOT. Its ignore patterns
+ * are not applied on purpose: a test file left out of a run is a skipped test too.
+ */
+export function testFiles(config: { projects?: JestProject[] }, root: string): Map<string, string[]> {
+  const files = new Map<string, string[]>();
+  for (const project of config.projects ?? []) {
+    if (!project.displayName) continue;
+    const patterns = (project.testMatch ?? []).map((p) => p.replace(/^<rootDir>\//, ''));
+    const found = globSync(patterns, { cwd: root, exclude: (f) => f.split('/').includes('node_modules') });
+    files.set(project.displayName, [...new Set(found)].sort());
+  }
+  return files;
+}
+
+/** testFiles of the repository's own jest.config.js. */
+export async function projectTestFiles(root: string): Promise<Map<string, string[]>> {
+  const config = (await import(pathToFileURL(join(root, 'jest.config.js')).href)) as {
+    default: { projects?: JestProject[] };
+  };
+  return testFiles(config.default, root);
+}
+
 export function checkResults(
   records: readonly RunRecord[],
   expected: readonly string[],
+  files: ReadonlyMap<string, readonly string[]> = new Map(),
 ): { lines: string[]; ok: boolean } {
   const lines: string[] = [];
   let ok = true;
@@ -39,6 +69,12 @@ export function checkResults(
       lines.push(`  skipped${allowed ? ' (needs a GPU, allowed)' : ''}: ${s.file}: ${s.name}`);
       if (!allowed) ok = false;
     }
+    const ran = new Set(runs.flatMap((r) => r.ran.filter((f) => f.project === project).map((f) => f.file)));
+    for (const file of files.get(project) ?? []) {
+      if (ran.has(file)) continue;
+      lines.push(`  not run: ${file}`);
+      ok = false;
+    }
   }
   lines.push(`ci: ${passed} passed, ${failed} failed, ${skipped} skipped`);
   return { lines, ok };
@@ -53,11 +89,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const records = readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
     .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as RunRecord);
-  const { lines, ok } = checkResults(records, expected);
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const { lines, ok } = checkResults(records, expected, await projectTestFiles(root));
   for (const line of lines) console.log(line);
   if (!ok) {
     console.error(
-      'ci: failed: a test failed, a project did not run, or a test was skipped without needing a GPU',
+      'ci: failed: a test failed, a project or a test file did not run, or a test was skipped without needing a GPU',
     );
     process.exit(1);
   }

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import ResultsReporter, { RESULTS_DIR_ENV, recordRun, type RunRecord } from '../../jest-results-reporter.ts';
-import { checkResults } from '../../../scripts/check-test-results.ts';
+import { checkResults, projectTestFiles } from '../../../scripts/check-test-results.ts';
+import { repoRoot } from '../support/paths.ts';
 
 const suite = (project: string, file: string, tests: [string, string][], testExecError?: unknown) => ({
   displayName: { name: project },
@@ -32,6 +33,10 @@ describe('recordRun', () => {
       projects: ['unit'],
       passed: 1,
       failed: 2,
+      ran: [
+        { project: 'unit', file: 'a.test.ts' },
+        { project: 'unit', file: 'b.test.ts' },
+      ],
       skipped: [
         { project: 'unit', file: 'a.test.ts', name: 'a later' },
         { project: 'unit', file: 'a.test.ts', name: 'a idea' },
@@ -74,6 +79,7 @@ describe('checkResults (.ci/run)', () => {
     projects: [project],
     passed,
     failed,
+    ran: [{ project, file: `${project}.test.ts` }],
     skipped: skipped.map((name) => ({ project, file: `${project}.test.ts`, name })),
   });
 
@@ -102,6 +108,26 @@ describe('checkResults (.ci/run)', () => {
     expect(lines).toContain(
       '  skipped (needs a GPU, allowed): e2e.test.ts: serves fp16 on CUDA (needs a GPU)',
     );
+  });
+
+  it('fails when a test file of a project did not run (an ignore pattern, a path filter), naming it', () => {
+    const files = new Map([['unit', ['unit.test.ts', 'chart-render.test.ts']]]);
+    const { lines, ok } = checkResults([run('unit', 400)], ['unit'], files);
+    expect(ok).toBe(false);
+    expect(lines).toContain('  not run: chart-render.test.ts');
+    const both = { ...run('unit', 21), ran: [{ project: 'unit', file: 'chart-render.test.ts' }] };
+    expect(checkResults([run('unit', 400), both], ['unit'], files).ok).toBe(true);
+  });
+
+  it("finds each project's test files by its testMatch, whatever it ignores", async () => {
+    const files = await projectTestFiles(repoRoot);
+    expect(files.get('unit')).toEqual(
+      expect.arrayContaining([
+        'e2e/test/unit/chart-render.test.ts',
+        'operator/test/unit/types-drift.test.ts',
+      ]),
+    );
+    expect(files.get('e2e')).toEqual(expect.arrayContaining(['e2e/test/fresh-root.e2e.ts']));
   });
 
   it('fails when an expected project has no run, or a test failed', () => {
