@@ -127,11 +127,27 @@ export function literal(word: string): string | undefined {
  * e2e/cluster/common.sh), or keep the reader reading to the end.
  */
 export function stopsReadingEarly(words: readonly string[]): string | undefined {
-  const name = literal(words[0] ?? '');
-  const args = words.slice(1).map((w) => literal(w) ?? w);
+  // The reader itself, by name: through `command`, `env VAR=x` and a path such as /usr/bin/grep.
+  let i = 0;
+  let name = '';
+  for (; i < words.length; i++) {
+    const w = literal(words[i]!) ?? '';
+    name = w.slice(w.lastIndexOf('/') + 1);
+    if (name !== 'command' && name !== 'env' && name !== 'exec') break;
+    while (/^(-|[A-Za-z_][A-Za-z0-9_]*=)/.test(literal(words[i + 1] ?? '') ?? '')) i++;
+  }
+  const args = words.slice(i + 1).map((w) => literal(w) ?? w);
   switch (name) {
     case 'head':
       return 'head exits after its first lines';
+    case 'true':
+    case ':':
+      return `${name} reads nothing`;
+    case 'dd':
+      return args.some((a) => a.startsWith('count=')) ? 'dd stops after count= blocks' : undefined;
+    case 'egrep':
+    case 'fgrep':
+    case 'zgrep':
     case 'grep':
       return args.some((a) => /^-[A-Za-z]*[qlLm]/.test(a) || /^--(quiet|silent|max-count|files-with)/.test(a))
         ? 'grep -q, -m or -l exits at its first match'

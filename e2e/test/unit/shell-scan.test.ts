@@ -232,6 +232,13 @@ describe('stopsReadingEarly', () => {
       ['sed', "'/x/q'"],
       ['sed', '-n', "'1p;q'"],
       ['read', '-r', 'line'],
+      ['egrep', '-q', 'x'],
+      ['/usr/bin/grep', '-q', 'x'],
+      ['command', 'grep', '-q', 'x'],
+      ['env', 'LC_ALL=C', 'grep', '-m1', 'x'],
+      ['true'],
+      [':'],
+      ['dd', 'bs=1', 'count=1'],
     ]) {
       expect([reader.join(' '), stopsReadingEarly(reader)]).toEqual([reader.join(' '), expect.any(String)]);
     }
@@ -247,6 +254,8 @@ describe('stopsReadingEarly', () => {
       ['sed', '-e', "'s#=> ./q#=> ./ext#'"],
       ['cmp', '-s', '-', 'file'],
       ['tail', '-n', '5'],
+      ['env', 'LC_ALL=C', 'sort'],
+      ['dd', 'of=/dev/null'],
     ]) {
       expect([reader.join(' '), stopsReadingEarly(reader)]).toEqual([reader.join(' '), undefined]);
     }
