@@ -9,7 +9,7 @@ import type { NetworkInfo, Podman, PodmanContainer } from './podman.ts';
 import { buildPodStatus, type ContainerView, type PodView, type Terminated } from './pod-status.ts';
 import { runProbe } from './probe.ts';
 import type { Reporting } from './reporting.ts';
-import { statusDiff } from './status-sync.ts';
+import { statusDiff, withOtherWriters } from './status-sync.ts';
 import { newTally, recordProbe, type ProbeTally } from './probe-state.ts';
 import { buildRunArgs, effectiveSecurity, nonRootViolation } from './run-args.ts';
 import { mountsFor, prepareVolumes, type PreparedVolume } from './volumes.ts';
@@ -435,7 +435,7 @@ export class PodWorker {
     }
     this.#writing = true;
     this.#deps.api
-      .patchPodStatus(this.pod, status)
+      .patchPodStatus(this.pod, withOtherWriters(status, this.pod.status))
       .then(() => (this.#written = { json, status, at: Date.now() }))
       .catch((err: unknown) => this.#log.warn('pod status write failed', { err: describeApiError(err) }))
       .finally(() => (this.#writing = false));

@@ -58,3 +58,16 @@ function sameSecond(a: unknown, b: unknown): boolean {
     v instanceof Date || typeof v === 'string' ? Math.floor(new Date(v).getTime() / 1000) : NaN;
   return seconds(a) === seconds(b);
 }
+
+/**
+ * What to send for DESIRED: with the conditions of other writers that LIVE holds (DisruptionTarget
+ * from the eviction controllers, a readiness gate's), since the merge patch replaces the whole
+ * list. The kubelet's status manager keeps them the same way.
+ */
+export function withOtherWriters(desired: V1PodStatus, live: V1PodStatus | undefined): V1PodStatus {
+  const mine = new Set((desired.conditions ?? []).map((c) => c.type));
+  const others = (live?.conditions ?? []).filter((c) => !mine.has(c.type));
+  return others.length === 0
+    ? desired
+    : { ...desired, conditions: [...(desired.conditions ?? []), ...others] };
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import { buildPodStatus, type PodView } from '../../../agent/src/pod-status.ts';
-import { statusDiff } from '../../../agent/src/status-sync.ts';
+import { statusDiff, withOtherWriters } from '../../../agent/src/status-sync.ts';
 
 const T0 = Date.UTC(2026, 0, 1, 0, 0, 0);
 const pod: V1Pod = { metadata: { name: 'p' }, spec: { containers: [] } };
@@ -78,5 +78,27 @@ describe('statusDiff', () => {
     live.podIP = '10.89.0.6';
     expect(statusDiff(desired, live)).toEqual(['podIP', 'containerStatuses[0].ready']);
     expect(statusDiff(desired, undefined)).toContain('phase');
+  });
+});
+
+describe('withOtherWriters', () => {
+  it("sends the agent's conditions with those of other writers, which a merge patch would drop", () => {
+    const disruption = { type: 'DisruptionTarget', status: 'True', reason: 'DeletionByTaintManager' };
+    const gate = { type: 'example.com/lb-ready', status: 'True' };
+    const live = stored(desired);
+    live.conditions = [disruption, ...(live.conditions ?? []), gate];
+    live.conditions.find((c) => c.type === 'Ready')!.status = 'False';
+    const sent = withOtherWriters(desired, live);
+    expect(sent.conditions?.map((c) => [c.type, c.status])).toEqual([
+      ['PodReadyToStartContainers', 'True'],
+      ['Initialized', 'True'],
+      ['Ready', 'True'],
+      ['ContainersReady', 'True'],
+      ['PodScheduled', 'True'],
+      ['DisruptionTarget', 'True'],
+      ['example.com/lb-ready', 'True'],
+    ]);
+    expect(withOtherWriters(desired, stored(desired))).toBe(desired);
+    expect(withOtherWriters(desired, undefined)).toBe(desired);
   });
 });
