@@ -5,11 +5,11 @@
 // request that caused it fails (isolate.ts); that happens here, where the inputs are, because
 // they were moved to this thread and no longer exist where the batch was formed.
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { BatchBuffers } from './batch-buffers.ts';
 import { batchContract, checkRows } from './batch-contract.ts';
 import type { BatchDimension } from './batch-contract.ts';
+import { cudaProviderPresent, explainCudaFailure } from './cuda-provider.ts';
 import { runIsolated } from './isolate.ts';
 import ort from './ort.ts';
 import { Refusal } from './refusals.ts';
@@ -91,13 +91,6 @@ function specs(meta: readonly InferenceSession.ValueMetadata[], kind: string): T
   });
 }
 
-/** The CUDA provider ships as a separate library that only a cuda12 install brings. */
-function cudaLibraryPresent(): boolean {
-  const binding = createRequire(import.meta.url).resolve('onnxruntime-node');
-  const binDir = join(dirname(binding), '..', 'bin', 'napi-v6', process.platform, process.arch);
-  return existsSync(join(binDir, 'libonnxruntime_providers_cuda.so'));
-}
-
 export class Model {
   readonly name: string;
   readonly precision: Precision;
@@ -153,13 +146,14 @@ export class Model {
     const create = (ep: 'cuda' | 'cpu') =>
       ort.InferenceSession.create(file, { ...base, executionProviders: [ep] });
     const wantCuda =
-      opts.executionProvider === 'cuda' || (opts.executionProvider === 'auto' && cudaLibraryPresent());
+      opts.executionProvider === 'cuda' || (opts.executionProvider === 'auto' && cudaProviderPresent());
     if (wantCuda) {
       try {
         return new Model(opts, file, 'cuda', await create('cuda'));
       } catch (err) {
-        if (opts.executionProvider === 'cuda') throw err;
-        opts.log?.(`CUDA execution provider unavailable (${(err as Error).message}); using CPU`);
+        const message = explainCudaFailure((err as Error).message);
+        if (opts.executionProvider === 'cuda') throw new Error(message, { cause: err });
+        opts.log?.(`${message}; using CPU`);
       }
     }
     return new Model(opts, file, 'cpu', await create('cpu'));

@@ -115,17 +115,4 @@ describe('generated MLP', () => {
       'model file /nonexistent/model.int8.onnx not found (PRECISION=int8 reads model.int8.onnx)',
     );
   });
-
-  it('fails on EXECUTION_PROVIDER=cuda where the CUDA provider is missing', async () => {
-    await expect(
-      Model.load({
-        name: 'x',
-        dir: MLP_DIR,
-        precision: 'fp32',
-        executionProvider: 'cuda',
-        intraOpThreads: 1,
-        interOpThreads: 1,
-      }),
-    ).rejects.toThrow(/Cuda|CUDA|shared library/);
-  });
 });
