@@ -6,6 +6,7 @@ import type { Config } from './config.ts';
 import { fromRefusal, RequestError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import type { Model } from './model.ts';
+import { placementParameters } from './placement.ts';
 import type { ModelBatcher } from './pipeline.ts';
 import { decodeRequest, encodeResponse } from './protocol.ts';
 import type { InferRequest } from './protocol.ts';
@@ -27,7 +28,7 @@ export interface ServerState {
 
 export type ServedModel = Pick<
   Model,
-  'name' | 'inputs' | 'outputs' | 'batched' | 'batching' | 'precision' | 'executionProvider'
+  'name' | 'inputs' | 'outputs' | 'batched' | 'batching' | 'precision' | 'executionProvider' | 'placement'
 >;
 
 export interface AppDeps {
@@ -178,6 +179,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         batch_size_limit: batcher.limits.batchSize,
         batch_delay_ms: +batcher.limits.delayMs.toFixed(3),
         ...(config.targetP95Ms !== undefined ? { target_p95_ms: config.targetP95Ms } : {}),
+        ...(m.placement ? placementParameters(m.executionProvider, m.placement) : {}),
       },
     };
   };

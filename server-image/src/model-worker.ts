@@ -4,6 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Model } from './model.ts';
 import type { Feeds, ModelOptions } from './model.ts';
+import type { Placement } from './placement.ts';
 import { Refusal } from './refusals.ts';
 import type { RefusalKind } from './refusals.ts';
 
@@ -24,6 +25,7 @@ export type WorkerMessage =
       >;
     }
   | { type: 'log'; message: string }
+  | { type: 'placement'; placement: Placement }
   | { type: 'failed'; message: string }
   | { type: 'batching-off'; reason: string }
   | { type: 'result'; id: number; outcomes: RunOutcome[]; runSeconds: number }
@@ -38,7 +40,7 @@ const port = parentPort!;
 const send = (m: WorkerMessage) => port.postMessage(m);
 
 try {
-  const opts = workerData as Omit<ModelOptions, 'log' | 'onRun' | 'onBatchingOff'>;
+  const opts = workerData as Omit<ModelOptions, 'log' | 'onRun' | 'onBatchingOff' | 'onPlacement'>;
   // One session.run per batch: its time travels back with the batch's outputs. One variable
   // serves batches that overlap here: a run's onRun and its runBatch's `then` follow in the
   // same microtask drain, and another batch's run only starts in a later setImmediate.
@@ -48,6 +50,7 @@ try {
     log: (message) => send({ type: 'log', message }),
     onRun: (seconds) => (runSeconds = seconds),
     onBatchingOff: (reason) => send({ type: 'batching-off', reason }),
+    onPlacement: (placement) => send({ type: 'placement', placement }),
   });
   const { name, precision, file, executionProvider, inputs, outputs, batched, batching } = model;
   port.on('message', (req: RunRequest) => {

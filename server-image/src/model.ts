@@ -4,7 +4,7 @@
 // model's batch contract (batch-contract.ts). A failed batch is rerun in halves so that only the
 // request that caused it fails (isolate.ts); that happens here, where the inputs are, because
 // they were moved to this thread and no longer exist where the batch was formed.
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchBuffers } from './batch-buffers.ts';
 import { batchContract, checkRows } from './batch-contract.ts';
@@ -14,6 +14,8 @@ import { runIsolated } from './isolate.ts';
 import ort from './ort.ts';
 import { Refusal } from './refusals.ts';
 import type { InferenceSession, Tensor } from './ort.ts';
+import { profileFolder, readPlacement } from './placement.ts';
+import type { Placement } from './placement.ts';
 import { DATATYPES, datatypeOfOrt } from './tensor/datatypes.ts';
 import type { Datatype, NumericData, TensorData } from './tensor/datatypes.ts';
 
@@ -53,6 +55,8 @@ export interface ModelOptions {
   onRun?: (seconds: number) => void;
   /** Hears that a batch's outputs did not split into its requests: batching is off from then on. */
   onBatchingOff?: (reason: string) => void;
+  /** Hears which execution provider got how many nodes, once the first run has shown it. */
+  onPlacement?: (placement: Placement) => void;
 }
 
 /** Runs log nothing themselves: a bad input is answered (and logged when it is a 500) by the server. */
@@ -102,21 +106,34 @@ export class Model {
   batched: boolean;
   /** Why batching is on or off, for the log and the metadata. */
   batching: string;
+  /** Nodes per execution provider; known after the first run. */
+  placement: Placement | undefined;
   private readonly session: InferenceSession;
   private readonly onRun: ((seconds: number) => void) | undefined;
   private readonly onBatchingOff: ((reason: string) => void) | undefined;
+  private readonly onPlacement: ((placement: Placement) => void) | undefined;
   private readonly log: ((msg: string) => void) | undefined;
+  /** Where the first run's profile goes; undefined once read (or when it cannot be written). */
+  private profile: string | undefined;
   /** Stacked batch inputs, reused from batch to batch. */
   private readonly batchBuffers = new BatchBuffers();
 
-  private constructor(opts: ModelOptions, file: string, ep: 'cuda' | 'cpu', session: InferenceSession) {
+  private constructor(
+    opts: ModelOptions,
+    file: string,
+    ep: 'cuda' | 'cpu',
+    session: InferenceSession,
+    profile: string | undefined,
+  ) {
     this.name = opts.name;
     this.precision = opts.precision;
     this.file = file;
     this.executionProvider = ep;
     this.session = session;
+    this.profile = profile;
     this.onRun = opts.onRun;
     this.onBatchingOff = opts.onBatchingOff;
+    this.onPlacement = opts.onPlacement;
     this.log = opts.log;
     this.inputs = specs(session.inputMetadata, 'input');
     this.outputs = specs(session.outputMetadata, 'output');
@@ -143,20 +160,33 @@ export class Model {
       interOpNumThreads: opts.interOpThreads,
       graphOptimizationLevel: 'all',
     };
-    const create = (ep: 'cuda' | 'cpu') =>
-      ort.InferenceSession.create(file, { ...base, executionProviders: [ep] });
+    const create = async (ep: 'cuda' | 'cpu') => {
+      const profile = profileFolder();
+      const profiling = profile ? { enableProfiling: true, profileFilePrefix: join(profile, 'profile') } : {};
+      try {
+        const session = await ort.InferenceSession.create(file, {
+          ...base,
+          ...profiling,
+          executionProviders: [ep],
+        });
+        return new Model(opts, file, ep, session, profile);
+      } catch (err) {
+        if (profile) rmSync(profile, { recursive: true, force: true });
+        throw err;
+      }
+    };
     const wantCuda =
       opts.executionProvider === 'cuda' || (opts.executionProvider === 'auto' && cudaProviderPresent());
     if (wantCuda) {
       try {
-        return new Model(opts, file, 'cuda', await create('cuda'));
+        return await create('cuda');
       } catch (err) {
         const message = explainCudaFailure((err as Error).message);
         if (opts.executionProvider === 'cuda') throw new Error(message, { cause: err });
         opts.log?.(`${message}; using CPU`);
       }
     }
-    return new Model(opts, file, 'cpu', await create('cpu'));
+    return create('cpu');
   }
 
   async run(feeds: Feeds, outputNames: readonly string[] = this.outputs.map((o) => o.name)): Promise<Feeds> {
@@ -179,6 +209,7 @@ export class Model {
       throw classifyRunError(err);
     }
     this.onRun?.((performance.now() - started) / 1000);
+    if (this.profile) this.notePlacement(this.profile);
     const out: Feeds = {};
     for (const name of outputNames) {
       const t = result[name];
@@ -252,7 +283,25 @@ export class Model {
     return results;
   }
 
+  /** Ends profiling after the first run and reads from its profile where each node ran. */
+  private notePlacement(profile: string): void {
+    this.profile = undefined;
+    try {
+      this.session.endProfiling();
+      this.placement = readPlacement(profile);
+      this.onPlacement?.(this.placement);
+    } catch (err) {
+      rmSync(profile, { recursive: true, force: true });
+      this.log?.(`node placement unknown: ${(err as Error).message}`);
+    }
+  }
+
   async close(): Promise<void> {
+    if (this.profile) {
+      // Ended here, the profile is written now rather than into a removed folder at release.
+      this.session.endProfiling();
+      rmSync(this.profile, { recursive: true, force: true });
+    }
     await this.session.release();
   }
 }

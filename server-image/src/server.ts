@@ -8,6 +8,8 @@ import type { Config } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { Model } from './model.ts';
 import { createBatcher, observeRuns } from './pipeline.ts';
+import { describePlacement } from './placement.ts';
+import type { Placement } from './placement.ts';
 import { warmupCases, warmUp } from './warmup.ts';
 import { WorkerModel } from './worker-model.ts';
 import type { InferenceModel } from './worker-model.ts';
@@ -25,6 +27,7 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
     batchDimension: config.batchDimension,
     log: (msg: string) => log.warn(msg),
     onRun: observeRuns(config, metrics, () => state.warm),
+    onPlacement: (placement: Placement) => logPlacement(log, model.executionProvider, placement),
   };
   // A dead inference worker cannot come back by itself: exit so the kubelet restarts the pod.
   const model: InferenceModel =
@@ -100,5 +103,23 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
       'warm-up skipped: inputs have open dimensions besides the batch; set WARMUP_SHAPES ' +
         '(spec.model.warmupShapes) to warm up with declared shapes; ready',
     );
+  }
+}
+
+/**
+ * Where the model's nodes run, once the first run (warm-up's, or the first request's) showed it.
+ * A GPU session that left most nodes to the CPU (an int8 model on the CUDA provider) is a warning.
+ */
+function logPlacement(log: Logger, ep: 'cuda' | 'cpu', placement: Placement): void {
+  const total = Object.values(placement.nodes).reduce((a, b) => a + b, 0);
+  const onCpu = placement.nodes.cpu ?? 0;
+  const message = `nodes per execution provider: ${describePlacement(placement)}`;
+  if (ep !== 'cpu' && onCpu * 2 > total) {
+    log.warn(
+      { nodes: placement.nodes, cpuOps: placement.cpuOps },
+      `${message}; most of the model runs on the CPU`,
+    );
+  } else {
+    log.info({ nodes: placement.nodes }, message);
   }
 }

@@ -3,6 +3,7 @@
 import { Worker, isMarkedAsUntransferable } from 'node:worker_threads';
 import type { Feeds, Model, ModelOptions } from './model.ts';
 import type { RunOutcome, RunRequest, WorkerMessage } from './model-worker.ts';
+import type { Placement } from './placement.ts';
 import { Refusal } from './refusals.ts';
 
 export type InferenceModel = Pick<
@@ -15,6 +16,7 @@ export type InferenceModel = Pick<
   | 'outputs'
   | 'batched'
   | 'batching'
+  | 'placement'
   | 'runBatch'
   | 'close'
 >;
@@ -59,6 +61,7 @@ export class WorkerModel implements InferenceModel {
   readonly outputs: Model['outputs'];
   batched: boolean;
   batching: string;
+  placement: Placement | undefined;
   private readonly worker: Worker;
   private readonly onRun: ((seconds: number) => void) | undefined;
   private readonly onBatchingOff: ((reason: string) => void) | undefined;
@@ -91,13 +94,16 @@ export class WorkerModel implements InferenceModel {
   /** Starts the worker and resolves once its model has loaded. `onExit` hears of a worker that dies. */
   static load(opts: ModelOptions, onExit?: (err: Error) => void): Promise<WorkerModel> {
     // Functions stay on this thread; the worker reports back through messages.
-    const { log, onRun, onBatchingOff, ...data } = opts;
+    const { log, onRun, onBatchingOff, onPlacement, ...data } = opts;
     const worker = new Worker(WORKER_URL, { workerData: data });
     return new Promise((resolve, reject) => {
       let model: WorkerModel | undefined;
       worker.on('message', (m: WorkerMessage) => {
         if (m.type === 'log') log?.(m.message);
-        else if (m.type === 'failed') {
+        else if (m.type === 'placement') {
+          if (model) model.placement = m.placement;
+          onPlacement?.(m.placement);
+        } else if (m.type === 'failed') {
           reject(new Error(m.message));
           void worker.terminate();
         } else if (m.type === 'ready') {

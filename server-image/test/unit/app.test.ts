@@ -73,6 +73,22 @@ describe('protocol routes on the generated MLP', () => {
     expect((await t.app.inject({ url: '/v2/models/mlp/versions/1' })).statusCode).toBe(200);
   });
 
+  it('adds to the model metadata where the nodes ran, once the first run has shown it', async () => {
+    const fresh = await testApp({ PRECISION: 'int8' });
+    const params = async () => (await fresh.app.inject({ url: '/v2/models/mlp' })).json().parameters;
+    expect(await params()).not.toHaveProperty('nodes_cpu');
+    expect(
+      (await fresh.app.inject({ method: 'POST', url: '/v2/models/mlp/infer', ...json(mlpRequest()) }))
+        .statusCode,
+    ).toBe(200);
+    expect(await params()).toMatchObject({
+      execution_provider: 'cpu',
+      nodes_cpu: fresh.model.placement!.nodes.cpu,
+    });
+    expect(fresh.model.placement!.nodes.cpu).toBeGreaterThan(0);
+    await fresh.close();
+  });
+
   it('answers 404 in the protocol error shape for unknown models, versions and routes', async () => {
     for (const [method, url] of [
       ['GET', '/v2/models/nope'],
