@@ -131,7 +131,11 @@ async function baseline(n: number): Promise<number> {
     const t0 = performance.now();
     const stacks = await createStacks(ns, n);
     const children: KubernetesObject[] = stacks.flatMap(
-      (s) => buildDesired(withDefaults(s), { defaultImage: 'localhost/servingstack/server:dev' }).children,
+      (s) =>
+        buildDesired(withDefaults(s), {
+          defaultImage: 'localhost/servingstack/server:dev',
+          defaultGpuImage: 'localhost/servingstack/server:dev-cuda13',
+        }).children,
     );
     await pool(children, async (c) => {
       await objects.patch(c, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);

@@ -289,7 +289,8 @@ describe('the operator', () => {
       apps.readNamespacedDeployment({ name: 'demo-throughput', namespace: ns.name }),
     );
     const c = thr.spec?.template.spec?.containers[0];
-    expect(c?.image).toBe('localhost/servingstack/server:dev');
+    // A pool with GPUs (1 by default) gets the operator's default CUDA image.
+    expect(c?.image).toBe('localhost/servingstack/server:dev-cuda13');
     expect(c?.resources?.limits?.['nvidia.com/gpu']).toBe('1');
     expect(envOf(thr)).toMatchObject({
       POOL: 'throughput',
@@ -379,6 +380,21 @@ describe('the operator', () => {
       until: (s) => s.status?.observedGeneration === gen && cond(s, 'Ready')?.status === 'False',
     });
     expect(gen).toBeGreaterThan(1);
+  });
+
+  test('a pool that gives up its GPUs moves to the CPU image, and back to the CUDA one', async () => {
+    const latencyServer = async () =>
+      (await apps.readNamespacedDeployment({ name: 'demo-latency', namespace: ns.name })).spec?.template.spec
+        ?.containers[0];
+    await patchStack(ns.name, 'demo', { spec: { latency: { resources: { gpus: 0 } } } });
+    const cpu = await waitFor('demo-latency on the CPU image', latencyServer, {
+      until: (c) => c?.image === 'localhost/servingstack/server:dev',
+    });
+    expect(cpu?.resources?.limits?.['nvidia.com/gpu']).toBeUndefined();
+    await patchStack(ns.name, 'demo', { spec: { latency: { resources: { gpus: 1 } } } });
+    await waitFor('demo-latency back on the CUDA image', latencyServer, {
+      until: (c) => c?.image === 'localhost/servingstack/server:dev-cuda13',
+    });
   });
 
   test('delete a child: it comes back', async () => {

@@ -11,6 +11,7 @@ export interface BindAddress {
 
 export interface Config {
   defaultImage: string;
+  defaultGpuImage: string;
   /** Empty: all namespaces. */
   watchNamespaces: string[];
   logLevel: string;
@@ -44,7 +45,13 @@ export const SETTINGS = {
     flag: 'default-image',
     env: 'SERVINGSTACK_DEFAULT_IMAGE',
     fallback: () => 'localhost/servingstack/server:dev',
-    help: 'server image for stacks that name none',
+    help: 'server image for CPU pools (gpus: 0) of stacks that name none',
+  },
+  defaultGpuImage: {
+    flag: 'default-gpu-image',
+    env: 'SERVINGSTACK_DEFAULT_GPU_IMAGE',
+    fallback: () => 'localhost/servingstack/server:dev-cuda13',
+    help: 'server image for GPU pools (gpus > 0) of stacks that name none',
   },
   watchNamespaces: {
     flag: 'watch-namespaces',
@@ -166,9 +173,13 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     return { host: (m[1] ?? '').replace(/^\[(.*)\]$/, '$1'), port };
   };
 
-  const defaultImage = raw('defaultImage').trim();
-  if (!defaultImage || /\s/.test(defaultImage))
-    problems.push(`${where('defaultImage')} must be an image reference`);
+  const image = (k: 'defaultImage' | 'defaultGpuImage'): string => {
+    const v = raw(k).trim();
+    if (!v || /\s/.test(v)) problems.push(`${where(k)} must be an image reference`);
+    return v;
+  };
+  const defaultImage = image('defaultImage');
+  const defaultGpuImage = image('defaultGpuImage');
   const watchNamespaces = raw('watchNamespaces')
     .split(',')
     .map((s) => s.trim())
@@ -201,6 +212,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   }
   const config: Config = {
     defaultImage,
+    defaultGpuImage,
     watchNamespaces,
     logLevel,
     leaderElect: le === 'true',

@@ -65,6 +65,7 @@ async function main(): Promise<void> {
       leaderElect: config.leaderElect,
       watchNamespaces: config.watchNamespaces.length > 0 ? config.watchNamespaces : 'all',
       defaultImage: config.defaultImage,
+      defaultGpuImage: config.defaultGpuImage,
       ports,
     },
     'servingstack-operator starting',

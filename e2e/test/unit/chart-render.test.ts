@@ -215,6 +215,7 @@ describe('chart rendered with options', () => {
       set: [
         'operator.logLevel=debug',
         'operator.defaultImage=registry.example/servingstack/server:1.0',
+        'operator.defaultGpuImage=registry.example/servingstack/server:1.0-cuda13',
         'operator.leaderElect=false',
         'replicaCount=1',
         'metrics.port=9090',
@@ -224,6 +225,7 @@ describe('chart rendered with options', () => {
     expect(operatorConfigOf(findManifest(objects, 'Deployment'))).toMatchObject({
       logLevel: 'debug',
       defaultImage: 'registry.example/servingstack/server:1.0',
+      defaultGpuImage: 'registry.example/servingstack/server:1.0-cuda13',
       leaderElect: false,
       metricsBindAddress: { host: '', port: 9090 },
       workers: 2,

@@ -132,7 +132,7 @@ export interface PoolSpec {
 export interface ServingStackSpec {
   /** The model both pools serve. */
   model: ModelSpec;
-  /** Server image for both pools; the operator's --default-image when unset. */
+  /** Server image for both pools; when unset, the operator's --default-image for a pool with gpus: 0 and --default-gpu-image (the CUDA image) for a pool with GPUs. */
   image?: string;
   /** One host in front of both pools; each request goes to a pool by its headers. */
   routing: RoutingSpec;
@@ -246,7 +246,7 @@ export interface PoolSpecDefaulted {
 export interface ServingStackSpecDefaulted {
   /** The model both pools serve. */
   model: ModelSpecDefaulted;
-  /** Server image for both pools; the operator's --default-image when unset. */
+  /** Server image for both pools; when unset, the operator's --default-image for a pool with gpus: 0 and --default-gpu-image (the CUDA image) for a pool with GPUs. */
   image?: string;
   /** One host in front of both pools; each request goes to a pool by its headers. */
   routing: RoutingSpecDefaulted;
@@ -372,7 +372,8 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
     },
     image: {
       type: 'string',
-      description: "Server image for both pools; the operator's --default-image when unset.",
+      description:
+        "Server image for both pools; when unset, the operator's --default-image for a pool with gpus: 0 and --default-gpu-image (the CUDA image) for a pool with GPUs.",
       minLength: 1,
     },
     routing: {

@@ -14,7 +14,8 @@ export const GPU_RESOURCE = 'nvidia.com/gpu';
 export const ENDPOINT_PROPAGATION_SECONDS = 5;
 
 export function serverImage(stack: DefaultedStack, pool: Pool, ctx: BuildContext): string {
-  return stack.spec[pool].image ?? stack.spec.image ?? ctx.defaultImage;
+  const p = stack.spec[pool];
+  return p.image ?? stack.spec.image ?? (p.resources.gpus > 0 ? ctx.defaultGpuImage : ctx.defaultImage);
 }
 
 export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildContext): V1Deployment {

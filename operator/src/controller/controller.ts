@@ -158,7 +158,7 @@ export class Controller {
       { stacks: this.stacks, children },
       kube,
       events,
-      { defaultImage: config.defaultImage },
+      { defaultImage: config.defaultImage, defaultGpuImage: config.defaultGpuImage },
       now,
       log,
     );

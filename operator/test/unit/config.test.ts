@@ -6,6 +6,7 @@ describe('loadConfig', () => {
     const c = loadConfig([], { POD_NAME: 'op-0' });
     expect(c).toMatchObject({
       defaultImage: 'localhost/servingstack/server:dev',
+      defaultGpuImage: 'localhost/servingstack/server:dev-cuda13',
       watchNamespaces: [],
       logLevel: 'info',
       leaderElect: true,
@@ -41,6 +42,7 @@ describe('loadConfig', () => {
         LEADER_ELECT: 'yes',
         METRICS_BIND_ADDRESS: 'nowhere',
         WORKERS: '0',
+        SERVINGSTACK_DEFAULT_GPU_IMAGE: 'has space:1',
       });
     } catch (e) {
       err = e;
@@ -52,6 +54,20 @@ describe('loadConfig', () => {
     expect(msg).toContain('--leader-elect (env LEADER_ELECT) must be true or false');
     expect(msg).toContain('--metrics-bind-address (env METRICS_BIND_ADDRESS) must be host:port');
     expect(msg).toContain('--workers (env WORKERS) must be an integer from 1 to 64, got "0"');
+    expect(msg).toContain(
+      '--default-gpu-image (env SERVINGSTACK_DEFAULT_GPU_IMAGE) must be an image reference',
+    );
+  });
+
+  test("the GPU pools' default image has its own flag and env twin", () => {
+    expect(loadConfig(['--default-gpu-image', 'r/server:1-cuda'], {}).defaultGpuImage).toBe(
+      'r/server:1-cuda',
+    );
+    const c = loadConfig([], {
+      SERVINGSTACK_DEFAULT_GPU_IMAGE: 'r/server:2-cuda',
+      SERVINGSTACK_DEFAULT_IMAGE: 'r/server:2',
+    });
+    expect(c).toMatchObject({ defaultGpuImage: 'r/server:2-cuda', defaultImage: 'r/server:2' });
   });
 
   test('lease timings must nest: retry < renew deadline < lease duration', () => {

@@ -18,7 +18,7 @@ describe('buildDeployment', () => {
     const d = buildDeployment(defaulted(), 'throughput', ctx);
     expect(d.metadata?.name).toBe('sentiment-throughput');
     expect(d.metadata?.namespace).toBe('ml');
-    expect(server(d).image).toBe('localhost/servingstack/server:dev');
+    expect(server(d).image).toBe('localhost/servingstack/server:dev-cuda13'); // gpus: 1 by default
     expect(env(d)).toEqual({
       MODEL_NAME: 'sentiment',
       MODEL_DIR: '/opt/servingstack/models/mlp',
@@ -106,6 +106,25 @@ describe('buildDeployment', () => {
     expect(server(buildDeployment(defaulted({ image: 'a:1' }), 'latency', ctx)).image).toBe('a:1');
     expect(
       server(buildDeployment(defaulted({ image: 'a:1', latency: { image: 'b:2' } }), 'latency', ctx)).image,
+    ).toBe('b:2');
+  });
+
+  test("the operator's default image follows the pool: the CUDA image with GPUs, the CPU image without", () => {
+    const stack = defaulted({ latency: { resources: { gpus: 0 } } });
+    expect(stack.spec.throughput.resources.gpus).toBe(1);
+    expect(server(buildDeployment(stack, 'throughput', ctx)).image).toBe(ctx.defaultGpuImage);
+    expect(server(buildDeployment(stack, 'latency', ctx)).image).toBe(ctx.defaultImage);
+    // The model-fetch init container runs the pool's own image.
+    const fetched = defaulted({ model: { name: 'm', uri: 'https://models.example/m/' } });
+    expect(buildDeployment(fetched, 'throughput', ctx).spec?.template.spec?.initContainers?.[0]?.image).toBe(
+      ctx.defaultGpuImage,
+    );
+    // A stack or pool image is taken as it is, GPUs or not.
+    expect(server(buildDeployment(defaulted({ image: 'a:1' }), 'throughput', ctx)).image).toBe('a:1');
+    expect(
+      server(
+        buildDeployment(defaulted({ latency: { image: 'b:2', resources: { gpus: 0 } } }), 'latency', ctx),
+      ).image,
     ).toBe('b:2');
   });
 

@@ -7,7 +7,10 @@ import {
 } from '../../src/api/servingstack.ts';
 import type { BuildContext } from '../../src/builders/context.ts';
 
-export const ctx: BuildContext = { defaultImage: 'localhost/servingstack/server:dev' };
+export const ctx: BuildContext = {
+  defaultImage: 'localhost/servingstack/server:dev',
+  defaultGpuImage: 'localhost/servingstack/server:dev-cuda13',
+};
 
 export function stackOf(spec: Partial<ServingStackSpec> = {}, name = 'sentiment'): ServingStack {
   return {
