@@ -3,46 +3,18 @@
 // throughput pool (inference on a worker thread), published on a random loopback port; health,
 // metadata, an inference, /metrics and drain through the container, and the fetch-model
 // entrypoint. The containers are removed at the end.
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { repoRoot } from './support/paths.ts';
+import { ensureImage, HARDENED, PODMAN_FLAGS, podman, podmanResult } from './support/podman.ts';
 import { waitFor } from './support/wait-for.ts';
 
-const run = promisify(execFile);
 const IMAGE = process.env.SERVER_IMAGE ?? 'localhost/servingstack/server:dev';
-const PODMAN_FLAGS = [
-  '--runtime',
-  process.env.PODMAN_RUNTIME ?? 'runc',
-  '--ulimit',
-  'nofile=1024:4096',
-  '--ulimit',
-  'nproc=1024:4096',
-];
-const HARDENED = [
-  '--read-only',
-  '--user',
-  '65532:65532',
-  '--cap-drop',
-  'ALL',
-  '--security-opt',
-  'no-new-privileges',
-];
-
-const podman = async (...args: string[]) =>
-  (await run('podman', args, { maxBuffer: 16 * 2 ** 20 })).stdout.trim();
 
 describe('server image', () => {
   let container = '';
   let base = '';
 
   beforeAll(async () => {
-    const exists = await podman('image', 'exists', IMAGE).then(
-      () => true,
-      () => false,
-    );
-    if (!exists) await run(join(repoRoot, 'scripts/images.sh'), ['server'], { maxBuffer: 64 * 2 ** 20 });
+    await ensureImage(IMAGE, 'server');
     container = await podman(
       'run',
       '-d',
@@ -116,7 +88,7 @@ describe('server image', () => {
   it('drains and exits 0 on SIGTERM', async () => {
     await podman('stop', '-t', '20', container);
     expect(await podman('inspect', '--format', '{{.State.ExitCode}}', container)).toBe('0');
-    const logs = await run('podman', ['logs', container]);
+    const logs = await podmanResult('logs', container);
     expect(logs.stdout + logs.stderr).toContain('"inferenceThread":"worker"'); // compiled worker path ran
     expect(logs.stdout + logs.stderr).toContain('drained; exiting');
   });
@@ -141,18 +113,7 @@ describe('server image', () => {
   });
 
   it('refuses invalid configuration at start with a message naming the setting', async () => {
-    const res = await run('podman', [
-      'run',
-      '--rm',
-      ...PODMAN_FLAGS,
-      ...HARDENED,
-      '-e',
-      'PRECISION=fp8',
-      IMAGE,
-    ]).then(
-      () => ({ code: 0, stderr: '' }),
-      (err: { code: number; stderr: string }) => err,
-    );
+    const res = await podmanResult('run', '--rm', ...PODMAN_FLAGS, ...HARDENED, '-e', 'PRECISION=fp8', IMAGE);
     expect(res.code).toBe(2);
     expect(res.stderr).toContain(
       "invalid configuration: PRECISION must be one of fp32, fp16, int8, got 'fp8'",

@@ -1,0 +1,53 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { repoRoot } from './paths.ts';
+
+// podman for the image suites: the flags this machine needs, and the way the operator runs the
+// server (non-root, read-only root filesystem, no capabilities).
+
+const run = promisify(execFile);
+
+/** This machine lacks CAP_SYS_RESOURCE (explicit rlimits) and runs runc, not crun. */
+export const PODMAN_FLAGS = [
+  '--runtime',
+  process.env.PODMAN_RUNTIME ?? 'runc',
+  '--ulimit',
+  'nofile=1024:4096',
+  '--ulimit',
+  'nproc=1024:4096',
+];
+
+/** What the operator's pods get: uid 65532, read-only root, no capabilities. */
+export const HARDENED = [
+  '--read-only',
+  '--user',
+  '65532:65532',
+  '--cap-drop',
+  'ALL',
+  '--security-opt',
+  'no-new-privileges',
+];
+
+/** podman's stdout, trimmed; rejects with its stderr on a non-zero exit. */
+export const podman = async (...args: string[]) =>
+  (await run('podman', args, { maxBuffer: 16 * 2 ** 20 })).stdout.trim();
+
+/** A command's exit code and output, whatever the code. */
+export async function podmanResult(
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run('podman', args, { maxBuffer: 16 * 2 ** 20 }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (err: { code: number; stdout: string; stderr: string }) => err,
+  );
+}
+
+/** Builds the image with scripts/images.sh (`target` there) unless it exists already. */
+export async function ensureImage(image: string, target: string): Promise<void> {
+  const exists = await podman('image', 'exists', image).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) await run(join(repoRoot, 'scripts/images.sh'), [target], { maxBuffer: 64 * 2 ** 20 });
+}
