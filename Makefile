@@ -63,7 +63,7 @@ down: ## stop everything demo started (operator, cluster)
 serve: install ## the inference server alone on 127.0.0.1:8080 (MODEL_DIR, MODEL_NAME, POOL, PRECISION, PORT)
 	@scripts/serve.sh
 
-images: system ## build the server and operator images with podman
+images: system ## build the server (CPU and CUDA) and operator images with podman; CUDA_IMAGE=0 leaves the CUDA one out
 	@scripts/images.sh
 
 bench: install ## benchmarks; JSON in bench/results/, summary in docs/benchmarks.md

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `make images`: the local base image, then the server and operator images with podman.
-# Tags: localhost/servingstack/server:dev and localhost/servingstack/operator:dev.
-# `scripts/images.sh server` (or `operator`) builds just that one.
+# `make images`: the local base image, then the server, CUDA server and operator images with
+# podman. Tags: localhost/servingstack/server:dev, localhost/servingstack/server:dev-cuda13 and
+# localhost/servingstack/operator:dev. `scripts/images.sh server` (or `server-cuda`, `operator`)
+# builds just those named. CUDA_IMAGE=0 leaves the CUDA image out of a build of all three: it
+# carries 2.3 GB of CUDA libraries (downloaded once from PyPI, ~1.6 GB, then cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE="${NODE_BASE_IMAGE:-localhost/servingstack/node-base:24}"
@@ -18,22 +20,32 @@ for ca in "${NODE_EXTRA_CA_CERTS:-}" /etc/ssl/certs/ca-certificates.crt; do
   if [[ -n "$ca" && -f "$ca" ]]; then SECRET=(--secret "id=ca,src=$ca"); break; fi
 done
 
-build() { # name dockerfile
-  local tag="localhost/servingstack/$1:dev"
-  echo "==> podman build $tag ($2)" >&2
+build() { # tag dockerfile [podman build args...]
+  local tag="$1" file="$2"
+  shift 2
+  echo "==> podman build $tag ($file $*)" >&2
   local ignore=()
-  [[ -f "$2.dockerignore" ]] && ignore=(--ignorefile "$2.dockerignore")
-  podman build "${PODMAN_FLAGS[@]}" "${SECRET[@]}" "${ignore[@]}" --build-arg "BASE_IMAGE=$BASE" -f "$2" -t "$tag" .
+  [[ -f "$file.dockerignore" ]] && ignore=(--ignorefile "$file.dockerignore")
+  podman build "${PODMAN_FLAGS[@]}" "${SECRET[@]}" "${ignore[@]}" --build-arg "BASE_IMAGE=$BASE" "$@" \
+    -f "$file" -t "$tag" .
   echo "==> $tag: $(podman image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1/1e6}')" >&2
 }
 
 targets=("$@")
-if [[ ${#targets[@]} -eq 0 || " ${targets[*]} " == *" server "* ]]; then
-  build server server-image/Dockerfile
+wanted() { [[ ${#targets[@]} -eq 0 || " ${targets[*]} " == *" $1 "* ]]; }
+if wanted server; then
+  build localhost/servingstack/server:dev server-image/Dockerfile
 fi
-if [[ ${#targets[@]} -eq 0 || " ${targets[*]} " == *" operator "* ]]; then
+if [[ ${#targets[@]} -eq 0 && "${CUDA_IMAGE:-1}" == 0 ]]; then
+  echo "==> CUDA_IMAGE=0: skipping the CUDA server image" >&2
+elif wanted server-cuda; then
+  libs="$(scripts/cuda-libs.sh)"
+  # Shares every layer of the server image but the CUDA libraries.
+  build localhost/servingstack/server:dev-cuda13 server-image/Dockerfile --target cuda --build-context "cuda-libs=$libs"
+fi
+if wanted operator; then
   if [[ -f operator/Dockerfile ]]; then
-    build operator operator/Dockerfile
+    build localhost/servingstack/operator:dev operator/Dockerfile
   else
     echo "==> operator/Dockerfile not present yet; skipping the operator image" >&2
   fi
