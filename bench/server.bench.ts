@@ -9,10 +9,12 @@
 // Everything runs with one intra-op thread so the client and the server share the CPUs the
 // same way in every variant. Results: bench/results/server.json, the plot
 // bench/results/server-throughput-latency.svg and the "## Server" section of docs/benchmarks.md.
+// BENCH_EXECUTION_PROVIDER and BENCH_PRECISION run it all on another provider and model variant
+// (lib/target.ts; bench/gpu.sh), with results and a docs section of their own.
 process.env.ORT_DISABLE_TELEMETRY = '1';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +36,7 @@ import { serverSection } from './lib/server-report.ts';
 import { freePort, stop, track, waitReady } from './lib/servers.ts';
 import type { ModelReport, Ratios, RunMeta } from './lib/server-report.ts';
 import { chart } from './lib/svg.ts';
+import { modelFile, TARGET } from './lib/target.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CONCURRENCY = [1, 4, 16, 64];
@@ -98,6 +101,8 @@ const serverEnv = (model: BenchModel, port: number, extra: Record<string, string
   INTER_OP_THREADS: '1',
   LOG_LEVEL: 'warn',
   ...model.env,
+  EXECUTION_PROVIDER: TARGET.executionProvider,
+  PRECISION: TARGET.precision,
   ...extra,
 });
 
@@ -107,7 +112,7 @@ function variants(bestBatch: number): Variant[] {
     spawn(process.execPath, [main], { env: serverEnv(m, port, extra), stdio: 'inherit' });
   const script = (file: string, m: BenchModel, port: number, extra: Record<string, string>) =>
     spawn(process.execPath, [join(ROOT, file)], {
-      env: { ...serverEnv(m, port, {}), MODEL_FILE: join(m.dir, 'model.onnx'), ...extra },
+      env: { ...serverEnv(m, port, {}), MODEL_FILE: modelFile(m.dir), ...extra },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
   // The server's default delay: an idle model runs a request at once, whatever the delay.
@@ -180,6 +185,20 @@ interface Measured {
   rawBest: RawResult;
   rawOne: RawResult;
   rawOneIdle: RawResult;
+  /** The server's model metadata parameters `nodes_<provider>`: where its nodes ran. */
+  placement: Record<string, number>;
+}
+
+/** `nodes_<provider>` of the server's model metadata (known once warm-up has run the model). */
+async function placementOf(port: number, model: string): Promise<Record<string, number>> {
+  const meta = (await (await fetch(`http://127.0.0.1:${port}/v2/models/${model}`)).json()) as {
+    parameters: Record<string, unknown>;
+  };
+  return Object.fromEntries(
+    Object.entries(meta.parameters)
+      .filter((e): e is [string, number] => e[0].startsWith('nodes_') && typeof e[1] === 'number')
+      .map(([k, n]) => [k.slice('nodes_'.length), n]),
+  );
 }
 
 /**
@@ -189,7 +208,7 @@ interface Measured {
  */
 async function measureAll(model: BenchModel, vs: Variant[], bestBatch: number): Promise<Measured> {
   const slice = SECONDS / ROUNDS;
-  const raw = await RawProcess.start(join(model.dir, 'model.onnx'), model.rowShape);
+  const raw = await RawProcess.start(modelFile(model.dir), model.rowShape);
   const running = await Promise.all(
     vs.map(async (v) => {
       const port = await freePort();
@@ -204,6 +223,9 @@ async function measureAll(model: BenchModel, vs: Variant[], bestBatch: number): 
         waitReady(`http://127.0.0.1:${r.port}${r.v.readyPath}`, r.child, r.v.readyPath === '/'),
       ),
     );
+    const latencyServer = running.find((r) => r.v.kind === 'latency')!;
+    const placement = await placementOf(latencyServer.port, model.name);
+    console.log(`  ${model.name} nodes per execution provider: ${JSON.stringify(placement)}`);
     // One round trip to the no-op server: the pause a server's thread has between requests at
     // one client, put between raw runs.
     const noop = running.find((r) => r.v.kind === 'noop')!;
@@ -263,6 +285,7 @@ async function measureAll(model: BenchModel, vs: Variant[], bestBatch: number): 
       rawBest: summariseRaw(bestBatch, rawSlices.best),
       rawOne: summariseRaw(1, rawSlices.one),
       rawOneIdle: summariseRaw(1, rawSlices.oneIdle),
+      placement,
     };
   } finally {
     await Promise.all(running.map((r) => stop(r.child)));
@@ -272,7 +295,7 @@ async function measureAll(model: BenchModel, vs: Variant[], bestBatch: number): 
 
 /** One pass over the model's batch sizes, for the table and to pick the best batch. */
 async function rawSweep(model: BenchModel): Promise<RawResult[]> {
-  const raw = await RawProcess.start(join(model.dir, 'model.onnx'), model.rowShape);
+  const raw = await RawProcess.start(modelFile(model.dir), model.rowShape);
   const results: RawResult[] = [];
   for (const b of model.batchSizes) {
     results.push(summariseRaw(b, [await raw.measure(b, RAW_SWEEP_SECONDS)]));
@@ -337,6 +360,7 @@ async function benchModel(model: BenchModel): Promise<ModelReport> {
     raw: sweep,
     bestRawBatch: best.batch,
     rawInterleaved: { best: measured.rawBest, one: measured.rawOne, oneIdle: measured.rawOneIdle },
+    placement: measured.placement,
     inProcess: inProc,
     variants: vs.map((v) => ({ label: v.label, color: v.color, results: measured.byKind.get(v.kind)! })),
     ratios: ratios(measured, inProc),
@@ -351,11 +375,18 @@ async function main(): Promise<void> {
     readFileSync(join(ROOT, 'node_modules/onnxruntime-node/package.json'), 'utf8'),
   ).version;
   const report: ModelReport[] = [];
-  for (const model of MODELS) report.push(await benchModel(model));
+  for (const model of MODELS) {
+    // Only the generated MLP has fp16 and int8 variants.
+    if (existsSync(modelFile(model.dir))) report.push(await benchModel(model));
+    else console.log(`server bench: ${model.name} has no ${TARGET.precision} variant; left out`);
+  }
   const meta: RunMeta = {
     date: new Date().toISOString(),
     node: process.version,
     onnxruntime: ortVersion,
+    executionProvider: TARGET.executionProvider,
+    precision: TARGET.precision,
+    ...(process.env.BENCH_GPU ? { gpu: process.env.BENCH_GPU } : {}),
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model,
     secondsPerPoint: SECONDS,
@@ -364,11 +395,11 @@ async function main(): Promise<void> {
   };
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   writeFileSync(
-    join(ROOT, 'bench/results/server.json'),
+    join(ROOT, `bench/results/${TARGET.name}.json`),
     `${JSON.stringify({ ...meta, models: report }, null, 2)}\n`,
   );
   writeFileSync(
-    join(ROOT, 'bench/results/server-throughput-latency.svg'),
+    join(ROOT, `bench/results/${TARGET.name}-throughput-latency.svg`),
     chart(
       report.map((m) => ({
         title: m.title,
@@ -383,7 +414,10 @@ async function main(): Promise<void> {
       })),
     ),
   );
-  writeDocsSection('## Server', serverSection(meta, report));
+  writeDocsSection(
+    TARGET.heading,
+    serverSection(TARGET.heading, `${TARGET.name}-throughput-latency.svg`, meta, report),
+  );
 }
 
 await main();

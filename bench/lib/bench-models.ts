@@ -1,11 +1,13 @@
 // The models and request bodies the server benchmarks send: the generated MLP as JSON, the
-// ocr-models classifier as binary tensor data.
+// ocr-models classifier as binary tensor data; their inputs in the element type of the model
+// variant the benchmark runs (lib/target.ts).
 import { mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Payload } from './load.ts';
 import { rowData } from './raw-session.ts';
+import { asInput, inputDatatype } from './target.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -24,16 +26,16 @@ export function clsDir(): string {
 export function jsonPayload(name: string, shape: number[]): Payload {
   const data = Array.from(rowData(shape.reduce((a, b) => a * b, 1)), (v) => +v.toFixed(4));
   return {
-    body: Buffer.from(JSON.stringify({ inputs: [{ name, shape, datatype: 'FP32', data }] })),
+    body: Buffer.from(JSON.stringify({ inputs: [{ name, shape, datatype: inputDatatype, data }] })),
     headers: { 'content-type': 'application/json' },
   };
 }
 
 export function binaryPayload(name: string, shape: number[]): Payload {
-  const data = rowData(shape.reduce((a, b) => a * b, 1));
+  const data = asInput(rowData(shape.reduce((a, b) => a * b, 1)));
   const header = Buffer.from(
     JSON.stringify({
-      inputs: [{ name, shape, datatype: 'FP32', parameters: { binary_data_size: data.byteLength } }],
+      inputs: [{ name, shape, datatype: inputDatatype, parameters: { binary_data_size: data.byteLength } }],
     }),
   );
   return {

@@ -10,6 +10,7 @@ import { bodyBuffer } from '../../server-image/src/read-body.ts';
 import { splitBody } from '../../server-image/src/tensor/body.ts';
 import { percentile } from './load.ts';
 import type { Payload } from './load.ts';
+import { TARGET } from './target.ts';
 
 export interface InProcessModel {
   name: string;
@@ -36,12 +37,13 @@ export async function inProcess(model: InProcessModel): Promise<Overhead[]> {
     MODEL_NAME: model.name,
     MODEL_DIR: model.dir,
     INTRA_OP_THREADS: '1',
+    PRECISION: TARGET.precision,
   });
   const m = await Model.load({
     name: model.name,
     dir: model.dir,
-    precision: 'fp32',
-    executionProvider: 'cpu',
+    precision: TARGET.precision,
+    executionProvider: TARGET.executionProvider,
     intraOpThreads: 1,
     interOpThreads: 1,
   });

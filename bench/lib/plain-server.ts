@@ -1,6 +1,7 @@
 // The baseline "what users write by hand": one request -> one session.run, no batching, no
 // queue, no metrics. It speaks just enough of the Open Inference Protocol (JSON tensors or the
-// binary extension, FP32 in, FP32 out as JSON) for the benchmark's requests. FRAMEWORK=fastify
+// binary extension in, JSON out, FP32 or the benchmark's FP16) for the benchmark's requests,
+// on the benchmark's execution provider (lib/target.ts). FRAMEWORK=fastify
 // serves the same handler through a bare fastify route instead of node:http, to separate the
 // framework's cost from the server's own.
 // Usage: MODEL_FILE=... PORT=... INTRA_OP_THREADS=1 [FRAMEWORK=fastify] node bench/lib/plain-server.ts
@@ -8,11 +9,12 @@ import { createServer } from 'node:http';
 import Fastify from 'fastify';
 import ort from '../../server-image/src/ort.ts';
 import type { Tensor } from '../../server-image/src/ort.ts';
+import { asInput, inputDatatype, inputType, outputNumbers, TARGET } from './target.ts';
 
 const session = await ort.InferenceSession.create(process.env.MODEL_FILE!, {
   intraOpNumThreads: Number(process.env.INTRA_OP_THREADS ?? 1),
   interOpNumThreads: 1,
-  executionProviders: ['cpu'],
+  executionProviders: [TARGET.executionProvider],
 });
 const port = Number(process.env.PORT ?? 8090);
 
@@ -31,18 +33,21 @@ async function handle(body: Buffer, headerLength: string | string[] | undefined)
   let offset = n;
   for (const input of header.inputs) {
     const size = input.parameters?.binary_data_size;
+    const bytes = () => body.buffer.slice(body.byteOffset + offset, body.byteOffset + (offset += size!));
     const data =
-      size !== undefined
-        ? new Float32Array(body.buffer.slice(body.byteOffset + offset, body.byteOffset + (offset += size)))
-        : Float32Array.from(input.data ?? []);
-    feeds[input.name] = new ort.Tensor('float32', data, input.shape);
+      size === undefined
+        ? asInput(Float32Array.from(input.data ?? []))
+        : TARGET.half
+          ? new Uint16Array(bytes())
+          : new Float32Array(bytes());
+    feeds[input.name] = new ort.Tensor(inputType, data, input.shape);
   }
   const out = await session.run(feeds);
   const outputs = Object.entries(out).map(([name, t]) => ({
     name,
-    datatype: 'FP32',
+    datatype: inputDatatype,
     shape: t.dims,
-    data: Array.from(t.data as Float32Array),
+    data: outputNumbers(t.data),
   }));
   return JSON.stringify({ outputs });
 }

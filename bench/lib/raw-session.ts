@@ -4,6 +4,7 @@
 import ort from '../../server-image/src/ort.ts';
 import type { InferenceSession } from '../../server-image/src/ort.ts';
 import { percentile } from './load.ts';
+import { asInput, inputType, TARGET } from './target.ts';
 
 export interface RawSlice {
   rows: number;
@@ -38,12 +39,12 @@ export class RawSession {
     this.rowShape = rowShape;
   }
 
-  /** One intra-op thread, as every server in the benchmark runs. */
+  /** One intra-op thread, as every server in the benchmark runs, on the benchmark's provider. */
   static async open(file: string, rowShape: number[]): Promise<RawSession> {
     const session = await ort.InferenceSession.create(file, {
       intraOpNumThreads: 1,
       interOpNumThreads: 1,
-      executionProviders: ['cpu'],
+      executionProviders: [TARGET.executionProvider],
     });
     return new RawSession(session, rowShape);
   }
@@ -53,9 +54,9 @@ export class RawSession {
    * every run: the thread then idles between runs the way a server's does at low load.
    */
   async measure(batch: number, seconds: number, between?: () => Promise<unknown>): Promise<RawSlice> {
-    const data = rowData(batch * this.rowShape.reduce((x, y) => x * y, 1));
+    const data = asInput(rowData(batch * this.rowShape.reduce((x, y) => x * y, 1)));
     const run = () =>
-      this.session.run({ [this.input]: new ort.Tensor('float32', data, [batch, ...this.rowShape]) });
+      this.session.run({ [this.input]: new ort.Tensor(inputType, data, [batch, ...this.rowShape]) });
     for (let i = 0; i < 3; i++) await run();
     const latencies: number[] = [];
     const cpu0 = process.cpuUsage();

@@ -41,6 +41,8 @@ export interface ModelReport {
   bestRawBatch: number;
   /** Raw runs measured in slices between the servers' rounds, which the ratios use. */
   rawInterleaved: { best: RawResult; one: RawResult; oneIdle: RawResult };
+  /** Nodes per execution provider in the latency server (its model metadata). */
+  placement: Record<string, number>;
   inProcess: Overhead[];
   variants: { label: string; color: string; results: LoadResult[] }[];
   ratios: Ratios;
@@ -50,6 +52,10 @@ export interface RunMeta {
   date: string;
   node: string;
   onnxruntime: string;
+  executionProvider: 'cpu' | 'cuda';
+  precision: string;
+  /** The GPU's name and driver version (bench/gpu.sh), on a GPU run. */
+  gpu?: string;
   cpus: number;
   cpuModel: string | undefined;
   secondsPerPoint: number;
@@ -87,20 +93,27 @@ const INTRO = [
   '',
 ];
 
-export function serverSection(meta: RunMeta, report: readonly ModelReport[]): string {
+/** The CPU run's section (`## Server`, `make bench`), or a GPU run's (bench/gpu.sh). */
+export function serverSection(
+  heading: string,
+  plot: string,
+  meta: RunMeta,
+  report: readonly ModelReport[],
+): string {
+  const gpu = meta.executionProvider !== 'cpu';
   const lines = [
-    '## Server',
+    heading,
     '',
-    `Measured by \`bench/server.bench.ts\` (\`make bench\`) on ${meta.date.slice(0, 10)}: Node ${meta.node},`,
-    `onnxruntime-node ${meta.onnxruntime}, CPU execution provider, ${meta.cpus} CPUs (${String(meta.cpuModel)}) shared by`,
+    `Measured by \`bench/server.bench.ts\` (${gpu ? '`bench/gpu.sh`' : '`make bench`'}) on ${meta.date.slice(0, 10)}: Node ${meta.node},`,
+    `onnxruntime-node ${meta.onnxruntime}, ${meta.executionProvider.toUpperCase()} execution provider${meta.gpu ? ` (${meta.gpu})` : ''}, ${meta.precision} model files, ${meta.cpus} CPUs (${String(meta.cpuModel)}) shared by`,
     'the load generator and the server, one intra-op thread everywhere. Closed-loop clients over loopback keep-alive',
     `connections (a lean raw-socket client, \`bench/lib/raw-http.ts\`), one row per request, ${meta.secondsPerPoint} s per point in`,
     `${meta.rounds} rounds interleaved across the variants. Raw = \`session.run\` in a process of its own (no server, no load generator), one call at a time.`,
-    'These are figures from one development machine, not guarantees; rerun `make bench` to reproduce.',
+    `These are figures from one ${gpu ? 'GPU' : 'development'} machine, not guarantees; rerun ${gpu ? '`bench/gpu.sh`' : '`make bench`'} to reproduce.`,
     '',
-    '![throughput versus p99 latency](../bench/results/server-throughput-latency.svg)',
+    `![throughput versus p99 latency](../bench/results/${plot})`,
     '',
-    ...INTRO,
+    ...(gpu ? [] : INTRO),
   ];
   for (const m of report) lines.push(...modelSection(m));
   return lines.join('\n');
@@ -109,7 +122,10 @@ export function serverSection(meta: RunMeta, report: readonly ModelReport[]): st
 function modelSection(m: ModelReport): string[] {
   const r = m.ratios;
   const { best, one, oneIdle } = m.rawInterleaved;
-  const lines = [`### ${m.title}`, ''];
+  const nodes = Object.entries(m.placement)
+    .map(([ep, n]) => `${ep} ${n}`)
+    .join(', ');
+  const lines = [`### ${m.title}`, '', `Nodes per execution provider in the server: ${nodes}.`, ''];
   lines.push('| raw batch | rows/s | p50 ms | p99 ms | CPU ms/row |', '| --- | --- | --- | --- | --- |');
   for (const x of m.raw)
     lines.push(`| ${x.batch} | ${x.rowsPerSecond} | ${x.p50Ms} | ${x.p99Ms} | ${x.cpuMsPerRow} |`);
