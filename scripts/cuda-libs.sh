@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA image's libraries, from PyPI: the wheels pinned with their sha256 in
 # server-image/cuda-wheels.txt, downloaded once into the cache (keyed by onnxruntime's version and
-# the pins), and laid out as the build context `cuda-libs` of server-image/Dockerfile's `cuda` stage:
+# the pins), and laid out as the build context `cuda-libs` of server-image/Dockerfile (CUDA=wheels):
 #   onnxruntime/  the CUDA execution provider, which goes beside onnxruntime-node's own library
 #   cuda/         the CUDA libraries it links and loads, which go on the image's library path
 # Prints that folder's path. pip reaches the package index this machine is configured with.

@@ -40,8 +40,12 @@ if [[ ${#targets[@]} -eq 0 && "${CUDA_IMAGE:-1}" == 0 ]]; then
   echo "==> CUDA_IMAGE=0: skipping the CUDA server image" >&2
 elif wanted server-cuda; then
   libs="$(scripts/cuda-libs.sh)"
-  # Shares every layer of the server image but the CUDA libraries.
-  build localhost/servingstack/server:dev-cuda13 server-image/Dockerfile --target cuda --build-context "cuda-libs=$libs"
+  # The CUDA libraries on the base first, as an image of their own; then the server onto it, so
+  # a change to the server never copies the 2.3 GB of libraries again.
+  build localhost/servingstack/cuda-base:dev-cuda13 server-image/Dockerfile --target cuda-wheels \
+    --build-context "cuda-libs=$libs"
+  build localhost/servingstack/server:dev-cuda13 server-image/Dockerfile \
+    --build-arg RUNTIME_IMAGE=localhost/servingstack/cuda-base:dev-cuda13
 fi
 if wanted operator; then
   if [[ -f operator/Dockerfile ]]; then
