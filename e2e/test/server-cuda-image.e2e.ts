@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { repoRoot } from './support/paths.ts';
-import { ensureImage, HARDENED, PODMAN_FLAGS, podman, podmanResult } from './support/podman.ts';
+import { ensureImage, HARDENED, PODMAN_FLAGS, podman, podmanResult, startServer } from './support/podman.ts';
 import { waitFor } from './support/wait-for.ts';
 
 const run = promisify(execFile);
@@ -52,22 +52,10 @@ describe('CUDA server image (no GPU here)', () => {
     if (stubDir) rmSync(stubDir, { recursive: true, force: true });
   });
 
-  /** Starts the server detached on a random loopback port; resolves to its base URL. */
+  /** Starts the server with the bundled model and `env`; resolves once it is ready. */
   async function serve(...env: string[]): Promise<{ container: string; base: string }> {
-    const container = await podman(
-      'run',
-      '-d',
-      ...PODMAN_FLAGS,
-      ...HARDENED,
-      '-p',
-      '127.0.0.1::8080',
-      ...MODEL,
-      ...env,
-      IMAGE,
-    );
+    const { container, base } = await startServer(IMAGE, ...MODEL, ...env);
     containers.push(container);
-    const mapping = await podman('port', container, '8080/tcp');
-    const base = `http://${mapping.split('\n')[0]!.trim()}`;
     await waitFor(
       'the CUDA image container to answer /v2/health/ready with 200',
       () => fetch(`${base}/v2/health/ready`).then((r) => r.status),

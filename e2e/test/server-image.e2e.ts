@@ -4,7 +4,7 @@
 // metadata, an inference, /metrics and drain through the container, and the fetch-model
 // entrypoint. The containers are removed at the end.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ensureImage, HARDENED, PODMAN_FLAGS, podman, podmanResult } from './support/podman.ts';
+import { ensureImage, HARDENED, PODMAN_FLAGS, podman, podmanResult, startServer } from './support/podman.ts';
 import { waitFor } from './support/wait-for.ts';
 
 const IMAGE = process.env.SERVER_IMAGE ?? 'localhost/servingstack/server:dev';
@@ -15,13 +15,8 @@ describe('server image', () => {
 
   beforeAll(async () => {
     await ensureImage(IMAGE, 'server');
-    container = await podman(
-      'run',
-      '-d',
-      ...PODMAN_FLAGS,
-      ...HARDENED,
-      '-p',
-      '127.0.0.1::8080',
+    ({ container, base } = await startServer(
+      IMAGE,
       '-e',
       'MODEL_DIR=/opt/servingstack/models/mlp',
       '-e',
@@ -30,10 +25,7 @@ describe('server image', () => {
       'POOL=throughput',
       '-e',
       'PRECISION=int8',
-      IMAGE,
-    );
-    const mapping = await podman('port', container, '8080/tcp');
-    base = `http://${mapping.split('\n')[0]!.trim()}`;
+    ));
   }, 900_000);
 
   afterAll(async () => {

@@ -43,6 +43,28 @@ export async function podmanResult(
   );
 }
 
+/**
+ * Runs the server image detached, as the operator runs it, published on a random loopback port.
+ * `args` are podman run options (`-e NAME=value`). Resolves before the server is ready.
+ */
+export async function startServer(
+  image: string,
+  ...args: string[]
+): Promise<{ container: string; base: string }> {
+  const container = await podman(
+    'run',
+    '-d',
+    ...PODMAN_FLAGS,
+    ...HARDENED,
+    '-p',
+    '127.0.0.1::8080',
+    ...args,
+    image,
+  );
+  const mapping = await podman('port', container, '8080/tcp');
+  return { container, base: `http://${mapping.split('\n')[0]!.trim()}` };
+}
+
 /** Builds the image with scripts/images.sh (`target` there) unless it exists already. */
 export async function ensureImage(image: string, target: string): Promise<void> {
   const exists = await podman('image', 'exists', image).then(
