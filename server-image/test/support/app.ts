@@ -13,6 +13,7 @@ import type { Config } from '../../src/config.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import type { Metrics } from '../../src/metrics.ts';
 import { Model } from '../../src/model.ts';
+import type { ModelOptions, Precision } from '../../src/model.ts';
 import { createBatcher, observeRuns } from '../../src/pipeline.ts';
 import type { ModelBatcher } from '../../src/pipeline.ts';
 
@@ -23,6 +24,21 @@ const CLS_MODEL_FILE = fileURLToPath(
     import.meta.url,
   ),
 );
+
+/** Options for a model on the CPU with one thread of each kind, as the model tests load it. */
+export const modelOptions = (
+  dir: string,
+  precision: Precision = 'fp32',
+  extra: Partial<ModelOptions> = {},
+): ModelOptions => ({
+  name: 'm',
+  dir,
+  precision,
+  executionProvider: 'cpu',
+  intraOpThreads: 1,
+  interOpThreads: 1,
+  ...extra,
+});
 
 /** A model directory (model.onnx) for the package's text direction classifier. */
 export function clsModelDir(): string {

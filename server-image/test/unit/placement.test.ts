@@ -8,11 +8,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
 import { Model } from '../../src/model.ts';
-import type { ModelOptions, Precision } from '../../src/model.ts';
 import { describePlacement, placementOf, placementParameters } from '../../src/placement.ts';
 import type { Placement } from '../../src/placement.ts';
 import { WorkerModel } from '../../src/worker-model.ts';
-import { clsModelDir, MLP_DIR } from '../support/app.ts';
+import { clsModelDir, MLP_DIR, modelOptions } from '../support/app.ts';
 
 const run = promisify(execFile);
 
@@ -92,16 +91,6 @@ async function ortReportedNodes(file: string): Promise<Record<string, number>> {
   return counts;
 }
 
-const opts = (dir: string, precision: Precision, onPlacement?: (p: Placement) => void): ModelOptions => ({
-  name: 'm',
-  dir,
-  precision,
-  executionProvider: 'cpu',
-  intraOpThreads: 1,
-  interOpThreads: 1,
-  ...(onPlacement ? { onPlacement } : {}),
-});
-
 const profileFolders = () => readdirSync(tmpdir()).filter((f) => f.startsWith('servingstack-placement-'));
 
 describe('Model placement (onnxruntime profile of the first run)', () => {
@@ -110,7 +99,7 @@ describe('Model placement (onnxruntime profile of the first run)', () => {
     async (precision) => {
       const heard: Placement[] = [];
       const before = profileFolders();
-      const model = await Model.load(opts(MLP_DIR, precision, (p) => heard.push(p)));
+      const model = await Model.load(modelOptions(MLP_DIR, precision, { onPlacement: (p) => heard.push(p) }));
       expect(model.placement).toBeUndefined();
       await model.run({ input: { data: new Float32Array(32), shape: [2, 16] } });
       const expected = await ortReportedNodes(join(MLP_DIR, model.file.split('/').pop()!));
@@ -127,7 +116,7 @@ describe('Model placement (onnxruntime profile of the first run)', () => {
 
   it('the classifier (a real model with fused Conv nodes): the same count as onnxruntime logs', async () => {
     const dir = clsModelDir();
-    const model = await Model.load(opts(dir, 'fp32'));
+    const model = await Model.load(modelOptions(dir));
     await model.run({ x: { data: new Float32Array(3 * 48 * 192), shape: [1, 3, 48, 192] } });
     expect(model.placement?.nodes).toEqual(await ortReportedNodes(join(dir, 'model.onnx')));
     expect(model.placement!.nodes.cpu).toBeGreaterThan(10);
@@ -136,7 +125,9 @@ describe('Model placement (onnxruntime profile of the first run)', () => {
 
   it('reaches the main thread from a worker-thread session', async () => {
     const heard: Placement[] = [];
-    const model = await WorkerModel.load(opts(MLP_DIR, 'int8', (p) => heard.push(p)));
+    const model = await WorkerModel.load(
+      modelOptions(MLP_DIR, 'int8', { onPlacement: (p) => heard.push(p) }),
+    );
     await model.runBatch([{ input: { data: new Float32Array(16), shape: [1, 16] } }]);
     expect(heard).toHaveLength(1);
     expect(model.placement).toEqual(heard[0]);
@@ -146,7 +137,7 @@ describe('Model placement (onnxruntime profile of the first run)', () => {
 
   it('a model closed before any run leaves no profile behind', async () => {
     const before = profileFolders();
-    const model = await Model.load(opts(MLP_DIR, 'fp32'));
+    const model = await Model.load(modelOptions(MLP_DIR));
     await model.close();
     expect(profileFolders()).toEqual(before);
   });

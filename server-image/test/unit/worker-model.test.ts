@@ -3,10 +3,10 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { Model } from '../../src/model.ts';
-import type { Feeds, ModelOptions } from '../../src/model.ts';
+import type { Feeds } from '../../src/model.ts';
 import { Refusal } from '../../src/refusals.ts';
 import { WorkerModel } from '../../src/worker-model.ts';
-import { clsModelDir, MLP_DIR } from '../support/app.ts';
+import { clsModelDir, MLP_DIR, modelOptions as opts } from '../support/app.ts';
 import { detectionModel } from '../support/generated-models.ts';
 
 /** A request's outputs; fails the test when the run gave it an error instead. */
@@ -14,15 +14,6 @@ function ok(r: Feeds | Error | undefined): Feeds {
   if (r === undefined || r instanceof Error) throw r ?? new Error('no result');
   return r;
 }
-
-const opts = (dir: string, precision: ModelOptions['precision'] = 'fp32'): ModelOptions => ({
-  name: 'm',
-  dir,
-  precision,
-  executionProvider: 'cpu',
-  intraOpThreads: 1,
-  interOpThreads: 1,
-});
 
 const rows = (n: number, seed: number) => Float32Array.from({ length: n * 16 }, (_, i) => Math.cos(i + seed));
 
