@@ -5,7 +5,7 @@
 # "## CUDA server, fp16" and "## CUDA server, int8" sections of docs/benchmarks.md, printed at the end.
 #
 # Needs a machine with an NVIDIA GPU and its driver, 580 or newer (the CUDA libraries are CUDA
-# 13.0), this checkout after `make install`, and python3 with pip. It runs the server on the host
+# 13.0), this checkout after `make install`, and python3 and pip3. It runs the server on the host
 # with the CUDA image's own libraries (scripts/cuda-libs.sh, downloaded once): the provider beside
 # onnxruntime-node's library for the run only, the CUDA libraries through LD_LIBRARY_PATH.
 # BENCH_SECONDS sets the seconds per point as for `make bench`.

@@ -45,7 +45,9 @@ echo "==> the CUDA wheels of $PINS into $wheels (about 1.6 GB when none is there
 started=$SECONDS
 # Every file must have its pinned sha256 (--require-hashes); the wheels are for Linux x86_64,
 # whatever this machine's Python is (the onnxruntime-gpu pin is its cp312 wheel).
-python3 -m pip download --quiet --no-cache-dir --no-deps --only-binary=:all: --require-hashes \
+# pip3 is the command scripts/system/packages.txt declares and checks for: `python3 -m pip` fails
+# where the first python3 has no pip of its own (an active venv made without pip).
+pip3 download --quiet --no-cache-dir --no-deps --only-binary=:all: --require-hashes \
   --implementation cp --python-version 3.12 \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
   --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
