@@ -8,7 +8,7 @@ import type { Config } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import { Model } from './model.ts';
 import { createBatcher, observeRuns } from './pipeline.ts';
-import { describePlacement } from './placement.ts';
+import { describePlacement, mostlyOnCpu } from './placement.ts';
 import type { Placement } from './placement.ts';
 import { warmupCases, warmUp } from './warmup.ts';
 import { WorkerModel } from './worker-model.ts';
@@ -111,12 +111,10 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
  * A GPU session that left most nodes to the CPU (an int8 model on the CUDA provider) is a warning.
  */
 function logPlacement(log: Logger, ep: 'cuda' | 'cpu', placement: Placement): void {
-  const total = Object.values(placement.nodes).reduce((a, b) => a + b, 0);
-  const onCpu = placement.nodes.cpu ?? 0;
   const message = `nodes per execution provider: ${describePlacement(placement)}`;
-  if (ep !== 'cpu' && onCpu * 2 > total) {
+  if (mostlyOnCpu(ep, placement)) {
     log.warn(
-      { nodes: placement.nodes, cpuOps: placement.cpuOps },
+      { nodes: placement.nodes, cpuOps: placement.cpuOps, copies: placement.copies },
       `${message}; most of the model runs on the CPU`,
     );
   } else {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
 import { Model } from '../../src/model.ts';
-import { describePlacement, placementOf, placementParameters } from '../../src/placement.ts';
+import { describePlacement, mostlyOnCpu, placementOf, placementParameters } from '../../src/placement.ts';
 import type { Placement } from '../../src/placement.ts';
 import { WorkerModel } from '../../src/worker-model.ts';
 import { clsModelDir, MLP_DIR, modelOptions } from '../support/app.ts';
@@ -37,8 +37,50 @@ describe('placementOf (nodes per provider from a session profile)', () => {
       ...run1,
     ];
     const p = placementOf(events);
-    expect(p).toEqual({ nodes: { cpu: 3, cuda: 2 }, cpuOps: { DynamicQuantizeLinear: 2, Shape: 1 } });
+    expect(p).toEqual({
+      nodes: { cpu: 3, cuda: 2 },
+      cpuOps: { DynamicQuantizeLinear: 2, Shape: 1 },
+      copies: 0,
+    });
     expect(describePlacement(p)).toBe('cpu 3, cuda 2 of 5 nodes (cpu: DynamicQuantizeLinear ×2, Shape)');
+  });
+
+  it("counts onnxruntime's copies between CPU and GPU apart, not as nodes of the GPU provider", () => {
+    // An int8 model on CUDA: the quantised operators stay on the CPU, and onnxruntime puts a
+    // MemcpyFromHost/MemcpyToHost node, assigned to the CUDA provider, at every crossing.
+    const events = [
+      node(0, 'CPUExecutionProvider', 'DynamicQuantizeLinear'),
+      node(1, 'CPUExecutionProvider', 'MatMulInteger'),
+      node(2, 'CUDAExecutionProvider', 'MemcpyFromHost'),
+      node(3, 'CUDAExecutionProvider', 'Relu'),
+      node(4, 'CUDAExecutionProvider', 'MemcpyToHost'),
+      node(5, 'CPUExecutionProvider', 'DynamicQuantizeLinear'),
+      node(6, 'CPUExecutionProvider', 'MatMulInteger'),
+      node(7, 'CUDAExecutionProvider', 'MemcpyFromHost'),
+      node(8, 'CUDAExecutionProvider', 'Add'),
+    ];
+    const p = placementOf(events);
+    expect(p.nodes).toEqual({ cpu: 4, cuda: 2 });
+    expect(p.copies).toBe(3);
+    expect(describePlacement(p)).toBe(
+      'cpu 4, cuda 2 of 6 nodes (cpu: DynamicQuantizeLinear ×2, MatMulInteger ×2); 3 copies between CPU and GPU',
+    );
+    expect(placementParameters('cuda', p)).toEqual({
+      nodes_cuda: 2,
+      nodes_cpu: 4,
+      cpu_node_ops: 'DynamicQuantizeLinear:2,MatMulInteger:2',
+      memcpy_nodes: 3,
+    });
+    // Counted as GPU nodes, the copies would hide that most of the model runs on the CPU.
+    expect(mostlyOnCpu('cuda', p)).toBe(true);
+  });
+
+  it('mostly on the CPU: only a GPU session that left more than half its nodes there', () => {
+    const p = (cpu: number, cuda: number) => ({ nodes: { cpu, cuda }, cpuOps: {}, copies: 0 });
+    expect(mostlyOnCpu('cuda', p(3, 2))).toBe(true);
+    expect(mostlyOnCpu('cuda', p(2, 2))).toBe(false);
+    expect(mostlyOnCpu('cuda', p(1, 9))).toBe(false);
+    expect(mostlyOnCpu('cpu', { nodes: { cpu: 5 }, cpuOps: {}, copies: 0 })).toBe(false);
   });
 
   it('says nothing about operators when one provider has every node', () => {
@@ -52,18 +94,21 @@ describe('placementOf (nodes per provider from a session profile)', () => {
       placementParameters('cuda', {
         nodes: { cuda: 2, cpu: 3 },
         cpuOps: { DynamicQuantizeLinear: 2, Shape: 1 },
+        copies: 0,
       }),
     ).toEqual({
       nodes_cuda: 2,
       nodes_cpu: 3,
       cpu_node_ops: 'DynamicQuantizeLinear:2,Shape:1',
     });
-    expect(placementParameters('cuda', { nodes: { cuda: 5 }, cpuOps: {} })).toEqual({
+    expect(placementParameters('cuda', { nodes: { cuda: 5 }, cpuOps: {}, copies: 0 })).toEqual({
       nodes_cuda: 5,
       nodes_cpu: 0,
     });
     // A CUDA session can end up with every node on the CPU; that too is shown as it is.
-    expect(placementParameters('cuda', { nodes: { cpu: 4 }, cpuOps: { MatMulInteger: 4 } })).toEqual({
+    expect(
+      placementParameters('cuda', { nodes: { cpu: 4 }, cpuOps: { MatMulInteger: 4 }, copies: 0 }),
+    ).toEqual({
       nodes_cuda: 0,
       nodes_cpu: 4,
       cpu_node_ops: 'MatMulInteger:4',
