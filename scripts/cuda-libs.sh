@@ -35,6 +35,9 @@ context="$CACHE/ort-$ort_version-$(cat "$PINS" "$self" | sha256sum | cut -c1-12)
 mkdir -p "$wheels"
 exec 9>"$CACHE/.lock"
 flock 9
+# A run killed while laying out (no EXIT trap then) leaves its temporary folder, up to 2.3 GB; none
+# is in progress while this holds the lock.
+find "$CACHE" -mindepth 1 -maxdepth 1 -type d -name 'layout.*' -exec rm -rf {} +
 if [[ -f "$context/.complete" ]]; then
   echo "==> CUDA libraries: $context (cached)" >&2
   echo "$context"
