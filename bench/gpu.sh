@@ -4,18 +4,25 @@
 # tables as `make bench`. Results: bench/results/server-cuda-{fp16,int8}.json and the
 # "## CUDA server, fp16" and "## CUDA server, int8" sections of docs/benchmarks.md, printed at the end.
 #
-# Needs a machine with an NVIDIA GPU and its driver, 580 or newer (the CUDA libraries are CUDA
-# 13.0), this checkout after `make install`, and python3 and pip3. It runs the server on the host
-# with the CUDA image's own libraries (scripts/cuda-libs.sh, downloaded once): the provider beside
-# onnxruntime-node's library for the run only, the CUDA libraries through LD_LIBRARY_PATH.
+# Needs a machine with an NVIDIA GPU of compute capability 7.5, 8.0, 8.6, 8.9, 9.0 or 12.0, its
+# driver 580 or newer (the CUDA libraries are CUDA 13.0), this checkout after `make install`, and
+# python3 and pip3. It runs the server on the host with the CUDA image's own libraries
+# (scripts/cuda-libs.sh, downloaded once): the provider beside onnxruntime-node's library for the
+# run only, the CUDA libraries through LD_LIBRARY_PATH.
 # BENCH_SECONDS sets the seconds per point as for `make bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 die() { echo "error: $*" >&2; exit 1; }
 
-gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n1)" ||
+gpu="$(nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader 2>/dev/null | head -n1)" ||
   die "no NVIDIA GPU with a working driver here (nvidia-smi): this procedure needs one"
 [[ -n "$gpu" ]] || die "nvidia-smi lists no GPU"
+# The compute capabilities onnxruntime-gpu's provider has GPU code for (docs/server.md, "The GPUs
+# it runs on"); on any other GPU its kernels cannot launch.
+case "${gpu##*, }" in
+  7.5 | 8.0 | 8.6 | 8.9 | 9.0 | 12.0) ;;
+  *) die "$gpu: the CUDA provider has no GPU code for compute capability ${gpu##*, } (it has 7.5, 8.0, 8.6, 8.9, 9.0, 12.0)" ;;
+esac
 [[ -d node_modules/onnxruntime-node ]] || die "node_modules is missing: run make install first"
 echo "==> GPU: $gpu" >&2
 
