@@ -5,6 +5,7 @@
 // request that caused it fails (isolate.ts); that happens here, where the inputs are, because
 // they were moved to this thread and no longer exist where the batch was formed.
 import { existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchBuffers } from './batch-buffers.ts';
 import { batchContract, checkRows } from './batch-contract.ts';
@@ -135,6 +136,10 @@ export class Model {
     this.onBatchingOff = opts.onBatchingOff;
     this.onPlacement = opts.onPlacement;
     this.log = opts.log;
+    if (!profile)
+      this.log?.(
+        `node placement unknown: no writable temporary folder (${tmpdir()}) for onnxruntime's profile`,
+      );
     this.inputs = specs(session.inputMetadata, 'input');
     this.outputs = specs(session.outputMetadata, 'output');
     const declared = (meta: readonly InferenceSession.ValueMetadata[]) =>

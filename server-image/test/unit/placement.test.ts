@@ -180,6 +180,28 @@ describe('Model placement (onnxruntime profile of the first run)', () => {
     await model.close();
   });
 
+  it('without a writable temporary folder (a read-only root, no /tmp volume): serves, and says placement is unknown', async () => {
+    // In a process of its own: os.tmpdir() reads the real environment, not this test's.
+    const script = `
+      import { Model } from ${JSON.stringify(join(import.meta.dirname, '../../src/model.ts'))};
+      const heard = [];
+      const model = await Model.load({ name: 'm', dir: ${JSON.stringify(MLP_DIR)}, precision: 'fp32',
+        executionProvider: 'cpu', intraOpThreads: 1, interOpThreads: 1, log: (m) => heard.push(m) });
+      const out = await model.run({ input: { data: new Float32Array(16), shape: [1, 16] } });
+      console.log(JSON.stringify({ shape: out.probabilities.shape, placement: model.placement ?? null, heard }));
+      await model.close();`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, NODE_OPTIONS: '', TMPDIR: '/nonexistent/tmp' },
+    });
+    expect(JSON.parse(stdout)).toEqual({
+      shape: [1, 4],
+      placement: null,
+      heard: [
+        "node placement unknown: no writable temporary folder (/nonexistent/tmp) for onnxruntime's profile",
+      ],
+    });
+  });
+
   it('a model closed before any run leaves no profile behind', async () => {
     const before = profileFolders();
     const model = await Model.load(modelOptions(MLP_DIR));
