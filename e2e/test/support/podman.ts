@@ -18,9 +18,16 @@ export const PODMAN_FLAGS = [
   'nproc=1024:4096',
 ];
 
-/** What the operator's pods get: uid 65532, read-only root, no capabilities. */
+/**
+ * What the operator's pods get: uid 65532, no capabilities, a read-only root where only /tmp (the
+ * pod's emptyDir) can be written. podman's --read-only alone also mounts tmpfs on /run and
+ * /var/tmp, which a kubelet does not: a server that wrote there would pass here and fail in a pod.
+ */
 export const HARDENED = [
   '--read-only',
+  '--read-only-tmpfs=false',
+  '--tmpfs',
+  '/tmp:rw,mode=1777',
   '--user',
   '65532:65532',
   '--cap-drop',
