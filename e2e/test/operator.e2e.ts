@@ -397,6 +397,38 @@ describe('the operator', () => {
     });
   });
 
+  test('an image set on the stack, then on a pool, then removed: each pool is back on its default', async () => {
+    const images = async () => {
+      const image = async (pool: string) =>
+        (await apps.readNamespacedDeployment({ name: `demo-${pool}`, namespace: ns.name })).spec?.template
+          .spec?.containers[0]?.image;
+      return { throughput: await image('throughput'), latency: await image('latency') };
+    };
+    const expectImages = (what: string, want: { throughput: string; latency: string }) =>
+      waitFor(what, images, {
+        until: (got) => got.throughput === want.throughput && got.latency === want.latency,
+      });
+    const [CUDA, CPU] = ['localhost/servingstack/server:dev-cuda13', 'localhost/servingstack/server:dev'];
+    await patchStack(ns.name, 'demo', {
+      spec: { image: 'registry.example/server:1', latency: { resources: { gpus: 0 } } },
+    });
+    await expectImages('both pools on the stack image', {
+      throughput: 'registry.example/server:1',
+      latency: 'registry.example/server:1',
+    });
+    await patchStack(ns.name, 'demo', {
+      spec: { image: null, latency: { image: 'registry.example/server:2' } },
+    });
+    await expectImages('throughput back on the CUDA default, latency on its pool image', {
+      throughput: CUDA,
+      latency: 'registry.example/server:2',
+    });
+    await patchStack(ns.name, 'demo', { spec: { latency: { image: null } } });
+    await expectImages('latency (gpus: 0) on the CPU default', { throughput: CUDA, latency: CPU });
+    await patchStack(ns.name, 'demo', { spec: { latency: { resources: { gpus: 1 } } } });
+    await expectImages('both pools on the CUDA default', { throughput: CUDA, latency: CUDA });
+  });
+
   test('delete a child: it comes back', async () => {
     const before = await core.readNamespacedService({ name: 'demo-latency', namespace: ns.name });
     await core.deleteNamespacedService({ name: 'demo-latency', namespace: ns.name });
