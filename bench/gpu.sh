@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 die() { echo "error: $*" >&2; exit 1; }
 
-gpu="$(nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader 2>/dev/null | head -n1)" ||
+gpu="$(nvidia-smi --id=0 --query-gpu=name,driver_version,compute_cap --format=csv,noheader 2>/dev/null)" ||
   die "no NVIDIA GPU with a working driver here (nvidia-smi): this procedure needs one"
 [[ -n "$gpu" ]] || die "nvidia-smi lists no GPU"
 # The compute capabilities onnxruntime-gpu's provider has GPU code for (docs/server.md, "The GPUs

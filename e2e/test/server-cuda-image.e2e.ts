@@ -5,17 +5,15 @@
 // except the driver's libcuda.so.1; the server says at start that the driver is missing when told
 // to use CUDA, and serves on the CPU when told to (or when left to choose). A FAKE driver (no
 // device) shows the provider and the CUDA runtime load in onnxruntime-node and reach the driver.
-import { execFile } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { repoRoot } from './support/paths.ts';
 import { ensureImage, HARDENED, PODMAN_FLAGS, podman, podmanResult, startServer } from './support/podman.ts';
 import { waitFor } from './support/wait-for.ts';
 
-const run = promisify(execFile);
 const IMAGE = process.env.SERVER_CUDA_IMAGE ?? 'localhost/servingstack/server:dev-cuda13';
 const ORT_NODE = '/opt/servingstack/server/node_modules/onnxruntime-node';
 const PROVIDER = `${ORT_NODE}/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so`;
@@ -210,7 +208,7 @@ describe('CUDA server image (no GPU here)', () => {
   it('with a FAKE driver that has no GPU, the provider and CUDA runtime load in onnxruntime-node and ask it for a device', async () => {
     stubDir = mkdtempSync(join(tmpdir(), 'fake-libcuda-'));
     chmodSync(stubDir, 0o755); // the server runs as uid 65532
-    await run('gcc', [
+    execFileSync('gcc', [
       '-shared',
       '-fPIC',
       '-Wl,-soname,libcuda.so.1',

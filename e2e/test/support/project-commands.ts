@@ -21,6 +21,7 @@ import {
 export const BROUGHT_BY_THE_MACHINE: Readonly<Record<string, string>> = {
   go: 'the Go toolchain 1.25+, which builds the cluster',
   make: 'the entry point',
+  'nvidia-smi': "an NVIDIA GPU's driver, on the machine that runs bench/gpu.sh (and there only)",
 };
 
 /**
