@@ -3,9 +3,10 @@ import type { V1Container, V1Deployment, V1EnvVar, V1Toleration } from '@kuberne
 import type { DefaultedStack, Pool } from '../api/servingstack.ts';
 import { batchingEnv } from './batching-env.ts';
 import type { BuildContext } from './context.ts';
-import { fetchContainer, modelSource } from './model-source.ts';
+import { fetchContainer, InvalidSpecError, modelSource } from './model-source.ts';
 import { childNames, labels, selectorLabels } from './names.ts';
 import { ownerReference } from './owner.ts';
+import { canonicalQuantity } from './quantity.ts';
 import { containerSecurityContext, podSecurityContext } from './security.ts';
 
 export const SERVER_PORT = 8080;
@@ -16,6 +17,15 @@ export const ENDPOINT_PROPAGATION_SECONDS = 5;
 export function serverImage(stack: DefaultedStack, pool: Pool, ctx: BuildContext): string {
   const p = stack.spec[pool];
   return p.image ?? stack.spec.image ?? (p.resources.gpus > 0 ? ctx.defaultGpuImage : ctx.defaultImage);
+}
+
+/** A resource quantity in canonical form; one the CRD's rule should have refused names its field. */
+function quantity(field: string, v: string | number): string {
+  try {
+    return canonicalQuantity(v);
+  } catch {
+    throw new InvalidSpecError(`${field} is not a quantity: ${JSON.stringify(v)}`);
+  }
 }
 
 export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildContext): V1Deployment {
@@ -42,11 +52,12 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
 
   const limits: Record<string, string> = {};
   const requests: Record<string, string> = {};
+  // In the form the API server stores, or every pass would see a difference that is not one.
   if (p.resources.gpus > 0) limits[GPU_RESOURCE] = String(p.resources.gpus);
-  if (p.resources.cpu !== undefined) requests.cpu = String(p.resources.cpu);
+  if (p.resources.cpu !== undefined) requests.cpu = quantity(`spec.${pool}.resources.cpu`, p.resources.cpu);
   if (p.resources.memory !== undefined) {
-    requests.memory = String(p.resources.memory);
-    limits.memory = String(p.resources.memory);
+    requests.memory = quantity(`spec.${pool}.resources.memory`, p.resources.memory);
+    limits.memory = requests.memory;
   }
 
   const drainDelay = Math.min(ENDPOINT_PROPAGATION_SECONDS, p.terminationGracePeriodSeconds);
