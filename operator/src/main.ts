@@ -3,6 +3,7 @@ import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Server } from 'node:http';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { Controller } from './controller/controller.ts';
+import { apiConfiguration, OPEN_GATE } from './controller/api-clients.ts';
 import { LeaderElector } from './controller/leader.ts';
 import { boundPort, healthRoutes, listen, metricsRoutes } from './health.ts';
 import { createLogger } from './log.ts';
@@ -28,7 +29,8 @@ async function main(): Promise<void> {
   kc.loadFromDefault();
   const elector = config.leaderElect
     ? new LeaderElector({
-        api: kc.makeApiClient(CoordinationV1Api),
+        // Lease calls are never gated (they are how the gate opens); each carries its own deadline.
+        api: new CoordinationV1Api(apiConfiguration(kc, OPEN_GATE, config.identity)),
         namespace: config.leaseNamespace,
         name: config.leaseName,
         identity: config.identity,
@@ -38,7 +40,7 @@ async function main(): Promise<void> {
         log,
       })
     : undefined;
-  let controller = new Controller(kc, config, metrics, log);
+  const controller = new Controller(kc, config, metrics, log);
 
   const servers: Server[] = [];
   const ports: Record<string, number> = {};
@@ -97,16 +99,13 @@ async function main(): Promise<void> {
     startController();
     return;
   }
-  // Losing the lease (e.g. the API server was away longer than the renew deadline) stops all work
-  // at once; the process then campaigns again with a fresh controller, so it recovers by itself.
-  while (!stopping) {
-    await elector.run(startController, () => metrics.leader.set(0));
-    if (stopping) return;
-    log.warn('stopped working after losing the lease; campaigning again');
-    // Bounded by the time left before a standby may take over.
-    await controller.stop((config.leaseDurationSeconds - config.renewDeadlineSeconds) * 1000);
-    controller = new Controller(kc, config, metrics, log);
-  }
+  // Losing the lease ends the process, as controller-runtime does: a fresh process (the pod
+  // restarted) campaigns again with nothing left over, so two controllers never share a process.
+  await elector.run(startController, () => {
+    metrics.leader.set(0);
+    log.fatal({ identity: config.identity }, 'lost the leader lease; exiting');
+    process.exit(1);
+  });
 }
 
 await main();
