@@ -2,9 +2,9 @@
 import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Server } from 'node:http';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { Controller } from './controller/controller.ts';
 import { apiConfiguration, OPEN_GATE } from './controller/api-clients.ts';
 import { LeaderElector } from './controller/leader.ts';
+import { createController } from './controller/wiring.ts';
 import { boundPort, healthRoutes, listen, metricsRoutes } from './health.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
@@ -40,7 +40,8 @@ async function main(): Promise<void> {
         log,
       })
     : undefined;
-  const controller = new Controller(kc, config, metrics, log);
+  // Every write passes the elector's gate: none leaves the process once the lease is lost.
+  const controller = createController(kc, config, metrics, log, elector ?? OPEN_GATE);
 
   const servers: Server[] = [];
   const ports: Record<string, number> = {};
@@ -99,8 +100,9 @@ async function main(): Promise<void> {
     startController();
     return;
   }
-  // Losing the lease ends the process, as controller-runtime does: a fresh process (the pod
-  // restarted) campaigns again with nothing left over, so two controllers never share a process.
+  // Losing the lease ends the process, as controller-runtime does: writes are already refused by
+  // the gate, and a fresh process (the pod restarted) campaigns again with nothing left over, so
+  // two controllers never share a process.
   await elector.run(startController, () => {
     metrics.leader.set(0);
     log.fatal({ identity: config.identity }, 'lost the leader lease; exiting');

@@ -13,6 +13,11 @@ export const SERVER_PORT = 8080;
 export const GPU_RESOURCE = 'nvidia.com/gpu';
 /** How long a terminating pod keeps serving so routers can drop it first (capped by the grace period). */
 export const ENDPOINT_PROPAGATION_SECONDS = 5;
+/**
+ * Marks a Deployment whose replicas the operator sets (the pool has no autoscaling). When it is
+ * gone from the intent, the operator hands replicas over before letting go (reconcile/replicas.ts).
+ */
+export const REPLICAS_ANNOTATION = 'servingstack.dev/replicas-from';
 
 export function serverImage(stack: DefaultedStack, pool: Pool, ctx: BuildContext): string {
   const p = stack.spec[pool];
@@ -115,6 +120,7 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
       name: childNames.pool(stack, pool),
       namespace: stack.namespace,
       labels: podLabels,
+      ...(p.autoscaling ? {} : { annotations: { [REPLICAS_ANNOTATION]: `spec.${pool}.replicas` } }),
       ownerReferences: [ownerReference(stack)],
     },
     spec: {

@@ -1,212 +1,164 @@
-// Wires informers, the work queue and the reconciler: events enqueue a stack key (an owned
-// object's event enqueues its owner), workers reconcile keys, a timer resyncs every stack.
-import {
-  AppsV1Api,
-  AutoscalingV2Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  EventsV1Api,
-  NetworkingV1Api,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  type ObjectCache,
-} from '@kubernetes/client-node';
+// Informers, the work queue and the reconciler: events enqueue a stack key (an owned object's event
+// enqueues its owner), workers reconcile keys, a timer resyncs every stack. One Controller runs at
+// most once in a process: start() after start() or stop() is refused.
+import type { KubernetesListObject, KubernetesObject, ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { GROUP, PLURAL, VERSION, type ServingStack } from '../api/servingstack.ts';
 import { MANAGED_SELECTOR } from '../builders/names.ts';
 import { controllerStackName } from '../builders/owner.ts';
 import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
-import { EventRecorder } from '../reconcile/events.ts';
 import { CHILD_KINDS, kindKey, watchPath, type ChildKind } from '../reconcile/kinds.ts';
-import { KubeClient } from '../reconcile/kube-client.ts';
-import { Reconciler } from '../reconcile/reconciler.ts';
-import { MultiNamespaceCache, supervisedInformer, type Supervised } from './informers.ts';
-import { WorkQueue } from './queue.ts';
+import type { Caches, ReconcileResult } from '../reconcile/reconciler.ts';
+import { MultiNamespaceCache, type Supervised } from './informers.ts';
+import { realTimers, WorkQueue, type Timers } from './queue.ts';
 
-type Lister = (
-  ns: string | undefined,
-  labelSelector: string,
-) => Promise<KubernetesListObject<KubernetesObject>>;
+export interface InformerSpec<T extends KubernetesObject> {
+  /** For logs and metrics: the plural of the kind. */
+  resource: string;
+  path: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  labelSelector?: string;
+  optional: boolean;
+}
 
-function childLister(kc: KubeConfig, k: ChildKind): Lister {
-  const apps = kc.makeApiClient(AppsV1Api);
-  const core = kc.makeApiClient(CoreV1Api);
-  const net = kc.makeApiClient(NetworkingV1Api);
-  const hpa = kc.makeApiClient(AutoscalingV2Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  switch (k.kind) {
-    case 'Deployment':
-      return (ns, labelSelector) =>
-        ns
-          ? apps.listNamespacedDeployment({ namespace: ns, labelSelector })
-          : apps.listDeploymentForAllNamespaces({ labelSelector });
-    case 'Service':
-      return (ns, labelSelector) =>
-        ns
-          ? core.listNamespacedService({ namespace: ns, labelSelector })
-          : core.listServiceForAllNamespaces({ labelSelector });
-    case 'Ingress':
-      return (ns, labelSelector) =>
-        ns
-          ? net.listNamespacedIngress({ namespace: ns, labelSelector })
-          : net.listIngressForAllNamespaces({ labelSelector });
-    case 'HorizontalPodAutoscaler':
-      return (ns, labelSelector) =>
-        ns
-          ? hpa.listNamespacedHorizontalPodAutoscaler({ namespace: ns, labelSelector })
-          : hpa.listHorizontalPodAutoscalerForAllNamespaces({ labelSelector });
-    default: {
-      const [group = '', version = ''] = k.apiVersion.split('/');
-      return (ns, labelSelector) =>
-        (ns
-          ? custom.listNamespacedCustomObject({
-              group,
-              version,
-              namespace: ns,
-              plural: k.plural,
-              labelSelector,
-            })
-          : custom.listClusterCustomObject({ group, version, plural: k.plural, labelSelector })) as Promise<
-          KubernetesListObject<KubernetesObject>
-        >;
-    }
-  }
+export type InformerFactory = <T extends KubernetesObject>(spec: InformerSpec<T>) => Supervised<T>;
+
+/** List calls per kind and namespace (undefined: all namespaces). */
+export interface Listers {
+  stacks(namespace: string | undefined): () => Promise<KubernetesListObject<ServingStack>>;
+  children(
+    kind: ChildKind,
+    namespace: string | undefined,
+    labelSelector: string,
+  ): () => Promise<KubernetesListObject<KubernetesObject>>;
+}
+
+export interface ControllerDeps {
+  config: Pick<Config, 'watchNamespaces' | 'workers' | 'resyncPeriodSeconds'>;
+  metrics: Pick<Metrics, 'queueDepth' | 'reconciles' | 'duration'>;
+  log: Logger;
+  informer: InformerFactory;
+  listers: Listers;
+  /** The reconciler, over the caches the controller fills. */
+  reconciler: (caches: Caches) => { reconcile(namespace: string, name: string): Promise<ReconcileResult> };
+  timers?: Timers;
 }
 
 export class Controller {
+  private readonly d: ControllerDeps;
+  private readonly timers: Timers;
   private readonly queue: WorkQueue;
-  private readonly informers: Supervised<KubernetesObject>[] = [];
-  private readonly reconciler: Reconciler;
+  private readonly stackInformers: Supervised<ServingStack>[] = [];
+  private readonly childInformers: Supervised<KubernetesObject>[] = [];
+  private readonly reconciler: ReturnType<ControllerDeps['reconciler']>;
   private readonly stacks: ObjectCache<ServingStack>;
-  private readonly config: Config;
-  private readonly metrics: Metrics;
-  private readonly log: Logger;
   private readonly workers: Promise<void>[] = [];
-  private resync: NodeJS.Timeout | undefined;
-  private started = false;
+  private resync: unknown;
+  private state: 'new' | 'started' | 'stopped' = 'new';
 
-  constructor(kc: KubeConfig, config: Config, metrics: Metrics, log: Logger) {
-    this.config = config;
-    this.metrics = metrics;
-    this.log = log;
-    this.queue = new WorkQueue({ baseDelayMs: 500, maxDelayMs: 5 * 60_000 });
+  constructor(d: ControllerDeps) {
+    this.d = d;
+    this.timers = d.timers ?? realTimers;
+    this.queue = new WorkQueue({ baseDelayMs: 500, maxDelayMs: 5 * 60_000, timers: this.timers });
     const namespaces: (string | undefined)[] =
-      config.watchNamespaces.length > 0 ? config.watchNamespaces : [undefined];
-    const onRestart = (resource: string) => () => metrics.informerErrors.inc({ resource });
+      d.config.watchNamespaces.length > 0 ? d.config.watchNamespaces : [undefined];
 
-    const custom = kc.makeApiClient(CustomObjectsApi);
     const stackCaches = new Map<string, ObjectCache<ServingStack>>();
     for (const ns of namespaces) {
-      const inf = supervisedInformer<ServingStack>(
-        kc,
-        watchPath({ prefix: `/apis/${GROUP}/${VERSION}`, plural: PLURAL }, ns),
-        () =>
-          (ns
-            ? custom.listNamespacedCustomObject({
-                group: GROUP,
-                version: VERSION,
-                namespace: ns,
-                plural: PLURAL,
-              })
-            : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as Promise<
-            KubernetesListObject<ServingStack>
-          >,
-        undefined,
-        log,
-        onRestart(PLURAL),
-      );
+      const inf = d.informer<ServingStack>({
+        resource: PLURAL,
+        path: watchPath({ prefix: `/apis/${GROUP}/${VERSION}`, plural: PLURAL }, ns),
+        list: d.listers.stacks(ns),
+        optional: false,
+      });
       const enqueue = (s: ServingStack) => this.enqueue(s.metadata.namespace, s.metadata.name);
       inf.on('add', enqueue);
       inf.on('update', enqueue);
       inf.on('delete', enqueue);
       stackCaches.set(ns ?? '', inf.cache);
-      this.informers.push(inf as unknown as Supervised<KubernetesObject>);
+      this.stackInformers.push(inf);
     }
     this.stacks = new MultiNamespaceCache(stackCaches);
 
     const children = new Map<string, ObjectCache<KubernetesObject>>();
     for (const k of CHILD_KINDS) {
-      const list = childLister(kc, k);
       const perNs = new Map<string, ObjectCache<KubernetesObject>>();
       for (const ns of namespaces) {
         // The selector goes to both the list and the watch, or the cache would hold every object.
-        const inf = supervisedInformer<KubernetesObject>(
-          kc,
-          watchPath(k, ns),
-          () => list(ns, MANAGED_SELECTOR),
-          MANAGED_SELECTOR,
-          log,
-          onRestart(k.plural),
-        );
+        const inf = d.informer<KubernetesObject>({
+          resource: k.plural,
+          path: watchPath(k, ns),
+          list: d.listers.children(k, ns, MANAGED_SELECTOR),
+          labelSelector: MANAGED_SELECTOR,
+          optional: k.optional,
+        });
         const enqueueOwner = (o: KubernetesObject) =>
           this.enqueue(o.metadata?.namespace, controllerStackName(o.metadata));
         inf.on('add', enqueueOwner);
         inf.on('update', enqueueOwner);
         inf.on('delete', enqueueOwner);
         perNs.set(ns ?? '', inf.cache);
-        this.informers.push(inf);
+        this.childInformers.push(inf);
       }
       children.set(kindKey(k.apiVersion, k.kind), new MultiNamespaceCache(perNs));
     }
-
-    const kube = new KubeClient(kc, metrics.apiCalls);
-    const now = () => new Date();
-    const events = new EventRecorder(kc.makeApiClient(EventsV1Api), config.identity, now, log);
-    this.reconciler = new Reconciler(
-      { stacks: this.stacks, children },
-      kube,
-      events,
-      { defaultImage: config.defaultImage, defaultGpuImage: config.defaultGpuImage },
-      now,
-      log,
-    );
+    this.reconciler = d.reconciler({ stacks: this.stacks, children });
   }
 
   private enqueue(namespace: string | undefined, name: string | undefined): void {
     if (!namespace || !name) return;
     this.queue.add(`${namespace}/${name}`);
-    this.metrics.queueDepth.set(this.queue.depth);
+    this.d.metrics.queueDepth.set(this.queue.depth);
   }
 
-  /** Whether every informer has listed and is watching. */
+  private get informers(): Supervised<KubernetesObject>[] {
+    return [...(this.stackInformers as unknown as Supervised<KubernetesObject>[]), ...this.childInformers];
+  }
+
+  /** Whether every informer has listed and is watching (an optional kind the cluster lacks aside). */
   synced(): boolean {
-    return this.started && this.informers.every((i) => i.synced());
+    return this.state === 'started' && this.informers.every((i) => i.synced());
   }
 
   async start(): Promise<void> {
-    this.started = true;
+    if (this.state !== 'new') throw new Error(`a controller runs once; this one is ${this.state}`);
+    this.state = 'started';
     // Owned kinds first, so the first reconcile of each stack sees its existing children.
-    const [stackInformers, childInformers] = [
-      this.informers.slice(0, this.config.watchNamespaces.length || 1),
-      this.informers.slice(this.config.watchNamespaces.length || 1),
-    ];
-    await Promise.all(childInformers.map((i) => i.start()));
-    await Promise.all(stackInformers.map((i) => i.start()));
-    for (let i = 0; i < this.config.workers; i++) this.workers.push(this.work());
-    this.resync = setInterval(() => {
+    await Promise.all(this.childInformers.map((i) => i.start()));
+    await Promise.all(this.stackInformers.map((i) => i.start()));
+    if (this.state !== 'started') return; // stopped while starting
+    for (let i = 0; i < this.d.config.workers; i++) this.workers.push(this.work());
+    this.scheduleResync();
+    this.d.log.info(
+      { informers: this.informers.length, workers: this.d.config.workers },
+      'controller started',
+    );
+  }
+
+  private scheduleResync(): void {
+    this.resync = this.timers.setTimeout(() => {
       for (const s of this.stacks.list()) this.enqueue(s.metadata.namespace, s.metadata.name);
-    }, this.config.resyncPeriodSeconds * 1000);
-    this.log.info({ informers: this.informers.length, workers: this.config.workers }, 'controller started');
+      this.scheduleResync();
+    }, this.d.config.resyncPeriodSeconds * 1000);
   }
 
   private async work(): Promise<void> {
     for (;;) {
       const key = await this.queue.get();
-      this.metrics.queueDepth.set(this.queue.depth);
+      this.d.metrics.queueDepth.set(this.queue.depth);
       if (key === undefined) return;
       const [namespace = '', name = ''] = key.split('/');
-      const end = this.metrics.duration.startTimer();
+      const end = this.d.metrics.duration.startTimer();
       try {
         const r = await this.reconciler.reconcile(namespace, name);
         this.queue.forget(key);
-        this.metrics.reconciles.inc({ result: r.requeueAfterMs ? 'blocked' : 'success' });
+        this.d.metrics.reconciles.inc({ result: r.requeueAfterMs ? 'blocked' : 'success' });
         if (r.requeueAfterMs) this.queue.addAfter(key, r.requeueAfterMs);
       } catch (err) {
         const retryInMs = this.queue.addRateLimited(key);
-        this.metrics.reconciles.inc({ result: 'error' });
-        this.log.warn(
+        this.d.metrics.reconciles.inc({ result: 'error' });
+        this.d.log.warn(
           { stack: key, err: err instanceof Error ? err.message : String(err), retryInMs },
           'reconcile failed',
         );
@@ -219,9 +171,15 @@ export class Controller {
 
   /** Stops taking work, lets in-flight reconciles finish (bounded), and stops the informers. */
   async stop(timeoutMs: number): Promise<void> {
-    if (this.resync) clearInterval(this.resync);
+    this.state = 'stopped';
+    if (this.resync !== undefined) this.timers.clearTimeout(this.resync);
     this.queue.shutDown();
-    await Promise.race([Promise.all(this.workers), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    let timer: unknown;
+    await Promise.race([
+      Promise.all(this.workers),
+      new Promise<void>((r) => (timer = this.timers.setTimeout(r, timeoutMs))),
+    ]);
+    this.timers.clearTimeout(timer);
     await Promise.all(this.informers.map((i) => i.stop()));
   }
 }

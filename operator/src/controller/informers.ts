@@ -1,79 +1,127 @@
 // Informers (list + watch caches) for stacks and owned kinds, supervised: client-node stops an
-// informer for good on any error but 410 and timeouts, so each is restarted with backoff.
-import type { KubeConfig } from '@kubernetes/client-node';
+// informer for good on any error but 410 and timeouts, so each is restarted with capped backoff.
+// A kind the cluster does not serve (no Gateway API CRDs) is a configuration state: it is said once,
+// retried ever more slowly (up to 5 minutes), and counts as synced only when the kind is optional,
+// so a missing ServingStack CRD shows in /readyz. Watches ask for bookmarks (a restarted watch
+// resumes from a recent resourceVersion instead of relisting), and none outlives stop().
 import {
   ListWatch,
-  Watch,
   type KubernetesListObject,
   type KubernetesObject,
   type ObjectCache,
+  type Watch,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { realTimers, type Timers } from './queue.ts';
 
 export interface Supervised<T extends KubernetesObject> {
   cache: ObjectCache<T>;
   on(verb: 'add' | 'update' | 'delete', cb: (obj: T) => void): void;
-  /**
-   * True once the first list succeeded and while no error is outstanding; also while the kind is
-   * not served at all (e.g. no Gateway API CRDs), which is a configuration state, not a failure.
-   */
+  /** True once the first list succeeded and while no error is outstanding; also while an optional kind is not served. */
   synced(): boolean;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
 
-const MIN_BACKOFF_MS = 1_000;
-const MAX_BACKOFF_MS = 30_000;
+/** What opens a watch: client-node's Watch, or a fake in tests. */
+export type WatchOpener = Pick<Watch, 'watch'>;
 
-export function supervisedInformer<T extends KubernetesObject>(
-  kc: KubeConfig,
-  path: string,
-  list: () => Promise<KubernetesListObject<T>>,
-  labelSelector: string | undefined,
-  log: Logger,
-  onRestart: () => void,
-): Supervised<T> {
-  const inf = new ListWatch<T>(path, new Watch(kc), list, false, labelSelector);
+export interface InformerOptions<T extends KubernetesObject> {
+  path: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  labelSelector?: string;
+  /** The cluster may lack the kind without anything being wrong. */
+  optional: boolean;
+  watch: WatchOpener;
+  log: Logger;
+  onRestart: () => void;
+  timers?: Timers;
+}
+
+export const MIN_BACKOFF_MS = 1_000;
+export const MAX_BACKOFF_MS = 30_000;
+/** A kind that is not served comes back only when someone installs it: look ever more rarely. */
+export const MAX_NOT_SERVED_BACKOFF_MS = 5 * 60_000;
+
+/** Opens one informer's watches: with bookmarks, and never one that outlives stop(). */
+class InformerWatch implements WatchOpener {
+  stopped = false;
+  private readonly inner: WatchOpener;
+
+  constructor(inner: WatchOpener) {
+    this.inner = inner;
+  }
+
+  async watch(...[path, params, cb, done]: Parameters<Watch['watch']>): Promise<AbortController> {
+    if (this.stopped) return aborted();
+    const request = await this.inner.watch(path, { ...params, allowWatchBookmarks: true }, cb, done);
+    // stop() came while the watch was being opened (ListWatch does not look again): close it now.
+    if (this.stopped) request.abort();
+    return request;
+  }
+}
+
+function aborted(): AbortController {
+  const c = new AbortController();
+  c.abort();
+  return c;
+}
+
+const isNotServed = (err: unknown) =>
+  (err as { code?: unknown }).code === 404 || (err as { statusCode?: unknown }).statusCode === 404;
+
+export function supervisedInformer<T extends KubernetesObject>(o: InformerOptions<T>): Supervised<T> {
+  const timers = o.timers ?? realTimers;
+  const watch = new InformerWatch(o.watch);
+  const inf = new ListWatch<T>(o.path, watch as unknown as Watch, o.list, false, o.labelSelector);
   let delay = MIN_BACKOFF_MS;
   let failed = false;
   let listed = false;
   let notServed = false;
   let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: unknown;
 
   const begin = async () => {
+    if (stopped) return;
     failed = false;
     await inf.start();
     // start() resolves once the watch is open, or after it fired 'error'.
-    if (!failed) {
-      listed = true;
-      notServed = false;
-      delay = MIN_BACKOFF_MS;
-    }
+    if (stopped || failed) return;
+    if (notServed) o.log.info({ path: o.path }, 'the kind is served now');
+    listed = true;
+    notServed = false;
+    delay = MIN_BACKOFF_MS;
   };
   inf.on('error', (err: unknown) => {
     failed = true;
-    notServed =
-      (err as { code?: unknown; statusCode?: unknown }).code === 404 ||
-      (err as { statusCode?: unknown }).statusCode === 404;
     if (stopped) return;
-    onRestart();
-    log.warn(
-      { path, err: err instanceof Error ? err.message : String(err), retryInMs: delay },
-      'informer failed; restarting',
-    );
-    timer = setTimeout(() => void begin(), delay);
-    delay = Math.min(delay * 2, MAX_BACKOFF_MS);
+    const missing = isNotServed(err);
+    if (missing && !notServed) {
+      o.log.warn(
+        { path: o.path, optional: o.optional },
+        'the cluster does not serve this kind; looking again with backoff',
+      );
+    } else if (!missing) {
+      o.log.warn(
+        { path: o.path, err: err instanceof Error ? err.message : String(err), retryInMs: delay },
+        'informer failed; restarting',
+      );
+    }
+    notServed = missing;
+    o.onRestart();
+    timer = timers.setTimeout(() => void begin(), delay);
+    delay = Math.min(delay * 2, missing ? MAX_NOT_SERVED_BACKOFF_MS : MAX_BACKOFF_MS);
   });
 
   return {
     cache: inf,
     on: (verb, cb) => inf.on(verb, cb),
-    synced: () => (listed && !failed) || notServed,
+    synced: () => (listed && !failed) || (notServed && o.optional),
     start: begin,
     stop: async () => {
       stopped = true;
-      if (timer) clearTimeout(timer);
+      watch.stopped = true;
+      if (timer !== undefined) timers.clearTimeout(timer);
       await inf.stop();
     },
   };

@@ -1,6 +1,9 @@
-// Kubernetes Events (events.k8s.io/v1) about a stack. client-node has no EventRecorder, so this
-// one de-duplicates (same reason and note within a window) and rate-limits per stack, so a stuck
-// stack cannot flood etcd.
+// Kubernetes Events (events.k8s.io/v1) about a stack, only when something happened. client-node has
+// no EventRecorder, so this one keeps, per stack, which warnings it has already posted: a standing
+// condition (rules ingress-nginx cannot express, a name taken by someone else) is posted when it
+// appears or its text changes, never again while it persists, and again if it goes and comes back.
+// What it keeps about a stack goes with the stack. A burst limit per stack bounds what a flapping
+// stack can cost etcd.
 import type { EventsV1Api } from '@kubernetes/client-node';
 import { randomInt } from 'node:crypto';
 import { V1MicroTime } from '@kubernetes/client-node';
@@ -9,7 +12,6 @@ import { API_VERSION, KIND, type DefaultedStack } from '../api/servingstack.ts';
 import type { Clock } from '../status/conditions.ts';
 
 export const REPORTING_CONTROLLER = 'servingstack.dev/servingstack-operator';
-const DEDUPE_MS = 10 * 60_000;
 const BURST = 10;
 const WINDOW_MS = 60_000;
 
@@ -20,48 +22,89 @@ export interface StackEvent {
   note: string;
 }
 
+export type EventsApi = Pick<EventsV1Api, 'createNamespacedEvent'>;
+
 export function eventName(stackName: string, at: Date): string {
   const suffix = (BigInt(at.getTime()) * 1_000_000n + BigInt(randomInt(1_000_000))).toString(16);
   return `${stackName.slice(0, 253 - suffix.length - 1)}.${suffix}`;
 }
 
+interface Memory {
+  uid: string;
+  /** reason + note of every warning posted and still standing. */
+  standing: Set<string>;
+  /** When events were sent within the burst window. */
+  sent: number[];
+}
+
+const warningKey = (e: StackEvent) => `${e.reason}\u0000${e.note}`;
+
 export class EventRecorder {
-  private readonly api: EventsV1Api;
+  private readonly api: EventsApi;
   private readonly instance: string;
   private readonly now: Clock;
   private readonly log: Logger;
-  private readonly seen = new Map<string, number>();
-  private readonly recent = new Map<string, number[]>();
+  private readonly stacks = new Map<string, Memory>();
 
-  constructor(api: EventsV1Api, instance: string, now: Clock, log: Logger) {
+  constructor(api: EventsApi, instance: string, now: Clock, log: Logger) {
     this.api = api;
     this.instance = instance;
     this.now = now;
     this.log = log;
   }
 
-  /** Whether an event would be sent now; records it as sent when so. */
-  admit(uid: string, e: StackEvent): boolean {
+  /** How many stacks it keeps anything about. */
+  get remembered(): number {
+    return this.stacks.size;
+  }
+
+  private memory(stack: DefaultedStack): Memory {
+    const key = `${stack.namespace}/${stack.name}`;
+    let m = this.stacks.get(key);
+    // A stack deleted and re-created under the same name starts afresh.
+    if (!m || m.uid !== stack.uid) {
+      m = { uid: stack.uid, standing: new Set(), sent: [] };
+      this.stacks.set(key, m);
+    }
+    return m;
+  }
+
+  /** Posts an event about something the operator just did (each one is news). */
+  async record(stack: DefaultedStack, e: StackEvent): Promise<void> {
+    await this.send(stack, this.memory(stack), e);
+  }
+
+  /**
+   * The warnings that stand for `stack` after a pass: new or changed ones are posted, ones already
+   * posted are not. When the pass saw everything (`complete`), ones that no longer stand are
+   * forgotten, so they are posted again if they return.
+   */
+  async standing(stack: DefaultedStack, warnings: readonly StackEvent[], complete: boolean): Promise<void> {
+    const m = this.memory(stack);
+    const now = new Set(warnings.map(warningKey));
+    if (complete) for (const k of m.standing) if (!now.has(k)) m.standing.delete(k);
+    for (const w of warnings) {
+      if (m.standing.has(warningKey(w))) continue;
+      if (await this.send(stack, m, w)) m.standing.add(warningKey(w));
+    }
+  }
+
+  /** Drops everything kept about a stack that is gone. */
+  forget(namespace: string, name: string): void {
+    this.stacks.delete(`${namespace}/${name}`);
+  }
+
+  /** Whether the burst limit lets one more event through now; counts it when so. */
+  private admit(m: Memory): boolean {
     const t = this.now().getTime();
-    const key = `${uid}\u0000${e.reason}\u0000${e.note}`;
-    const last = this.seen.get(key);
-    if (last !== undefined && t - last < DEDUPE_MS) return false;
-    const times = (this.recent.get(uid) ?? []).filter((x) => t - x < WINDOW_MS);
-    if (times.length >= BURST) return false;
-    times.push(t);
-    this.recent.set(uid, times);
-    this.seen.set(key, t);
+    m.sent = m.sent.filter((x) => t - x < WINDOW_MS);
+    if (m.sent.length >= BURST) return false;
+    m.sent.push(t);
     return true;
   }
 
-  /** Drops what is remembered about a stack that is gone. */
-  forget(uid: string): void {
-    this.recent.delete(uid);
-    for (const k of this.seen.keys()) if (k.startsWith(`${uid}\u0000`)) this.seen.delete(k);
-  }
-
-  async record(stack: DefaultedStack, e: StackEvent): Promise<void> {
-    if (!this.admit(stack.uid, e)) return;
+  private async send(stack: DefaultedStack, m: Memory, e: StackEvent): Promise<boolean> {
+    if (!this.admit(m)) return false;
     try {
       await this.api.createNamespacedEvent({
         namespace: stack.namespace,
@@ -84,9 +127,11 @@ export class EventRecorder {
           },
         },
       });
+      return true;
     } catch (err) {
-      // An event is a courtesy: losing one must not fail the reconcile.
+      // An event is a courtesy: losing one must not fail the reconcile (it is tried again next pass).
       this.log.warn({ err: String(err), reason: e.reason }, 'could not record event');
+      return false;
     }
   }
 }

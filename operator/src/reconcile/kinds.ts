@@ -1,34 +1,54 @@
-// The kinds a stack owns, and how to watch them; also the order prune looks at them.
+// The kinds a stack owns, one row each: how to watch them, whether the cluster may lack them, and
+// what a new object of the kind waits for before what it replaces is pruned. Also the order prune
+// looks at them.
 export interface ChildKind {
   apiVersion: string;
   kind: string;
   /** URL path segment for watches: /api/v1 or /apis/<group>/<version>. */
   prefix: string;
   plural: string;
+  /** Its CRD may be absent (a provider not installed): a configuration state, not a failure. */
+  optional: boolean;
+  /** In place only once its parent Gateway accepts it, where the Gateway reports that. */
+  judgedByGateway?: true;
 }
 
 export const CHILD_KINDS: readonly ChildKind[] = [
-  { apiVersion: 'v1', kind: 'Service', prefix: '/api/v1', plural: 'services' },
-  { apiVersion: 'apps/v1', kind: 'Deployment', prefix: '/apis/apps/v1', plural: 'deployments' },
+  { apiVersion: 'v1', kind: 'Service', prefix: '/api/v1', plural: 'services', optional: false },
+  {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    prefix: '/apis/apps/v1',
+    plural: 'deployments',
+    optional: false,
+  },
   {
     apiVersion: 'autoscaling/v2',
     kind: 'HorizontalPodAutoscaler',
     prefix: '/apis/autoscaling/v2',
     plural: 'horizontalpodautoscalers',
+    optional: false,
   },
   {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'Ingress',
     prefix: '/apis/networking.k8s.io/v1',
     plural: 'ingresses',
+    optional: false,
   },
   {
     apiVersion: 'gateway.networking.k8s.io/v1',
     kind: 'HTTPRoute',
     prefix: '/apis/gateway.networking.k8s.io/v1',
     plural: 'httproutes',
+    optional: true,
+    judgedByGateway: true,
   },
 ];
+
+export function childKind(apiVersion: string | undefined, kind: string | undefined): ChildKind | undefined {
+  return CHILD_KINDS.find((k) => k.apiVersion === apiVersion && k.kind === kind);
+}
 
 export function kindKey(apiVersion: string | undefined, kind: string | undefined): string {
   return `${apiVersion ?? ''}/${kind ?? ''}`;

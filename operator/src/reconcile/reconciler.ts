@@ -1,6 +1,8 @@
 // One reconcile pass for one stack: read it from the cache, build the whole desired state, apply
-// what differs, prune what is no longer wanted, and write the status if it changed. Level-based:
-// it never looks at which event caused it.
+// each child whose intent is not in effect, prune what is no longer wanted once what replaces it is
+// in place (make before break), and write the status if it changed. Level-based: it never looks at
+// which event caused it. Every failure, transient ones included, shows in the status before the
+// pass fails and the work queue backs off.
 import type { KubernetesObject, ObjectCache, V1Deployment } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
@@ -9,20 +11,22 @@ import {
   type DefaultedStack,
   type Pool,
   type ServingStack,
-  type ServingStackStatus,
 } from '../api/servingstack.ts';
 import type { BuildContext } from '../builders/context.ts';
 import { buildDesired } from '../builders/desired.ts';
 import { InvalidSpecError } from '../builders/model-source.ts';
-import { childNames, LABEL_INSTANCE, labelValue } from '../builders/names.ts';
+import { childNames, LABEL_COMPONENT, LABEL_INSTANCE, labelValue } from '../builders/names.ts';
 import { controllerStackUid } from '../builders/owner.ts';
+import { sameStatus, staleFields } from '../status/compare.ts';
 import { computeStatus, type Blocker, type Observed } from '../status/compute.ts';
 import type { Clock } from '../status/conditions.ts';
-import { apiMessage, classify } from './errors.ts';
-import type { EventRecorder } from './events.ts';
-import { CHILD_KINDS, kindKey } from './kinds.ts';
-import type { KubeClient } from './kube-client.ts';
-import { isSubset } from './subset.ts';
+import { apiMessage, classify, statusCode } from './errors.ts';
+import type { EventRecorder, StackEvent } from './events.ts';
+import { inEffect, withIntent } from './intent.ts';
+import { CHILD_KINDS, childKind, kindKey } from './kinds.ts';
+import type { Kube } from './kube-client.ts';
+import { HANDOVER_MANAGER, holdReplicas, releasesReplicas } from './replicas.ts';
+import { gatewayJudged, routeVerdict } from './route-acceptance.ts';
 
 export interface Caches {
   stacks: ObjectCache<ServingStack>;
@@ -36,31 +40,53 @@ export interface ReconcileResult {
 }
 
 const BLOCKED_RECHECK_MS = 60_000;
+/** A new route waiting for its Gateway's verdict: usually a matter of seconds. */
+const WAITING_RECHECK_MS = 5_000;
+
+/** A failed API call, named by the step that made it: the status and the log say which. */
+export class StepError extends Error {
+  override readonly name = 'StepError';
+  constructor(step: string, cause: unknown) {
+    super(`${step}: ${apiMessage(cause)}`, { cause });
+  }
+}
 
 function describe(o: KubernetesObject): string {
   return `${o.kind} ${o.metadata?.name}`;
 }
 
-function isRouting(o: KubernetesObject): boolean {
-  return o.kind === 'Ingress' || o.kind === 'HTTPRoute';
+const componentOf = (o: KubernetesObject) => o.metadata?.labels?.[LABEL_COMPONENT] ?? '';
+const childKey = (o: KubernetesObject) => `${kindKey(o.apiVersion, o.kind)}/${o.metadata?.name}`;
+
+/** What one pass learns as it goes. */
+interface Pass {
+  stack: DefaultedStack;
+  log: Logger;
+  /** For the one Applied event of the pass. */
+  changes: string[];
+  /** Standing warnings: posted when new, not while they stand. */
+  warnings: StackEvent[];
+  deployments: Partial<Record<Pool, V1Deployment>>;
+  blocker?: Blocker;
+  routingBlocker?: Blocker;
+  /** Components (a pool, routing) with a child in place, and with a child not in place. */
+  placed: Set<string>;
+  unplaced: Set<string>;
+  /** Something waits on someone else who usually answers in seconds. */
+  waiting: boolean;
 }
+
+const inPlace = (p: Pass, component: string) => p.placed.has(component) && !p.unplaced.has(component);
 
 export class Reconciler {
   private readonly caches: Caches;
-  private readonly kube: KubeClient;
+  private readonly kube: Kube;
   private readonly events: EventRecorder;
   private readonly ctx: BuildContext;
   private readonly now: Clock;
   private readonly log: Logger;
 
-  constructor(
-    caches: Caches,
-    kube: KubeClient,
-    events: EventRecorder,
-    ctx: BuildContext,
-    now: Clock,
-    log: Logger,
-  ) {
+  constructor(caches: Caches, kube: Kube, events: EventRecorder, ctx: BuildContext, now: Clock, log: Logger) {
     this.caches = caches;
     this.kube = kube;
     this.events = events;
@@ -71,143 +97,218 @@ export class Reconciler {
 
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
     const raw = this.caches.stacks.get(name, namespace);
-    if (!raw) return {}; // deleted: owner references let the garbage collector take the children
-    if (raw.metadata.deletionTimestamp) return {};
+    // Gone or going: owner references let the garbage collector take the children.
+    if (!raw || raw.metadata.deletionTimestamp) {
+      this.events.forget(namespace, name);
+      return {};
+    }
     const stack = withDefaults(raw);
-    const log = this.log.child({ stack: `${namespace}/${name}`, generation: stack.generation });
-
-    let blocker: Blocker | undefined;
-    let routingBlocker: Blocker | undefined;
-    let routingApplied = false;
-    const deployments: Partial<Record<Pool, V1Deployment>> = {};
+    const p: Pass = {
+      stack,
+      log: this.log.child({ stack: `${namespace}/${name}`, generation: stack.generation }),
+      changes: [],
+      warnings: [],
+      deployments: {},
+      placed: new Set(),
+      unplaced: new Set(),
+      waiting: false,
+    };
     let provider: string = stack.spec.routing.provider;
     let unexpressedRules: string[] = [];
-    const wanted = new Set<string>();
-    // One Event per pass for everything it changed, not one per child: fewer writes, same story.
-    const changes: string[] = [];
-
+    let failure: unknown;
     try {
       const desired = buildDesired(stack, this.ctx);
       provider = desired.provider;
       unexpressedRules = desired.unexpressedRules;
-      for (const child of desired.children) {
-        wanted.add(`${kindKey(child.apiVersion, child.kind)}/${child.metadata?.name}`);
-      }
-      let routingOk = true;
-      for (const child of desired.children) {
-        const outcome = await this.ensure(stack, child, log, changes);
-        if (outcome.kind === 'blocked') {
-          if (isRouting(child)) {
-            routingOk = false;
-            routingBlocker ??= outcome.blocker;
-          } else {
-            blocker ??= outcome.blocker;
-          }
-          continue;
-        }
-        if (child.kind === 'Deployment') {
-          const pool = POOLS.find((p) => childNames.pool(stack, p) === child.metadata?.name);
-          if (pool) deployments[pool] = outcome.live as V1Deployment;
-        }
-      }
-      routingApplied = routingOk;
       if (unexpressedRules.length > 0) {
-        await this.events.record(stack, {
+        p.warnings.push({
           type: 'Warning',
           reason: 'RoutingRulesNotExpressible',
           action: 'Apply',
           note: `${provider} cannot express: ${unexpressedRules.join('; ')}`,
         });
       }
-      await this.prune(stack, wanted, log, changes);
-      if (changes.length > 0) {
-        await this.events.record(stack, {
-          type: 'Normal',
-          reason: 'Applied',
-          action: 'Apply',
-          note: changes.join(', '),
-        });
-      }
+      const wanted = new Set(desired.children.map(childKey));
+      const unwanted = this.owned(stack).filter((o) => !wanted.has(childKey(o)));
+      for (const child of desired.children) await this.ensure(p, child, unwanted);
+      await this.prune(p, unwanted);
     } catch (err) {
-      if (!(err instanceof InvalidSpecError)) throw err;
-      blocker = { reason: 'InvalidSpec', message: err.message };
-      await this.events.record(stack, {
+      if (err instanceof InvalidSpecError) {
+        p.blocker = { reason: 'InvalidSpec', message: err.message };
+      } else {
+        failure = err;
+        const message = err instanceof StepError ? err.message : apiMessage(err);
+        p.blocker = { reason: 'ApiError', message: `${message}; retrying with backoff` };
+      }
+      p.warnings.push({
         type: 'Warning',
-        reason: 'InvalidSpec',
-        action: 'Build',
-        note: err.message,
+        reason: p.blocker.reason,
+        action: 'Reconcile',
+        note: p.blocker.message,
       });
     }
 
-    if (routingBlocker && !blocker)
-      blocker = { reason: routingBlocker.reason, message: routingBlocker.message };
+    if (p.changes.length > 0) {
+      await this.events.record(stack, {
+        type: 'Normal',
+        reason: 'Applied',
+        action: 'Apply',
+        note: p.changes.join(', '),
+      });
+    }
+    // A pass cut short has not seen every standing warning: none is forgotten then.
+    await this.events.standing(stack, p.warnings, failure === undefined);
+
+    for (const pool of POOLS) p.deployments[pool] ??= this.cachedDeployment(stack, pool);
     const observed: Observed = {
-      deployments,
-      routingApplied,
+      deployments: p.deployments,
+      routingApplied: inPlace(p, 'routing'),
       unexpressedRules,
       provider,
-      blocker,
-      routingBlocker,
+      blocker: p.blocker ?? p.routingBlocker,
+      routingBlocker: p.routingBlocker,
     };
-    await this.writeStatus(raw, stack, observed, log);
-    return blocker ? { requeueAfterMs: BLOCKED_RECHECK_MS } : {};
+    try {
+      await this.writeStatus(raw, stack, observed);
+    } catch (err) {
+      if (failure === undefined) throw err;
+      p.log.warn({ err: apiMessage(err) }, 'could not write the status after a failed pass');
+    }
+    if (failure !== undefined) throw failure;
+    if (observed.blocker) return { requeueAfterMs: p.waiting ? WAITING_RECHECK_MS : BLOCKED_RECHECK_MS };
+    return {};
   }
 
-  /** Makes one child match; returns what is live, or why it cannot. */
-  private async ensure(
-    stack: DefaultedStack,
-    desired: KubernetesObject,
-    log: Logger,
-    changes: string[],
-  ): Promise<{ kind: 'ok'; live: KubernetesObject | undefined } | { kind: 'blocked'; blocker: Blocker }> {
+  /** Children this stack controls, from the caches. */
+  private owned(stack: DefaultedStack): KubernetesObject[] {
+    const instance = labelValue(stack.name);
+    return CHILD_KINDS.flatMap((k) =>
+      (this.caches.children.get(kindKey(k.apiVersion, k.kind))?.list(stack.namespace) ?? [])
+        .filter(
+          (o) =>
+            o.metadata?.labels?.[LABEL_INSTANCE] === instance &&
+            controllerStackUid(o.metadata) === stack.uid &&
+            !o.metadata?.deletionTimestamp,
+        )
+        // List responses leave apiVersion and kind out of their items.
+        .map((o) => ({ ...o, apiVersion: k.apiVersion, kind: k.kind })),
+    );
+  }
+
+  private cachedDeployment(stack: DefaultedStack, pool: Pool): V1Deployment | undefined {
+    const cache = this.caches.children.get(kindKey('apps/v1', 'Deployment'));
+    return cache?.get(childNames.pool(stack, pool), stack.namespace) as V1Deployment | undefined;
+  }
+
+  private block(p: Pass, component: string, blocker: Blocker, warn: boolean): void {
+    p.unplaced.add(component);
+    if (component === 'routing') p.routingBlocker ??= blocker;
+    else p.blocker ??= blocker;
+    if (warn)
+      p.warnings.push({ type: 'Warning', reason: blocker.reason, action: 'Apply', note: blocker.message });
+  }
+
+  /** Makes one child hold the intent, and notes whether it is in place. */
+  private async ensure(p: Pass, desired: KubernetesObject, unwanted: KubernetesObject[]): Promise<void> {
+    const { stack } = p;
+    const component = componentOf(desired);
     const cache = this.caches.children.get(kindKey(desired.apiVersion, desired.kind));
-    const name = desired.metadata?.name ?? '';
-    let live: KubernetesObject | undefined = cache?.get(name, stack.namespace);
+    let live: KubernetesObject | undefined = cache?.get(desired.metadata?.name ?? '', stack.namespace);
     if (!live) {
       // Not in our (label-filtered) cache: an object of someone else may hold the name.
       try {
         live = await this.kube.read(desired);
       } catch (err) {
         const c = classify(err);
-        if (c === 'missingKind') return { kind: 'blocked', blocker: this.missingKind(desired) };
-        if (c !== 'notFound') throw err;
+        if (c === 'missingKind') return this.block(p, component, this.missingKind(desired), false);
+        if (c !== 'notFound') throw new StepError(`read ${describe(desired)}`, err);
       }
     }
     if (live && controllerStackUid(live.metadata) !== stack.uid) {
-      const blocker = {
-        reason: 'ChildConflict',
-        message: `${describe(desired)} already exists and is not controlled by this ServingStack; rename or delete it`,
-      };
-      await this.events.record(stack, {
-        type: 'Warning',
-        reason: blocker.reason,
-        action: 'Apply',
-        note: blocker.message,
-      });
-      return { kind: 'blocked', blocker };
+      return this.block(
+        p,
+        component,
+        {
+          reason: 'ChildConflict',
+          message: `${describe(desired)} already exists and is not controlled by this ServingStack; rename or delete it`,
+        },
+        true,
+      );
     }
-    // List responses leave apiVersion and kind out of their items: compare the rest.
-    if (live && isSubset({ ...desired, apiVersion: undefined, kind: undefined }, live))
-      return { kind: 'ok', live };
+    const intent = withIntent(desired);
+    if (!live || !inEffect(intent, live)) {
+      if (live && releasesReplicas(intent, live)) await this.holdReplicas(p, intent, live);
+      try {
+        const existed = live !== undefined;
+        live = await this.kube.apply(intent);
+        p.log.info({ child: describe(desired) }, existed ? 'updated child' : 'created child');
+        p.changes.push(`${existed ? 'updated' : 'created'} ${describe(desired)}`);
+      } catch (err) {
+        const c = classify(err);
+        if (c === 'missingKind') return this.block(p, component, this.missingKind(desired), false);
+        if (c !== 'rejected') throw new StepError(`apply ${describe(desired)}`, err);
+        const message = `${describe(desired)}: ${apiMessage(err)}`;
+        p.log.warn({ child: describe(desired), err: message }, 'apply rejected');
+        return this.block(p, component, { reason: 'ApplyRejected', message }, true);
+      }
+    }
+    if (desired.kind === 'Deployment') {
+      const pool = POOLS.find((x) => childNames.pool(stack, x) === desired.metadata?.name);
+      if (pool) p.deployments[pool] = live as V1Deployment;
+    }
+    if (childKind(desired.apiVersion, desired.kind)?.judgedByGateway)
+      await this.judge(p, component, live, unwanted);
+    if (!p.unplaced.has(component)) p.placed.add(component);
+  }
+
+  /** Holds a Deployment's replicas at the live count while the operator's apply lets go of them. */
+  private async holdReplicas(p: Pass, intent: KubernetesObject, live: KubernetesObject): Promise<void> {
     try {
-      const applied = await this.kube.apply(desired);
-      log.info({ child: describe(desired) }, live ? 'updated child' : 'created child');
-      changes.push(`${live ? 'updated' : 'created'} ${describe(desired)}`);
-      return { kind: 'ok', live: applied };
+      await this.kube.apply(holdReplicas(intent, live), { manager: HANDOVER_MANAGER, force: false });
+      p.log.info({ child: describe(intent) }, 'replicas held for the hand-over to the HPA');
+    } catch (err) {
+      // A conflict: the HPA has claimed replicas already, which is where the hand-over ends.
+      if (statusCode(err) !== 409) throw new StepError(`hand replicas of ${describe(intent)} over`, err);
+    }
+  }
+
+  /** A route is in place once its Gateway accepts it, where the Gateway's controller reports that. */
+  private async judge(
+    p: Pass,
+    component: string,
+    route: KubernetesObject,
+    unwanted: KubernetesObject[],
+  ): Promise<void> {
+    const gw = p.stack.spec.routing.gateway;
+    if (!gw) return;
+    const namespace = gw.namespace ?? p.stack.namespace;
+    const parent = `Gateway ${namespace}/${gw.name}`;
+    const verdict = routeVerdict(route, gw);
+    if (verdict.state === 'accepted') return;
+    if (verdict.state === 'refused') {
+      const message = `${parent} does not accept ${describe(route)}: ${verdict.reason}${verdict.message ? `: ${verdict.message}` : ''}`;
+      return this.block(p, component, { reason: 'RouteNotAccepted', message }, true);
+    }
+    // No verdict yet. Worth waiting for only while old routes hang on it, and only if a controller
+    // judges that Gateway at all (otherwise none will ever come).
+    if (!unwanted.some((o) => componentOf(o) === component)) return;
+    let gateway: KubernetesObject;
+    try {
+      gateway = await this.kube.read({
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'Gateway',
+        metadata: { name: gw.name, namespace },
+      });
     } catch (err) {
       const c = classify(err);
-      if (c === 'missingKind') return { kind: 'blocked', blocker: this.missingKind(desired) };
-      if (c !== 'rejected') throw err;
-      const blocker = { reason: 'ApplyRejected', message: `${describe(desired)}: ${apiMessage(err)}` };
-      log.warn({ child: describe(desired), err: blocker.message }, 'apply rejected');
-      await this.events.record(stack, {
-        type: 'Warning',
-        reason: blocker.reason,
-        action: 'Apply',
-        note: blocker.message,
-      });
-      return { kind: 'blocked', blocker };
+      if (c !== 'notFound' && c !== 'missingKind') throw new StepError(`read ${parent}`, err);
+      const message = `${parent} does not exist, so ${describe(route)} routes nothing yet`;
+      return this.block(p, component, { reason: 'GatewayNotFound', message }, true);
     }
+    if (!gatewayJudged(gateway)) return;
+    p.waiting = true;
+    const message = `waiting for ${parent} to accept ${describe(route)}`;
+    this.block(p, component, { reason: 'RouteNotAccepted', message }, false);
   }
 
   private missingKind(desired: KubernetesObject): Blocker {
@@ -217,69 +318,52 @@ export class Reconciler {
     };
   }
 
-  /** Deletes children this stack controls that the desired state no longer has. */
-  private async prune(
-    stack: DefaultedStack,
-    wanted: Set<string>,
-    log: Logger,
-    changes: string[],
-  ): Promise<void> {
-    const instance = labelValue(stack.name);
-    for (const k of CHILD_KINDS) {
-      const cache = this.caches.children.get(kindKey(k.apiVersion, k.kind));
-      for (const obj of cache?.list(stack.namespace) ?? []) {
-        if (obj.metadata?.labels?.[LABEL_INSTANCE] !== instance) continue;
-        if (controllerStackUid(obj.metadata) !== stack.uid) continue;
-        if (wanted.has(`${kindKey(k.apiVersion, k.kind)}/${obj.metadata?.name}`)) continue;
-        if (obj.metadata?.deletionTimestamp) continue;
-        const target = { ...obj, apiVersion: k.apiVersion, kind: k.kind };
-        try {
-          await this.kube.delete(target, obj.metadata?.uid ?? '');
-        } catch (err) {
-          if (classify(err) === 'notFound') continue;
-          // 409 here is a failed uid precondition: the object was replaced; the next pass decides.
-          if ((err as { code?: number }).code === 409) continue;
-          throw err;
-        }
-        log.info({ child: describe(target) }, 'pruned child');
-        changes.push(`pruned ${describe(target)}`);
+  /**
+   * Deletes children the stack no longer wants, each only once every wanted child of its part (its
+   * pool, or routing) is in place: an HPA goes after the Deployment carries replicas, Ingresses
+   * after the HTTPRoute that replaces them is accepted.
+   */
+  private async prune(p: Pass, unwanted: KubernetesObject[]): Promise<void> {
+    const kept: KubernetesObject[] = [];
+    for (const obj of unwanted) {
+      if (!inPlace(p, componentOf(obj))) {
+        kept.push(obj);
+        continue;
       }
+      try {
+        await this.kube.delete(obj, obj.metadata?.uid ?? '');
+      } catch (err) {
+        if (classify(err) === 'notFound') continue;
+        // 409 here is a failed uid precondition: the object was replaced; the next pass decides.
+        if (statusCode(err) === 409) continue;
+        throw new StepError(`delete ${describe(obj)}`, err);
+      }
+      p.log.info({ child: describe(obj) }, 'pruned child');
+      p.changes.push(`pruned ${describe(obj)}`);
     }
+    if (kept.length > 0)
+      p.log.info({ kept: kept.map(describe) }, 'kept until what replaces them is in place');
+    const routes = kept.filter((o) => componentOf(o) === 'routing').map(describe);
+    const b = p.routingBlocker;
+    if (b && routes.length > 0)
+      p.routingBlocker = {
+        ...b,
+        message: `${b.message}; ${routes.join(', ')} keep routing the host meanwhile`,
+      };
   }
 
-  private async writeStatus(
-    raw: ServingStack,
-    stack: DefaultedStack,
-    o: Observed,
-    log: Logger,
-  ): Promise<void> {
+  private async writeStatus(raw: ServingStack, stack: DefaultedStack, o: Observed): Promise<void> {
     const next = computeStatus(stack, raw.status, o, this.now);
     if (sameStatus(raw.status, next)) return;
+    let written: ServingStack;
     try {
-      await this.kube.patchStatus(stack.namespace, stack.name, next);
+      written = await this.kube.applyStatus(stack.namespace, stack.name, next);
     } catch (err) {
       if (classify(err) === 'notFound') return;
-      throw err;
+      throw new StepError('write the status', err);
     }
-    log.debug({ ready: next.conditions?.find((c) => c.type === 'Ready')?.status }, 'status written');
+    // Fields another field manager still holds (an older operator's merge patches): removed once.
+    const stale = staleFields(written.status, next);
+    if (stale) await this.kube.patchStatus(stack.namespace, stack.name, stale);
   }
-}
-
-/** Status equality as stored: times compared as strings, absent and empty lists alike. */
-export function sameStatus(a: ServingStackStatus | undefined, b: ServingStackStatus): boolean {
-  return JSON.stringify(canonical(a ?? {})) === JSON.stringify(canonical(b));
-}
-
-function canonical(v: unknown): unknown {
-  if (v instanceof Date) return v.toISOString().replace(/\.\d{3}Z$/, 'Z');
-  if (Array.isArray(v)) return v.map(canonical);
-  if (typeof v === 'object' && v !== null) {
-    return Object.fromEntries(
-      Object.entries(v)
-        .filter(([, x]) => x !== undefined)
-        .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
-        .map(([k, x]) => [k, canonical(x)]),
-    );
-  }
-  return v;
 }

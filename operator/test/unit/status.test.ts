@@ -3,7 +3,7 @@ import type { V1Deployment } from '@kubernetes/client-node';
 import type { Condition } from '../../src/api/servingstack.ts';
 import { computeStatus, type Observed } from '../../src/status/compute.ts';
 import { setCondition } from '../../src/status/conditions.ts';
-import { sameStatus } from '../../src/reconcile/reconciler.ts';
+import { sameStatus } from '../../src/status/compare.ts';
 import { defaulted } from './fixtures.ts';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
