@@ -1,5 +1,6 @@
-// Every API call the operator makes, as RBAC rules. The Helm chart's ClusterRole/Role are tested
-// against this list, so a new call here without a chart change (or the reverse) fails a test.
+// Every API call the operator makes, as RBAC rules. A unit test (rbac.test.ts) derives the checks
+// the API server makes from the requests the operator's own clients send, and fails when this list
+// misses one or grants one nothing uses; the Helm chart's roles are tested against this list.
 
 export interface Permission {
   apiGroup: string;
@@ -9,27 +10,26 @@ export interface Permission {
   scope: 'cluster' | 'lease';
 }
 
-// Server-side apply of a missing object is authorised as both `patch` and `create`.
-const CHILD_VERBS = ['get', 'list', 'watch', 'create', 'patch', 'delete'] as const;
+// Server-side apply of a missing object is authorised as both `patch` and `create`; `get` reads a
+// child the (label-filtered) cache does not hold, before it is created.
+const APPLIED = ['get', 'list', 'watch', 'create', 'patch'] as const;
+// Kinds a stack may stop wanting (an HPA, the routing of the other provider) are pruned too.
+const PRUNED = [...APPLIED, 'delete'] as const;
 
 export const PERMISSIONS: readonly Permission[] = [
-  {
-    apiGroup: 'servingstack.dev',
-    resource: 'servingstacks',
-    verbs: ['get', 'list', 'watch'],
-    scope: 'cluster',
-  },
-  {
-    apiGroup: 'servingstack.dev',
-    resource: 'servingstacks/status',
-    verbs: ['get', 'patch'],
-    scope: 'cluster',
-  },
-  { apiGroup: 'apps', resource: 'deployments', verbs: CHILD_VERBS, scope: 'cluster' },
-  { apiGroup: '', resource: 'services', verbs: CHILD_VERBS, scope: 'cluster' },
-  { apiGroup: 'networking.k8s.io', resource: 'ingresses', verbs: CHILD_VERBS, scope: 'cluster' },
-  { apiGroup: 'autoscaling', resource: 'horizontalpodautoscalers', verbs: CHILD_VERBS, scope: 'cluster' },
-  { apiGroup: 'gateway.networking.k8s.io', resource: 'httproutes', verbs: CHILD_VERBS, scope: 'cluster' },
+  { apiGroup: 'servingstack.dev', resource: 'servingstacks', verbs: ['list', 'watch'], scope: 'cluster' },
+  { apiGroup: 'servingstack.dev', resource: 'servingstacks/status', verbs: ['patch'], scope: 'cluster' },
+  // Children's owner references block the stack's deletion until they are gone; clusters with the
+  // OwnerReferencesPermissionEnforcement admission plugin (OpenShift among them) check this for that.
+  { apiGroup: 'servingstack.dev', resource: 'servingstacks/finalizers', verbs: ['update'], scope: 'cluster' },
+  // Deployments and Services are always wanted (their names follow the stack's), never pruned.
+  { apiGroup: 'apps', resource: 'deployments', verbs: APPLIED, scope: 'cluster' },
+  { apiGroup: '', resource: 'services', verbs: APPLIED, scope: 'cluster' },
+  { apiGroup: 'networking.k8s.io', resource: 'ingresses', verbs: PRUNED, scope: 'cluster' },
+  { apiGroup: 'autoscaling', resource: 'horizontalpodautoscalers', verbs: PRUNED, scope: 'cluster' },
+  { apiGroup: 'gateway.networking.k8s.io', resource: 'httproutes', verbs: PRUNED, scope: 'cluster' },
+  // The parent Gateway: whether a controller judges it, while old routes wait for its verdict.
+  { apiGroup: 'gateway.networking.k8s.io', resource: 'gateways', verbs: ['get'], scope: 'cluster' },
   { apiGroup: 'events.k8s.io', resource: 'events', verbs: ['create'], scope: 'cluster' },
   { apiGroup: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'update'], scope: 'lease' },
 ];
