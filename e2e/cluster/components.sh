@@ -69,6 +69,11 @@ component_args() {
         --requestheader-extra-headers-prefix=X-Remote-Extra- \
         --proxy-client-cert-file="$p/front-proxy-client.crt" --proxy-client-key-file="$p/front-proxy-client.key" \
         --profiling=false
+      # Writes to an audit log the e2e tests count; and owner references that block an owner's
+      # deletion need update on its finalizers, as on OpenShift (docs/local-cluster.md).
+      printf '%s\n' --audit-policy-file="$CLUSTER_SCRIPTS/audit-policy.yaml" --audit-log-path="$LOG_DIR/audit.log" \
+        --audit-log-maxsize=200 --audit-log-maxbackup=1 \
+        --enable-admission-plugins=OwnerReferencesPermissionEnforcement
       ;;
     kube-controller-manager)
       # One instance only, so no leader election: a restarted component works at once instead of
