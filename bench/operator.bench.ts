@@ -180,7 +180,7 @@ async function withOperator(n: number): Promise<OperatorRun> {
         last = now;
       }
       const writes = (m: string) =>
-        ['apply', 'delete', 'patch-status'].reduce(
+        ['apply', 'delete', 'apply-status', 'patch-status'].reduce(
           (a, v) => a + metricSum(m, 'servingstack_operator_api_requests_total', `verb="${v}"`),
           0,
         );
