@@ -27,7 +27,8 @@ const isPlain = (v: unknown): v is Record<string, unknown> =>
 
 /**
  * A JSON merge patch that makes `stored` hold no more than `wanted`: null for each field only
- * `stored` has, and `wanted`'s list for a list that differs (merge patches replace lists whole).
+ * `stored` has, and `wanted`'s list for a list holding an item `wanted` lacks (merge patches
+ * replace lists whole).
  * undefined when there is nothing to remove.
  */
 export function staleFields(stored: unknown, wanted: unknown): Record<string, unknown> | undefined {
@@ -39,8 +40,10 @@ export function staleFields(stored: unknown, wanted: unknown): Record<string, un
     else if (isPlain(v)) {
       const inner = staleFields(v, w);
       if (inner) patch[k] = inner;
-    } else if (Array.isArray(v) && JSON.stringify(canonical(v)) !== JSON.stringify(canonical(w))) {
-      patch[k] = w;
+    } else if (Array.isArray(v) && Array.isArray(w)) {
+      // An item `wanted` lacks (a condition type no longer set); the server's order does not matter.
+      const keep = new Set(w.map((x) => JSON.stringify(canonical(x))));
+      if (v.some((x) => !keep.has(JSON.stringify(canonical(x))))) patch[k] = w;
     }
   }
   return Object.keys(patch).length > 0 ? patch : undefined;

@@ -3,7 +3,7 @@ import type { V1Deployment } from '@kubernetes/client-node';
 import type { Condition } from '../../src/api/servingstack.ts';
 import { computeStatus, type Observed } from '../../src/status/compute.ts';
 import { setCondition } from '../../src/status/conditions.ts';
-import { sameStatus } from '../../src/status/compare.ts';
+import { sameStatus, staleFields } from '../../src/status/compare.ts';
 import { defaulted } from './fixtures.ts';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
@@ -176,5 +176,34 @@ describe('computeStatus', () => {
     const changed = computeStatus(defaulted(), first, running, at(T1));
     expect(sameStatus(first, changed)).toBe(false);
     expect(cond(changed.conditions, 'Ready')?.lastTransitionTime).toBe('2026-01-01T00:05:00Z');
+  });
+});
+
+describe('staleFields', () => {
+  const wanted = {
+    url: 'http://h',
+    routing: { provider: 'gateway-api' },
+    conditions: [
+      { type: 'Ready', status: 'True' },
+      { type: 'RoutingReady', status: 'True' },
+    ],
+  };
+
+  test('nothing when the stored status holds no more than wanted, whatever the order of a list', () => {
+    expect(staleFields({ ...wanted, conditions: [...wanted.conditions].reverse() }, wanted)).toBeUndefined();
+  });
+
+  test('null for a field only the stored status has; the wanted list for a list with an item too many', () => {
+    const stored = {
+      ...wanted,
+      routing: { provider: 'gateway-api', unexpressedRules: ['x'] },
+      conditions: [...wanted.conditions, { type: 'Old', status: 'False' }],
+      extra: 1,
+    };
+    expect(staleFields(stored, wanted)).toEqual({
+      routing: { unexpressedRules: null },
+      conditions: wanted.conditions,
+      extra: null,
+    });
   });
 });
