@@ -17,6 +17,11 @@
 // overload, batches cut short at every tight deadline would lower throughput for everyone).
 // While the model is idle nothing is refused for its deadline: the estimate may be stale, and
 // running the request is what corrects it.
+// No answer after the deadline: from dispatch, a request's deadline is watched while its batch
+// runs; when the batch has not finished by the time an answer must leave (the deadline minus the
+// server's time to answer and its loop's lag), the request is answered 504 then, and its result,
+// if it comes, is dropped. A model that slows down mid-run, or a batch priced with a stale
+// estimate, costs the requests that would have been late a prompt 504, never a late 200.
 // Time comes from an injectable clock so the policy is tested with fake timers, never by sleeping.
 import { BatchSize } from './batch-size.ts';
 import type { BatchLimits } from './batch-size.ts';
@@ -97,7 +102,10 @@ interface Pending<I, O> extends Queued {
   deadline: number | undefined;
   /** The latest start that still meets the deadline, running alone. */
   latestStart: number;
+  /** Queued: fires at the latest start. Running: fires when an answer must leave. */
   timer: unknown;
+  /** Answered (result or refusal); a result that comes after is dropped. */
+  settled: boolean;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   resolve: (r: Result<O>) => void;
@@ -232,6 +240,14 @@ export class Batcher<I, O> {
     return this.overhead.upperMs(1) + (this.opts.loopLagMs?.() ?? 0);
   }
 
+  /**
+   * The last moment a running request's answer may leave the batcher and still reach its
+   * client by the deadline: the server's own time around the batcher and the loop's lag before.
+   */
+  private answerBy(p: Pending<I, O>): number {
+    return p.deadline! - this.overheadMs();
+  }
+
   /** A deadline refusal when `e` says the request would finish after `deadline`. */
   private unmeetable(deadline: number, e: Estimate): Refusal | undefined {
     const left = deadline - this.clock.now();
@@ -315,7 +331,7 @@ export class Batcher<I, O> {
     resolve: (r: Result<O>) => void,
     reject: (e: Error) => void,
   ): Pending<I, O> {
-    return {
+    const p: Pending<I, O> = {
       input,
       rows: o.rows,
       work: o.work,
@@ -326,11 +342,21 @@ export class Batcher<I, O> {
       latestStart:
         o.deadline === undefined ? Infinity : o.deadline - this.cost.upperMs(o.work) - this.overheadMs(),
       timer: undefined,
+      settled: false,
       signal: o.signal,
       onAbort: undefined,
-      resolve,
-      reject,
+      resolve: (r) => {
+        if (p.settled) return;
+        p.settled = true;
+        resolve(r);
+      },
+      reject: (e) => {
+        if (p.settled) return;
+        p.settled = true;
+        reject(e);
+      },
     };
+    return p;
   }
 
   /** Retry once the model is expected to have finished what it holds and to take from the queue. */
@@ -374,7 +400,7 @@ export class Batcher<I, O> {
     const now = this.clock.now();
     if (this.inFlight === 0) return this.dispatch(now, p);
     const start = Math.max(now, this.busyUntil);
-    if (this.inFlight < this.maxInFlight && start + this.cost.upperMs(p.work) <= p.deadline!) {
+    if (this.inFlight < this.maxInFlight && start + this.cost.upperMs(p.work) <= this.answerBy(p)) {
       return this.dispatch(now, p);
     }
     this.drop(
@@ -447,11 +473,13 @@ export class Batcher<I, O> {
     this.clearDelay();
     const first = seed ?? this.queue.head()!;
     const start = this.inFlight === 0 ? now : Math.max(now, this.busyUntil);
+    // Deadlines here are when answers must leave the batcher (the server's own time taken off).
+    const by = (p: Pending<I, O>) => (p.deadline === undefined ? Infinity : this.answerBy(p));
     let work = first.work;
-    let deadline = first.deadline ?? Infinity;
+    let deadline = by(first);
     const batch = this.queue.take(first, this.size.current.batchSize, (next) => {
       const w = work + next.work;
-      const d = Math.min(deadline, next.deadline ?? Infinity);
+      const d = Math.min(deadline, by(next));
       if (d !== Infinity && start + this.cost.upperMs(w) > d) return false;
       work = w;
       deadline = d;
@@ -475,10 +503,26 @@ export class Batcher<I, O> {
     for (const p of batch) {
       rows += p.rows;
       work += p.work;
+      // Watched while it runs: answered 504 when its answer must leave and the batch is not done.
+      if (p.deadline !== undefined) {
+        p.timer = this.clock.setTimeout(() => this.overran(p), this.answerBy(p) - now);
+      }
     }
     this.busyUntil = Math.max(now, this.busyUntil) + this.cost.expectedMs(work);
     this.opts.onBatch?.(rows);
     void this.execute(batch, rows, work, now);
+  }
+
+  /** A running request whose answer must leave now: 504 now, whether or not its batch is done. */
+  private overran(p: Pending<I, O>, finished = false): void {
+    p.timer = undefined;
+    p.reject(
+      deadlineUnmet(
+        `${(p.deadline! - this.clock.now()).toFixed(1)} ms left when its batch ` +
+          `${finished ? 'finished' : 'was still running'}, and answering takes about ` +
+          `${this.overheadMs().toFixed(1)} ms`,
+      ),
+    );
   }
 
   private async execute(
@@ -508,8 +552,12 @@ export class Batcher<I, O> {
     this.inFlight--;
     if (this.inFlight === 0) this.busyUntil = end;
     batch.forEach((p, i) => {
+      if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
+      p.timer = undefined;
       const out = outputs[i]!;
-      if (out instanceof Error) p.reject(out);
+      // The watch may not have fired yet on a loop that runs late: the clock decides.
+      if (p.deadline !== undefined && end > this.answerBy(p)) this.overran(p, true);
+      else if (out instanceof Error) p.reject(out);
       else p.resolve({ output: out, queuedMs: dispatchedAt - p.enqueuedAt, ranMs: end - dispatchedAt });
     });
     this.schedule();

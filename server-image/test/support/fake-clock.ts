@@ -16,6 +16,8 @@ export class FakeClock implements Clock {
    * loop's cached millisecond time, which lags performance.now().
    */
   private readonly earlyMs: number;
+  /** How late timers fire, as on a saturated event loop that runs what is due only when it can. */
+  lateMs = 0;
 
   constructor(earlyMs = 0) {
     this.earlyMs = earlyMs;
@@ -26,7 +28,7 @@ export class FakeClock implements Clock {
   }
 
   setTimeout(fn: () => void, ms: number): unknown {
-    const timer = { at: this.t + Math.max(0, ms), fn, id: this.nextId++ };
+    const timer = { at: this.t + Math.max(0, ms) + this.lateMs, fn, id: this.nextId++ };
     this.timers.push(timer);
     return timer.id;
   }

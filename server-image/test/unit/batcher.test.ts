@@ -223,7 +223,11 @@ describe('Batcher: when batches run', () => {
     // Runs here take about 0.05 ms, so its latest start is a little before its deadline.
     const y2 = batcher.submit('y2', { rows: 1, deadline: t0 + 0.5 });
     expect(batches).toEqual([]);
-    clock.advance(0.5);
+    // Time passes with the loop running (an instant run ends before the clock moves on).
+    for (let i = 0; i < 50; i++) {
+      clock.advance(0.01);
+      await flush();
+    }
     // At its latest start the batch cannot grow (y1 would make it run past y2's deadline).
     expect(batches.map((b) => b.inputs)).toEqual([['y2']]);
     expect(batches[0]!.at - t0).toBeGreaterThan(0.3);
@@ -246,7 +250,8 @@ describe('Batcher: when batches run', () => {
     expect(r.batches).toEqual([['running']]);
     clock.advance(1);
     expect(r.batches).toEqual([['running'], ['urgent']]);
-    expect(clock.pending).toBe(0);
+    // No wait re-armed: the one timer left watches the urgent request's deadline while it runs.
+    expect(clock.pending).toBe(1);
   });
 
   describe('with two batches in flight (a model on a worker thread)', () => {
@@ -458,6 +463,88 @@ describe('Batcher: deadlines', () => {
     // Its latest start (27 ms minus a run of about 14) passes while the model is busy.
     clock.advance(2);
     expect(await tight).toMatchObject({ ok: false, e: { kind: 'deadline' } });
+  });
+});
+
+describe('Batcher: no answer after the deadline', () => {
+  it('answers 504 when its batch runs past the time its answer must leave (the model slows down mid-run), and drops the late result', async () => {
+    const r = manualRunner();
+    const { batcher, clock } = make({ run: r.run });
+    batcher.seed(SEED);
+    // Idle: runs at once, priced at about 14 ms against 50 ms; the model then takes 200 ms.
+    let answeredAt = NaN;
+    const slow = settle(batcher.submit('slow', { rows: 1, deadline: 50 }));
+    void slow.then(() => (answeredAt = clock.now()));
+    expect(r.batches).toEqual([['slow']]);
+    clock.advance(49);
+    await flush();
+    expect(answeredAt).toBeNaN();
+    clock.advance(1);
+    await flush();
+    expect(answeredAt).toBe(50);
+    const res = await slow;
+    expect(res.ok || [res.e.kind, res.e.message]).toEqual([
+      'deadline',
+      expect.stringMatching(/^request deadline cannot be met: 0\.0 ms left when its batch was still running/),
+    ]);
+    clock.advance(150);
+    r.finishers[0]!();
+    await flush();
+    expect(await slow).toBe(res);
+    // The model keeps serving, and what has time left is answered.
+    const next = batcher.submit('next', { rows: 1, deadline: clock.now() + 1000 });
+    r.finishers[1]!();
+    expect((await next).output).toBe('out:next');
+  });
+
+  it('answers 504, not 200, a queued request admitted on a stale estimate whose batch then overruns', async () => {
+    const r = manualRunner();
+    const { batcher, clock } = make({ run: r.run });
+    batcher.seed(SEED);
+    void batcher.submit('running', { rows: 1 });
+    // Wait about 10 ms, run about 14: admitted with 60 ms.
+    const queued = settle(batcher.submit('queued', { rows: 1, deadline: 60 }));
+    const patient = batcher.submit('patient', { rows: 1 });
+    expect(batcher.depth).toBe(2);
+    clock.advance(10);
+    r.finishers[0]!();
+    await flush();
+    expect(r.batches.at(-1)).toEqual(['queued', 'patient']);
+    clock.advance(100);
+    await flush();
+    expect(await queued).toMatchObject({ ok: false, e: { kind: 'deadline' } });
+    r.finishers[1]!();
+    expect((await patient).output).toBe('out:patient');
+  });
+
+  it('on a loop that runs its timers late, a result that comes after its deadline is a 504, not a success', async () => {
+    const clock = new FakeClock();
+    const r = manualRunner(clock);
+    const { batcher } = make({ run: r.run }, clock);
+    batcher.seed(SEED);
+    clock.lateMs = 1000;
+    const slow = settle(batcher.submit('slow', { rows: 1, deadline: 50 }));
+    clock.advance(80);
+    r.finishers[0]!();
+    const res = await slow;
+    expect(res.ok || [res.e.kind, res.e.message]).toEqual([
+      'deadline',
+      expect.stringMatching(/-30\.0 ms left when its batch finished/),
+    ]);
+  });
+
+  it('leaves the time the server takes to answer when it watches a running batch', async () => {
+    const r = manualRunner();
+    let lag = 0;
+    const { batcher, clock } = make({ run: r.run, loopLagMs: () => lag });
+    batcher.seed(SEED);
+    lag = 8;
+    const a = settle(batcher.submit('a', { rows: 1, deadline: 50 }));
+    clock.advance(41);
+    await flush();
+    expect(await Promise.race([a, flush().then(() => 'pending')])).toBe('pending');
+    clock.advance(1);
+    expect(await a).toMatchObject({ ok: false, e: { kind: 'deadline' } });
   });
 });
 
