@@ -10,7 +10,7 @@ import { placementParameters } from './placement.ts';
 import type { ModelBatcher } from './pipeline.ts';
 import { decodeRequest, encodeResponse } from './protocol.ts';
 import type { InferRequest } from './protocol.ts';
-import { Refusal } from './refusals.ts';
+import { deadlineUnmet, Refusal } from './refusals.ts';
 import { deadlineOf, firstHeader, priorityOf } from './request-options.ts';
 import * as schemas from './schemas.ts';
 import { readBody } from './read-body.ts';
@@ -223,6 +223,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     batchTimes.set(request, queuedMs + ranMs);
     const { json, binary } = encodeResponse(m, decoded, output);
     const text = JSON.stringify(json);
+    // The batcher answered in time by its clock; a loop that ran late since then must not turn
+    // that into a success sent after the deadline.
+    if (deadline !== undefined && now() >= deadline) {
+      throw deadlineUnmet(`its answer was ready ${(now() - deadline).toFixed(1)} ms after the deadline`);
+    }
+    // The batcher answered in time by its clock; a loop that ran late since then must not turn
+    // that into a success sent after the deadline.
+    if (deadline !== undefined && now() >= deadline) {
+      throw deadlineUnmet(`its answer was ready ${(now() - deadline).toFixed(1)} ms after the deadline`);
+    }
     if (binary.length === 0) return reply.type('application/json').send(text);
     const head = Buffer.from(text);
     return reply

@@ -61,6 +61,8 @@ export async function testApp(
   env: Record<string, string> = {},
   clock?: Clock,
   model?: Model,
+  /** The app's own clock for deadlines, when it must differ from the batcher's (default: the same). */
+  appNow?: () => number,
 ): Promise<TestApp> {
   const config = parseConfig({ MODEL_DIR: MLP_DIR, MODEL_NAME: 'mlp', INTRA_OP_THREADS: '1', ...env });
   const metrics = createMetrics();
@@ -85,7 +87,7 @@ export async function testApp(
     metrics,
     state,
     logger: false,
-    ...(clock ? { now: () => clock.now() } : {}),
+    ...(appNow ? { now: appNow } : clock ? { now: () => clock.now() } : {}),
   });
   await app.ready();
   return {

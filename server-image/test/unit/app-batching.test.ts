@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import type { Feeds } from '../../src/model.ts';
 import { clsModelDir, gatedModel, loadModel, MLP_DIR, mlpRequest, testApp, until } from '../support/app.ts';
 import type { GatedModel, TestApp } from '../support/app.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 import { detectionModel, embeddingModel } from '../support/generated-models.ts';
 
 const json = (body: unknown, headers: Record<string, string> = {}) => ({
@@ -141,6 +142,27 @@ describe('dynamic batching through the app', () => {
     expect([(await running).statusCode, (await patient).statusCode]).toEqual([200, 200]);
     const metrics = (await t.app.inject({ url: '/metrics' })).body;
     expect(metrics).toMatch(/servingstack_requests_total\{model="mlp",pool="throughput",code="504"\} 1/);
+  });
+
+  it('answers 504, not 200, when the deadline passes between the batch and the send (a loop that ran late)', async () => {
+    const clock = new FakeClock();
+    // The app's clock runs ahead of the batcher's by `late` ms: time the answer waited to be sent.
+    let late = 0;
+    gate = gatedModel(await loadModel(MLP_DIR));
+    t = await testApp({ POOL: 'throughput' }, clock, gate.model, () => clock.now() + late);
+    gate.hold();
+    const answer = infer(mlpRequest(), { 'x-request-timeout-ms': '1000' });
+    await until(() => gate.runs.length === 1, 'the run');
+    late = 1500;
+    gate.release();
+    const res = await answer;
+    expect([res.statusCode, res.json().error]).toEqual([
+      504,
+      expect.stringMatching(/^request deadline cannot be met: its answer was ready 5\d\d\.\d ms after the deadline$/),
+    ]);
+    // In time, the same request is answered.
+    late = 0;
+    expect((await infer(mlpRequest(), { 'x-request-timeout-ms': '1000' })).statusCode).toBe(200);
   });
 
   it('shows the batch size and delay in force, and the target, in the metadata and metrics', async () => {
