@@ -193,6 +193,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const clientsGone = new WeakSet<FastifyRequest>();
   /** Time each answered request spent in the batcher (queued and running). */
   const batchTimes = new WeakMap<FastifyRequest, number>();
+  /** Each request's deadline, to count the answers sent after it. */
+  const deadlines = new WeakMap<FastifyRequest, number>();
 
   const infer = async (
     request: FastifyRequest<ModelParams & { Body: InferRequest }>,
@@ -202,6 +204,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (!state.warm)
       throw new RequestError(503, 'model is warming up; retry shortly', { 'retry-after': '1' });
     const deadline = deadlineOf(request.headers, config, now() - reply.elapsedTime);
+    if (deadline !== undefined) deadlines.set(request, deadline);
     const decoded = decodeRequest(m, request.body, request.binaryData ?? new Uint8Array(0));
     // A client that goes away takes its request out of the queue (work not yet dispatched).
     const gone = new AbortController();
@@ -264,6 +267,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       const inBatcher = batchTimes.get(request);
       if (inBatcher !== undefined) batcher.observeOverhead(reply.elapsedTime - inBatcher);
       requestDuration.observe(reply.elapsedTime / 1000);
+      const deadline = deadlines.get(request);
+      if (deadline !== undefined && now() > deadline && !clientsGone.has(request)) {
+        metrics.deadlineMissed.labels({ ...labels, code: String(reply.statusCode) }).inc();
+      }
       done();
     },
   };

@@ -12,6 +12,7 @@ export interface Metrics {
   queueDepth: Gauge<'model' | 'pool'>;
   batchSizeLimit: Gauge<'model' | 'pool'>;
   batchDelay: Gauge<'model' | 'pool'>;
+  deadlineMissed: Counter<'model' | 'pool' | 'code'>;
 }
 
 // From 0.5 ms (a small model's whole request) to 10 s (a long batch behind a full queue).
@@ -76,6 +77,12 @@ export function createMetrics(): Metrics {
       name: 'servingstack_batch_delay_seconds',
       help: 'Longest wait for a batch to fill now: MAX_DELAY_MS, or less where the adaptive batch size chose so.',
       labelNames,
+      registers: [registry],
+    }),
+    deadlineMissed: new Counter({
+      name: 'servingstack_deadline_missed_total',
+      help: "Inference answers sent after their request's deadline by the server's clock, by HTTP status code.",
+      labelNames: [...labelNames, 'code'],
       registers: [registry],
     }),
   };

@@ -163,6 +163,10 @@ describe('dynamic batching through the app', () => {
     // In time, the same request is answered.
     late = 0;
     expect((await infer(mlpRequest(), { 'x-request-timeout-ms': '1000' })).statusCode).toBe(200);
+    // The late 504 is counted as a deadline missed (by the server's clock); the 200 is not.
+    const metrics = (await t.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/servingstack_deadline_missed_total\{model="mlp",pool="throughput",code="504"\} 1\n/);
+    expect(metrics).not.toMatch(/servingstack_deadline_missed_total\{[^}]*code="200"/);
   });
 
   it('shows the batch size and delay in force, and the target, in the metadata and metrics', async () => {
