@@ -117,6 +117,8 @@ interface Pending<I, O> extends Queued {
  * loop of N clients sends N requests and then waits for their answers, whatever the rate says.
  */
 const ARRIVAL_GAPS = 2;
+/** Requests whose size per row refusals made before a body is read go by. */
+const RECENT_REQUESTS = 16;
 
 export class Batcher<I, O> {
   private readonly opts: BatcherOptions<I, O>;
@@ -132,8 +134,13 @@ export class Batcher<I, O> {
    */
   private readonly overhead: RunCost;
   private readonly arrivals: ArrivalRate;
-  /** Input elements per row of recent requests, for estimates made before a body is read. */
-  private workPerRow = 0;
+  /**
+   * Input elements per row of the last requests, for refusals made before a body is read: those
+   * price the smallest of them, so that one huge input does not refuse every later small one
+   * before its body is seen (and, its body unread, nothing would correct the price).
+   */
+  private readonly recentWorkPerRow: number[] = [];
+  private recentNext = 0;
   private readonly size: BatchSize;
   /** Batches handed to `run` that have not finished. */
   private inFlight = 0;
@@ -196,7 +203,8 @@ export class Batcher<I, O> {
       this.queue.evictable(priorityLevel(priority), 1, this.opts.maxQueueSize) !== undefined;
     if (!room) return this.queueFull();
     if (deadline === undefined || this.idle) return undefined;
-    return this.unmeetable(deadline, this.estimate(1, this.workPerRow, priority));
+    const smallest = this.recentWorkPerRow.length === 0 ? 0 : Math.min(...this.recentWorkPerRow);
+    return this.unmeetable(deadline, this.estimate(1, smallest, priority));
   }
 
   /** The server's own time for a request, outside the batcher, as the edge measured it. */
@@ -274,7 +282,8 @@ export class Batcher<I, O> {
     if (signal?.aborted) return Promise.reject(cancelled());
     const now = this.clock.now();
     this.arrivals.observe(rows);
-    this.workPerRow = this.workPerRow === 0 ? work / rows : 0.9 * this.workPerRow + 0.1 * (work / rows);
+    this.recentWorkPerRow[this.recentNext] = work / rows;
+    this.recentNext = (this.recentNext + 1) % RECENT_REQUESTS;
     if (deadline !== undefined && deadline <= now) {
       return Promise.reject(deadlineUnmet('it has already passed'));
     }

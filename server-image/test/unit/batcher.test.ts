@@ -421,6 +421,20 @@ describe('Batcher: deadlines', () => {
     expect(batcher.refusalBefore('default')).toBeUndefined();
   });
 
+  it('refuses before the body by the smallest recent request: one huge input does not refuse every small one after it', async () => {
+    const r = manualRunner();
+    const { batcher, clock } = make({ run: r.run });
+    batcher.seed(SEED);
+    const big = batcher.submit('big', { rows: 1, work: 1000 });
+    clock.advance(100);
+    r.finishers[0]!();
+    await big;
+    void batcher.submit('running', { rows: 1 });
+    // A small request would wait about 10 ms and run about 14: 60 ms is enough, as before the big one.
+    expect(batcher.refusalBefore('default', clock.now() + 60)).toBeUndefined();
+    expect(batcher.refusalBefore('default', clock.now() + 5)?.kind).toBe('deadline');
+  });
+
   it('rejects a deadline that has already passed', async () => {
     const { batcher, clock } = make({ run: manualRunner().run });
     clock.advance(100);
