@@ -6,13 +6,17 @@
 //     size (TARGET_P95_MS): throughput, p95 and the share of requests within the target per step;
 //   - 2× overload: requests arrive (open loop, Poisson) at twice the rate the pool sustains, with
 //     a mix of deadlines: how many were answered after their deadline (the aim: none), how many
-//     were refused early with 504 and how early, how many found the queue full (503).
+//     were refused early with 504 and how early, how many found the queue full (503); and, to
+//     tell the server's lateness from the shared machine's, how many answers the server itself
+//     sent late by its own clock (servingstack_deadline_missed_total) and how late the
+//     generator's own event loop ran (an answer it reads late counts as late).
 // Results: bench/results/batching.json and the "## Batching" section of docs/benchmarks.md.
 process.env.ORT_DISABLE_TELEMETRY = '1';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { batchingSection } from './lib/batching-report.ts';
 import type { BatchingReport, OverloadResult, StepResult } from './lib/batching-report.ts';
@@ -106,11 +110,30 @@ function deadlinePayload(deadline: number | undefined): Payload {
   };
 }
 
-async function overload(url: string): Promise<OverloadResult> {
+/** Answers the server sent after their deadline by its own clock, by status (deadline_missed). */
+async function missedByServer(port: number): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const byCode: Record<string, number> = {};
+  for (const m of text.matchAll(/^servingstack_deadline_missed_total\{[^}]*code="(\d+)"[^}]*\} (\d+)$/gm)) {
+    byCode[m[1]!] = Number(m[2]);
+  }
+  return byCode;
+}
+
+async function overload(url: string, port: number): Promise<OverloadResult> {
   const capacity = (await closedLoop(url, MODEL.payload, 64, 4)).latencies.length / 4;
   const rate = 2 * capacity;
   const schedule = poissonSchedule(rate, OVERLOAD_SECONDS, (rnd) => Math.floor(rnd() * DEADLINES_MS.length));
+  const missedBefore = await missedByServer(port);
+  // The generator's own loop lag: an answer it reads late counts as late, whoever was slow.
+  const generatorLag = monitorEventLoopDelay({ resolution: 10 });
+  generatorLag.enable();
   const outcomes = await openLoop(url, DEADLINES_MS.map(deadlinePayload), schedule);
+  generatorLag.disable();
+  const missedAfter = await missedByServer(port);
+  const missed = Object.fromEntries(
+    Object.entries(missedAfter).map(([code, n]) => [code, n - (missedBefore[code] ?? 0)]),
+  );
   const classes = DEADLINES_MS.map((deadline, kind) => {
     const mine = outcomes.filter((o) => o.kind === kind);
     // The deadline runs from when the request was sent: how late the generator itself sent it
@@ -146,6 +169,9 @@ async function overload(url: string): Promise<OverloadResult> {
     offeredRps: +rate.toFixed(1),
     sendLagP50Ms: +percentile(lags, 50).toFixed(1),
     sendLagP95Ms: +percentile(lags, 95).toFixed(1),
+    generatorLoopLagP99Ms: +Math.max(0, generatorLag.percentile(99) / 1e6 - 10).toFixed(1),
+    generatorLoopLagMaxMs: +Math.max(0, generatorLag.max / 1e6 - 10).toFixed(1),
+    lateByServerClock: missed,
     seconds: OVERLOAD_SECONDS,
     classes,
   };
@@ -167,7 +193,7 @@ async function main(): Promise<void> {
     try {
       const steps = await stepLoad(server.url, server.port);
       for (const s of steps) console.log(`  step ${s.clients} clients: ${JSON.stringify(s)}`);
-      const over = await overload(server.url);
+      const over = await overload(server.url, server.port);
       console.log(`  overload: ${JSON.stringify(over)}`);
       report.variants.push({ name: v.name, label: v.label, steps, overload: over });
     } finally {

@@ -35,6 +35,11 @@ export interface OverloadResult {
   /** How late the load generator wrote requests (it shares the CPUs), median and p95. */
   sendLagP50Ms: number;
   sendLagP95Ms: number;
+  /** How late the load generator's event loop ran during the overload (p99, max), ms. */
+  generatorLoopLagP99Ms?: number;
+  generatorLoopLagMaxMs?: number;
+  /** Answers the server sent after their deadline by its own clock, by status (deadline_missed_total). */
+  lateByServerClock?: Record<string, number>;
   seconds: number;
   classes: DeadlineClass[];
 }
@@ -49,6 +54,12 @@ export interface BatchingReport {
   variants: { name: string; label: string; steps: StepResult[]; overload: OverloadResult }[];
 }
 
+const lateByCode = (byCode: Record<string, number>) => {
+  const parts = Object.entries(byCode)
+    .filter(([, n]) => n > 0)
+    .map(([code, n]) => `${n} × ${code}`);
+  return parts.length === 0 ? 'no answer' : parts.join(', ');
+};
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const orDash = (x: number | null) => (x === null ? '–' : String(x));
 
@@ -106,8 +117,13 @@ export function batchingSection(r: BatchingReport): string {
     const late = withDeadline.reduce((n, c) => n + c.answeredLate, 0);
     const refused = withDeadline.reduce((n, c) => n + c.refusedDeadline, 0);
     const refusedLate = withDeadline.reduce((n, c) => n + c.refusedLate, 0);
+    const o = v.overload;
+    const server =
+      o.lateByServerClock === undefined
+        ? ''
+        : ` By the server's own clock ${lateByCode(o.lateByServerClock)} left after their deadline; the generator's loop ran up to ${o.generatorLoopLagP99Ms} ms late (p99; max ${o.generatorLoopLagMaxMs} ms), and an answer it reads late counts as late.`;
     lines.push(
-      `- ${v.label}: of ${sent} requests with a deadline, **${late} answered after it** (aim: 0), ${pct(refused / sent)} refused with 504, ${refusedLate} of those after the deadline.`,
+      `- ${v.label}: of ${sent} requests with a deadline, **${late} answered after it** (aim: 0), ${pct(refused / sent)} refused with 504, ${refusedLate} of those after the deadline.${server}`,
     );
   }
   lines.push('');
