@@ -214,6 +214,49 @@ describe('isolation and bad input', () => {
     expect(c!.json().outputs[0].data.slice(0, 4)).toEqual([9, 9.25, 9.5, 9.75]);
   });
 
+  it('bisects a batch of requests with different row counts and two bad ones: each good request gets exactly its own rows', async () => {
+    await gatedApp(embeddingModel(), { MODEL_NAME: 'emb', MAX_BATCH_SIZE: '16' });
+    // Rows of three ids each; the vector of id k is [k, k + .25, k + .5, k + .75].
+    const ids = (...rows: number[][]) => ({
+      inputs: [{ name: 'ids', shape: [rows.length, 3], datatype: 'INT64', data: rows.flat() }],
+    });
+    const vectors = (rows: number[][]) => rows.flat().flatMap((k) => [k, k + 0.25, k + 0.5, k + 0.75]);
+    const requests = [
+      [[1, 2, 3]],
+      [
+        [4, 5, 6],
+        [7, 8, 9],
+      ],
+      [[0, 10, 1]], // id 10 is out of range
+      [
+        [9, 8, 7],
+        [6, 5, 4],
+        [3, 2, 1],
+      ],
+      [
+        [2, 2, 2],
+        [99, 0, 0],
+      ], // its second row is out of range
+      [[5, 5, 5]],
+    ];
+    gate.hold();
+    const first = infer(ids([0, 0, 0]), {}, 'emb');
+    await until(() => gate.runs.length === 1, 'the first run');
+    const answers = requests.map((rows) => infer(ids(...rows), {}, 'emb'));
+    await until(() => t.batcher.depth === requests.length, 'the queued requests');
+    gate.release();
+    const res = await Promise.all(answers);
+    expect((await first).statusCode).toBe(200);
+    expect(res.map((r) => r.statusCode)).toEqual([200, 200, 400, 200, 400, 200]);
+    // One batch of all six, then halves and quarters around the bad ones.
+    expect(gate.runs[1]).toEqual([1, 4, 0, 9, 2, 5]);
+    requests.forEach((rows, i) => {
+      if (res[i]!.statusCode !== 200) return;
+      const out = res[i]!.json().outputs[0];
+      expect([out.shape, out.data]).toEqual([[rows.length, 3, 4], vectors(rows)]);
+    });
+  });
+
   it('answers a zero-size image with 400 naming the problem', async () => {
     await gatedApp(clsModelDir(), { MODEL_NAME: 'cls', BATCH_DIMENSION: 'first' });
     const res = await infer(
