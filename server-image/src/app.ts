@@ -191,8 +191,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   /** Requests whose client went away before the answer was sent. */
   const clientsGone = new WeakSet<FastifyRequest>();
-  /** Time each answered request spent in the batcher (queued and running). */
-  const batchTimes = new WeakMap<FastifyRequest, number>();
+  /**
+   * When each request reached the batcher and when the batcher answered it (result or refusal),
+   * in the request's elapsed time: the server's own time before and after, which deadlines
+   * must leave room for.
+   */
+  const handoffs = new WeakMap<FastifyRequest, { submittedAt: number; answeredAt: number }>();
   /** Each request's deadline, to count the answers sent after it. */
   const deadlines = new WeakMap<FastifyRequest, number>();
 
@@ -214,16 +218,18 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       gone.abort();
       countRequest(499);
     });
-    const { output, queuedMs, ranMs } = await batcher.submit(decoded.feeds, {
-      rows: decoded.rows,
-      work: decoded.work,
-      key: decoded.key,
-      priority: priorityOf(request.headers, config),
-      signal: gone.signal,
-      ...(deadline !== undefined ? { deadline } : {}),
-    });
+    const submittedAt = reply.elapsedTime;
+    const { output, queuedMs } = await batcher
+      .submit(decoded.feeds, {
+        rows: decoded.rows,
+        work: decoded.work,
+        key: decoded.key,
+        priority: priorityOf(request.headers, config),
+        signal: gone.signal,
+        ...(deadline !== undefined ? { deadline } : {}),
+      })
+      .finally(() => handoffs.set(request, { submittedAt, answeredAt: reply.elapsedTime }));
     queueDuration.observe(queuedMs / 1000);
-    batchTimes.set(request, queuedMs + ranMs);
     const { json, binary } = encodeResponse(m, decoded, output);
     const text = JSON.stringify(json);
     // The batcher answered in time by its clock; a loop that ran late since then must not turn
@@ -264,8 +270,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       // A client that went away was counted (499) when it did.
       if (!clientsGone.has(request)) countRequest(reply.statusCode);
       // The server's own time around the batcher, which deadline admission must leave room for.
-      const inBatcher = batchTimes.get(request);
-      if (inBatcher !== undefined) batcher.observeOverhead(reply.elapsedTime - inBatcher);
+      const handoff = handoffs.get(request);
+      if (handoff) batcher.observeOverhead(handoff.submittedAt, reply.elapsedTime - handoff.answeredAt);
       requestDuration.observe(reply.elapsedTime / 1000);
       const deadline = deadlines.get(request);
       if (deadline !== undefined && now() > deadline && !clientsGone.has(request)) {

@@ -90,7 +90,10 @@ export interface Result<O> {
   ranMs: number;
 }
 
-/** A completion estimate with the server's own time around the batcher (reading, answering). */
+/**
+ * A completion estimate with the server's own time around the batcher: answering (and, for a
+ * request whose body is still to come, reading it), plus its event loop's lag.
+ */
 export interface Estimate extends CompletionEstimate {
   overheadMs: number;
 }
@@ -129,10 +132,13 @@ export class Batcher<I, O> {
   private readonly maxInFlight: number;
   private readonly cost: RunCost;
   /**
-   * The server's own time per request outside the batcher (reading and decoding before, encoding
-   * and sending after), priced like a run of no work: an aged mean and upper estimate.
+   * The server's own time per request outside the batcher, priced like a run of no work (an aged
+   * mean and upper estimate): reading and decoding it before, encoding and sending its answer
+   * after. Apart, because once a request is here its reading is behind it (its deadline already
+   * counts it), and a deadline watched while its batch runs needs only the answering.
    */
-  private readonly overhead: RunCost;
+  private readonly reading: RunCost;
+  private readonly answering: RunCost;
   private readonly arrivals: ArrivalRate;
   /**
    * Input elements per row of the last requests, for refusals made before a body is read: those
@@ -164,7 +170,8 @@ export class Batcher<I, O> {
     this.clock = opts.clock ?? systemClock;
     const now = () => this.clock.now();
     this.cost = new RunCost({ now });
-    this.overhead = new RunCost({ now });
+    this.reading = new RunCost({ now });
+    this.answering = new RunCost({ now });
     this.arrivals = new ArrivalRate({ now });
     this.size = new BatchSize(
       {
@@ -204,12 +211,17 @@ export class Batcher<I, O> {
     if (!room) return this.queueFull();
     if (deadline === undefined || this.idle) return undefined;
     const smallest = this.recentWorkPerRow.length === 0 ? 0 : Math.min(...this.recentWorkPerRow);
-    return this.unmeetable(deadline, this.estimate(1, smallest, priority));
+    return this.unmeetable(deadline, this.estimate(1, smallest, priority), 'read and answer');
   }
 
-  /** The server's own time for a request, outside the batcher, as the edge measured it. */
-  observeOverhead(ms: number): void {
-    this.overhead.observe(1, Math.max(0, ms));
+  /**
+   * The server's own time for a request outside the batcher, as the edge measured it: from its
+   * arrival to its submission, and from its answer here to the end of the response. Every answer
+   * counts, refusals too, so a slow one is corrected by the next.
+   */
+  observeOverhead(readingMs: number, answeringMs: number): void {
+    this.reading.observe(1, Math.max(0, readingMs));
+    this.answering.observe(1, Math.max(0, answeringMs));
   }
 
   /** From now on each batch is one request (its rows are still counted as rows). */
@@ -226,9 +238,10 @@ export class Batcher<I, O> {
 
   /**
    * When a request of `rows` rows and `work` elements would finish if it arrived now: the wait
-   * for what the model holds and the batches queued ahead of it, and its own batch's run.
+   * for what the model holds and the batches queued ahead of it, its own batch's run, and the
+   * server's time around them (reading its body too unless `bodyRead`).
    */
-  estimate(rows: number, work: number, priority: Priority = 'default'): Estimate {
+  estimate(rows: number, work: number, priority: Priority = 'default', bodyRead = false): Estimate {
     const now = this.clock.now();
     const queued = completionEstimate(
       this.cost,
@@ -240,30 +253,33 @@ export class Batcher<I, O> {
       rows,
       work / Math.max(1, rows),
     );
-    return { ...queued, overheadMs: this.overheadMs() };
+    return {
+      ...queued,
+      overheadMs: this.answerMs() + (bodyRead ? 0 : this.reading.upperMs(1)),
+    };
   }
 
-  /** The server's own time around a request's batch: as measured, plus its event loop's lag. */
-  private overheadMs(): number {
-    return this.overhead.upperMs(1) + (this.opts.loopLagMs?.() ?? 0);
+  /** The server's time to answer a request once the batcher has: as measured, plus the loop's lag. */
+  private answerMs(): number {
+    return this.answering.upperMs(1) + (this.opts.loopLagMs?.() ?? 0);
   }
 
   /**
-   * The last moment a running request's answer may leave the batcher and still reach its
-   * client by the deadline: the server's own time around the batcher and the loop's lag before.
+   * The last moment a request's answer may leave the batcher and still reach its client by the
+   * deadline.
    */
   private answerBy(p: Pending<I, O>): number {
-    return p.deadline! - this.overheadMs();
+    return p.deadline! - this.answerMs();
   }
 
   /** A deadline refusal when `e` says the request would finish after `deadline`. */
-  private unmeetable(deadline: number, e: Estimate): Refusal | undefined {
+  private unmeetable(deadline: number, e: Estimate, what: string): Refusal | undefined {
     const left = deadline - this.clock.now();
     if (e.waitMs + e.runMs + e.overheadMs <= left) return undefined;
     return deadlineUnmet(
       `${left.toFixed(1)} ms left; it would wait about ${e.waitMs.toFixed(1)} ms ` +
         `and run about ${e.runMs.toFixed(1)} ms` +
-        (e.overheadMs >= 0.05 ? `, plus ${e.overheadMs.toFixed(1)} ms to read and answer it` : ''),
+        (e.overheadMs >= 0.05 ? `, plus ${e.overheadMs.toFixed(1)} ms to ${what} it` : ''),
     );
   }
 
@@ -297,7 +313,7 @@ export class Batcher<I, O> {
     }
     const level = priorityLevel(priority);
     if (deadline !== undefined && !idle) {
-      const refusal = this.unmeetable(deadline, this.estimate(rows, work, priority));
+      const refusal = this.unmeetable(deadline, this.estimate(rows, work, priority, true), 'answer');
       if (refusal) return Promise.reject(refusal);
     }
     if (this.queue.rows + rows > this.opts.maxQueueSize) {
@@ -349,7 +365,7 @@ export class Batcher<I, O> {
       enqueuedAt: now,
       deadline: o.deadline,
       latestStart:
-        o.deadline === undefined ? Infinity : o.deadline - this.cost.upperMs(o.work) - this.overheadMs(),
+        o.deadline === undefined ? Infinity : o.deadline - this.cost.upperMs(o.work) - this.answerMs(),
       timer: undefined,
       settled: false,
       signal: o.signal,
@@ -529,7 +545,7 @@ export class Batcher<I, O> {
       deadlineUnmet(
         `${(p.deadline! - this.clock.now()).toFixed(1)} ms left when its batch ` +
           `${finished ? 'finished' : 'was still running'}, and answering takes about ` +
-          `${this.overheadMs().toFixed(1)} ms`,
+          `${this.answerMs().toFixed(1)} ms`,
       ),
     );
   }
