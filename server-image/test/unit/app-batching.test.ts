@@ -158,14 +158,18 @@ describe('dynamic batching through the app', () => {
     const res = await answer;
     expect([res.statusCode, res.json().error]).toEqual([
       504,
-      expect.stringMatching(/^request deadline cannot be met: its answer was ready 5\d\d\.\d ms after the deadline$/),
+      expect.stringMatching(
+        /^request deadline cannot be met: its answer was ready 5\d\d\.\d ms after the deadline$/,
+      ),
     ]);
     // In time, the same request is answered.
     late = 0;
     expect((await infer(mlpRequest(), { 'x-request-timeout-ms': '1000' })).statusCode).toBe(200);
     // The late 504 is counted as a deadline missed (by the server's clock); the 200 is not.
     const metrics = (await t.app.inject({ url: '/metrics' })).body;
-    expect(metrics).toMatch(/servingstack_deadline_missed_total\{model="mlp",pool="throughput",code="504"\} 1\n/);
+    expect(metrics).toMatch(
+      /servingstack_deadline_missed_total\{model="mlp",pool="throughput",code="504"\} 1\n/,
+    );
     expect(metrics).not.toMatch(/servingstack_deadline_missed_total\{[^}]*code="200"/);
   });
 
