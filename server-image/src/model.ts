@@ -118,6 +118,12 @@ export class Model {
   private profile: string | undefined;
   /** Stacked batch inputs, reused from batch to batch. */
   private readonly batchBuffers = new BatchBuffers();
+  /**
+   * When the last session.run ended. Runs asked for together (the worker holds several batches)
+   * wait for one another: onnxruntime-node runs each synchronously in a setImmediate, so a run's
+   * own time starts when the one before it ended, not when it was asked for.
+   */
+  private lastRunEnd = -Infinity;
 
   private constructor(
     opts: ModelOptions,
@@ -213,7 +219,9 @@ export class Model {
     } catch (err) {
       throw classifyRunError(err);
     }
-    this.onRun?.((performance.now() - started) / 1000);
+    const ended = performance.now();
+    this.onRun?.((ended - Math.max(started, this.lastRunEnd)) / 1000);
+    this.lastRunEnd = ended;
     if (this.profile) this.notePlacement(this.profile);
     const out: Feeds = {};
     for (const name of outputNames) {

@@ -137,6 +137,23 @@ describe('WorkerModel (session on a worker thread)', () => {
     await worker.close();
   });
 
+  it('reports runs asked for together without the wait for one another (the worker holds several batches)', async () => {
+    const times: number[] = [];
+    const model = await Model.load({ ...opts(clsModelDir()), onRun: (s) => times.push(s) });
+    const image = () => ({
+      x: { data: new Float32Array(4 * 3 * 48 * 192).fill(0.5), shape: [4, 3, 48, 192] },
+    });
+    await model.run(image());
+    times.length = 0;
+    const started = performance.now();
+    await Promise.all([1, 2, 3, 4].map(() => model.run(image())));
+    const wall = (performance.now() - started) / 1000;
+    // Each run's own time, one after the other: together no more than the time they all took.
+    expect(times).toHaveLength(4);
+    expect(times.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(wall);
+    await model.close();
+  });
+
   it('brings back the input the runtime rejects as a Refusal, beside the good one, and keeps serving', async () => {
     const worker = await WorkerModel.load({ ...opts(clsModelDir()), batchDimension: 'first' });
     const [bad, good] = await worker.runBatch([
