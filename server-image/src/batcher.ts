@@ -39,7 +39,8 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  // A time already past fires at once (Node would warn, then wait 1 ms).
+  setTimeout: (fn, ms) => setTimeout(fn, Math.max(0, ms)),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
