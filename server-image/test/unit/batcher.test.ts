@@ -451,6 +451,38 @@ describe('Batcher: deadlines', () => {
     expect(batcher.refusalBefore('default', clock.now() + 5)?.kind).toBe('deadline');
   });
 
+  it('after one run ten times slower than estimated, admits deadline traffic again as normal runs come in, and at once while idle', async () => {
+    const r = manualRunner();
+    const { batcher, clock } = make({ run: r.run, maxDelayMs: 0 });
+    batcher.seed(SEED);
+    const slow = batcher.submit('slow', { rows: 1 });
+    clock.advance(100);
+    r.finishers[0]!();
+    await slow;
+    // Idle: nothing is refused for its deadline, whatever the estimate says.
+    const idle = settle(batcher.submit('idle', { rows: 1, deadline: clock.now() + 60 }));
+    clock.advance(10);
+    r.finishers.at(-1)!();
+    expect(await idle).toMatchObject({ ok: true });
+    // Busy with 10 ms runs, a request with 60 ms joins behind one of them each time.
+    const outcomes: boolean[] = [];
+    let finished = r.finishers.length;
+    for (let i = 0; i < 20; i++) {
+      void batcher.submit(`busy${i}`, { rows: 1 });
+      const d = settle(batcher.submit(`d${i}`, { rows: 1, deadline: clock.now() + 60 }));
+      while (finished < r.finishers.length) {
+        clock.advance(10);
+        r.finishers[finished++]!();
+        await flush();
+      }
+      outcomes.push((await d).ok);
+    }
+    // The slow run counts in both the mean and the spread, so it takes some runs (16 here) for
+    // the estimate to come back; never a refusal that only traffic without a deadline can lift.
+    expect(outcomes[0]).toBe(false);
+    expect(outcomes.slice(-3)).toEqual([true, true, true]);
+  });
+
   it('rejects a deadline that has already passed', async () => {
     const { batcher, clock } = make({ run: manualRunner().run });
     clock.advance(100);
