@@ -519,7 +519,34 @@ export class Batcher<I, O> {
       batch.shift();
     }
     if (batch.length > 0) this.runBatch(batch, now);
+    this.refuseUnreachable(now);
     this.schedule();
+  }
+
+  /**
+   * Queued requests that can no longer start in time, now that the model has been given another
+   * batch: answered 504 now, as their latest-start timers would, but without waiting for those
+   * to fire (on a loop that runs late they fire after the deadline; dispatches keep coming).
+   */
+  private refuseUnreachable(now: number): void {
+    if (this.inFlight === 0 || this.deadlined.size === 0) return;
+    const start = Math.max(now, this.busyUntil);
+    const runs = new Map<number, number>();
+    let dropped = false;
+    for (const p of [...this.deadlined]) {
+      let run = runs.get(p.work);
+      if (run === undefined) runs.set(p.work, (run = this.cost.upperMs(p.work)));
+      if (start + run <= this.answerBy(p) || !this.queue.remove(p)) continue;
+      this.release(p);
+      p.reject(
+        deadlineUnmet(
+          `${(p.deadline! - now).toFixed(1)} ms left, the model is busy for about ` +
+            `${(start - now).toFixed(1)} ms and a run takes about ${run.toFixed(1)} ms`,
+        ),
+      );
+      dropped = true;
+    }
+    if (dropped) this.opts.onQueueDepth?.(this.queue.length);
   }
 
   private runBatch(batch: Pending<I, O>[], now: number): void {

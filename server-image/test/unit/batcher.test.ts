@@ -595,6 +595,34 @@ describe('Batcher: no answer after the deadline', () => {
     ]);
   });
 
+  it('on a loop that runs its timers late, refuses a queued request when a dispatch shows it cannot start in time, not when its late timer fires', async () => {
+    const clock = new FakeClock();
+    const r = manualRunner(clock);
+    const { batcher } = make({ run: r.run, maxBatchSize: 1, maxDelayMs: 0 }, clock);
+    batcher.seed(SEED);
+    clock.lateMs = 40;
+    void batcher.submit('running', { rows: 1 });
+    ['a', 'b'].forEach((x) => void batcher.submit(x, { rows: 1 }));
+    // Behind three runs of about 10 ms, then its own of about 14: admitted with 60 ms.
+    let answeredAt = NaN;
+    const d = settle(batcher.submit('d', { rows: 1, deadline: 60 }));
+    void d.then(() => (answeredAt = clock.now()));
+    expect(batcher.depth).toBe(3);
+    // The running batch takes 30 ms: from then the model is busy with a for about 17 ms (the
+    // estimate moved), and d would finish past 60 ms even if it went next.
+    clock.advance(30);
+    r.finishers[0]!();
+    await flush();
+    expect(r.batches.at(-1)).toEqual(['a']);
+    await flush();
+    expect(answeredAt).toBe(30);
+    const res = await d;
+    expect(res.ok || [res.e.kind, res.e.message]).toEqual([
+      'deadline',
+      expect.stringMatching(/^request deadline cannot be met: 30\.0 ms left, the model is busy for about/),
+    ]);
+  });
+
   it('leaves the time the server takes to answer when it watches a running batch', async () => {
     const r = manualRunner();
     let lag = 0;
