@@ -269,8 +269,8 @@ export class Batcher<I, O> {
    * The last moment a request's answer may leave the batcher and still reach its client by the
    * deadline.
    */
-  private answerBy(p: Pending<I, O>): number {
-    return p.deadline! - this.answerMs();
+  private answerBy(p: Pending<I, O>, answerMs = this.answerMs()): number {
+    return p.deadline! - answerMs;
   }
 
   /** A deadline refusal when `e` says the request would finish after `deadline`. */
@@ -500,7 +500,8 @@ export class Batcher<I, O> {
     const first = seed ?? this.queue.head()!;
     const start = this.inFlight === 0 ? now : Math.max(now, this.busyUntil);
     // Deadlines here are when answers must leave the batcher (the server's own time taken off).
-    const by = (p: Pending<I, O>) => (p.deadline === undefined ? Infinity : this.answerBy(p));
+    const answerMs = this.answerMs();
+    const by = (p: Pending<I, O>) => (p.deadline === undefined ? Infinity : this.answerBy(p, answerMs));
     let work = first.work;
     let deadline = by(first);
     const batch = this.queue.take(first, this.size.current.batchSize, (next) => {
@@ -531,12 +532,13 @@ export class Batcher<I, O> {
   private refuseUnreachable(now: number): void {
     if (this.inFlight === 0 || this.deadlined.size === 0) return;
     const start = Math.max(now, this.busyUntil);
+    const answerMs = this.answerMs();
     const runs = new Map<number, number>();
     let dropped = false;
     for (const p of [...this.deadlined]) {
       let run = runs.get(p.work);
       if (run === undefined) runs.set(p.work, (run = this.cost.upperMs(p.work)));
-      if (start + run <= this.answerBy(p) || !this.queue.remove(p)) continue;
+      if (start + run <= this.answerBy(p, answerMs) || !this.queue.remove(p)) continue;
       this.release(p);
       p.reject(
         deadlineUnmet(
@@ -553,12 +555,14 @@ export class Batcher<I, O> {
     this.inFlight++;
     let rows = 0;
     let work = 0;
+    let answerMs: number | undefined;
     for (const p of batch) {
       rows += p.rows;
       work += p.work;
       // Watched while it runs: answered 504 when its answer must leave and the batch is not done.
       if (p.deadline !== undefined) {
-        p.timer = this.clock.setTimeout(() => this.overran(p), this.answerBy(p) - now);
+        answerMs ??= this.answerMs();
+        p.timer = this.clock.setTimeout(() => this.overran(p), this.answerBy(p, answerMs) - now);
       }
     }
     this.busyUntil = Math.max(now, this.busyUntil) + this.cost.expectedMs(work);
@@ -604,13 +608,15 @@ export class Batcher<I, O> {
     }
     this.inFlight--;
     if (this.inFlight === 0) this.busyUntil = end;
+    let answerMs: number | undefined;
     batch.forEach((p, i) => {
       if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
       p.timer = undefined;
       const out = outputs[i]!;
       // The watch may not have fired yet on a loop that runs late: the clock decides.
-      if (p.deadline !== undefined && end > this.answerBy(p)) this.overran(p, true);
-      else if (out instanceof Error) p.reject(out);
+      if (p.deadline !== undefined && end > this.answerBy(p, (answerMs ??= this.answerMs()))) {
+        this.overran(p, true);
+      } else if (out instanceof Error) p.reject(out);
       else p.resolve({ output: out, queuedMs: dispatchedAt - p.enqueuedAt, ranMs: end - dispatchedAt });
     });
     this.schedule();
