@@ -513,13 +513,17 @@ export class Batcher<I, O> {
       return true;
     });
     this.opts.onQueueDepth?.(this.queue.length);
+    // Full, with rows that could have joined it left behind: arrivals outpace this batch size.
+    const backlog =
+      batch.reduce((n, p) => n + p.rows, 0) >= this.size.current.batchSize &&
+      this.queue.rowsOf(first.key) > 0;
     for (const p of batch) this.release(p);
     // Behind other batches, the first request may already be too late: say so rather than run late.
     if (this.inFlight > 0 && start + this.cost.upperMs(work) > deadline) {
       first.reject(deadlineUnmet('it would pass before its batch finishes'));
       batch.shift();
     }
-    if (batch.length > 0) this.runBatch(batch, now);
+    if (batch.length > 0) this.runBatch(batch, now, backlog);
     this.refuseUnreachable(now);
     this.schedule();
   }
@@ -551,7 +555,7 @@ export class Batcher<I, O> {
     if (dropped) this.opts.onQueueDepth?.(this.queue.length);
   }
 
-  private runBatch(batch: Pending<I, O>[], now: number): void {
+  private runBatch(batch: Pending<I, O>[], now: number, backlog = false): void {
     this.inFlight++;
     let rows = 0;
     let work = 0;
@@ -567,7 +571,7 @@ export class Batcher<I, O> {
     }
     this.busyUntil = Math.max(now, this.busyUntil) + this.cost.expectedMs(work);
     this.opts.onBatch?.(rows);
-    void this.execute(batch, rows, work, now);
+    void this.execute(batch, rows, work, now, backlog);
   }
 
   /** A running request whose answer must leave now: 504 now, whether or not its batch is done. */
@@ -587,6 +591,7 @@ export class Batcher<I, O> {
     rows: number,
     work: number,
     dispatchedAt: number,
+    backlog: boolean,
   ): Promise<void> {
     let outputs: Array<O | Error>;
     try {
@@ -604,7 +609,7 @@ export class Batcher<I, O> {
     // A run with failures is no measure of cost (the model backend reran parts of it).
     if (!outputs.some((o) => o instanceof Error)) {
       this.cost.observe(work, ranMs);
-      this.size.update(end, rows, work);
+      this.size.update(end, rows, work, { backlog, latenciesMs: batch.map((p) => end - p.enqueuedAt) });
     }
     this.inFlight--;
     if (this.inFlight === 0) this.busyUntil = end;

@@ -11,7 +11,13 @@
 // Both estimators age with time, not with traffic: an observation's weight halves every half-life
 // whether or not anything else happens, so one slow run (a large input, a pause of the machine)
 // fades even on an idle server instead of pricing every later request until something runs.
-// Warm-up samples never age: an idle server's estimate returns to what warm-up measured.
+// Warm-up samples never age: an idle server's estimate returns to what warm-up measured. They are
+// cleaned when seeded, since one warm-up timing on a shared machine can be ten times its neighbours
+// (one size timed at 5.2, 20.3 and 1.3 ms in three warm-ups): repeated timings of a size count by
+// their median, a size far off the line through its neighbours is replaced by the median of the
+// three, and run time is made non-decreasing in work. While a size has fresh live runs, those
+// replace its warm-up figure rather than average with it (the seed's weight shrinks as 1 / (1 + live
+// weight)), so a warm-up figure that was wrong stops counting once the size has run a few times.
 
 export interface RunSample {
   /** Input elements in the batch (every input's element count, summed). */
@@ -99,9 +105,9 @@ export class RunCost {
     this.agedAt = opts.now();
   }
 
-  /** Warm-up runs: the estimate an idle server returns to. */
+  /** Warm-up runs: the estimate an idle server returns to, cleaned of outliers (see top). */
   seed(samples: readonly RunSample[]): void {
-    for (const s of samples) add(bucket(this.seeded, s.work), s.work, s.ms, 1);
+    for (const s of robustSeeds(samples)) add(bucket(this.seeded, s.work), s.work, s.ms, 1);
   }
 
   /** One run as the batcher saw it. */
@@ -121,7 +127,8 @@ export class RunCost {
     const sizes: Moments[] = [];
     for (const [b, m] of this.seeded) {
       const l = this.live.get(b);
-      sizes.push(l ? merge(m, l) : m);
+      // Fresh live runs of this size replace its warm-up figure; as they age, it returns.
+      sizes.push(l ? merge(scaled(m, 1 / (1 + l.w)), l) : m);
     }
     for (const [b, m] of this.live) if (!this.seeded.has(b)) sizes.push(m);
     let total = 0;
@@ -161,6 +168,61 @@ export class RunCost {
     this.excess *= f;
     this.excessWeight *= f;
   }
+}
+
+/** Sizes whose neighbours are this close (in octaves of work) say what the size should cost. */
+const NEIGHBOUR_OCTAVES = 2;
+
+const median3 = (a: number, b: number, c: number) => Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
+
+/**
+ * Warm-up samples fit to plan with: one per work size (the median of its timings), each replaced by
+ * the median of itself, its neighbours' figures and the line through them where both neighbours
+ * are close (at the ends, the line through the two nearest: Tukey's end-point rule), then made
+ * non-decreasing in work (pool-adjacent-violators). A lone far size (one huge input) is kept.
+ */
+export function robustSeeds(samples: readonly RunSample[]): RunSample[] {
+  const byWork = new Map<number, number[]>();
+  for (const s of samples) {
+    if (!(s.ms >= 0) || !(s.work >= 0)) continue;
+    const list = byWork.get(s.work) ?? [];
+    list.push(s.ms);
+    byWork.set(s.work, list);
+  }
+  const pts = [...byWork].map(([work, ms]) => ({ work, ms: median(ms) })).sort((a, b) => a.work - b.work);
+  const close = (a: RunSample, b: RunSample) =>
+    Math.abs(Math.log2(Math.max(1, a.work)) - Math.log2(Math.max(1, b.work))) <= NEIGHBOUR_OCTAVES;
+  const at = (a: RunSample, b: RunSample, work: number) =>
+    a.work === b.work ? a.ms : a.ms + ((b.ms - a.ms) * (work - a.work)) / (b.work - a.work);
+  const cleaned = pts.map((p, i) => {
+    const prev = pts[i - 1];
+    const next = pts[i + 1];
+    if (prev && next && close(prev, p) && close(p, next)) return median3(prev.ms, p.ms, next.ms);
+    const [a, b] = !prev ? [next, pts[i + 2]] : !next ? [prev, pts[i - 2]] : [undefined, undefined];
+    if (a && b && close(p, a) && close(a, b)) return Math.max(0, median3(p.ms, a.ms, at(a, b, p.work)));
+    return p.ms;
+  });
+  // Pool-adjacent-violators: the least-squares non-decreasing fit.
+  const blocks: { sum: number; n: number }[] = [];
+  for (const ms of cleaned) {
+    blocks.push({ sum: ms, n: 1 });
+    while (
+      blocks.length > 1 &&
+      blocks.at(-2)!.sum / blocks.at(-2)!.n > blocks.at(-1)!.sum / blocks.at(-1)!.n
+    ) {
+      const last = blocks.pop()!;
+      blocks.at(-1)!.sum += last.sum;
+      blocks.at(-1)!.n += last.n;
+    }
+  }
+  const fitted = blocks.flatMap((b) => Array<number>(b.n).fill(b.sum / b.n));
+  return pts.map((p, i) => ({ work: p.work, ms: fitted[i]! }));
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function bucket(buckets: Map<number, Moments>, work: number): Moments {

@@ -56,21 +56,48 @@ export function warmupCases(
   return { cases: [...declared] };
 }
 
-/** Runs every case at each batch size the batcher can form (up to `limit` sizes), timed. */
+/** Timings per size the cost model is seeded with (their median), time permitting. */
+export const WARMUP_TIMINGS = 3;
+/**
+ * Time after which warm-up stops repeating passes, ms: the first pass always runs whole (every
+ * size is warmed), the repeats only while warm-up has taken less than this, so a large model or
+ * many shapes add at most about one pass to the start.
+ */
+export const WARMUP_REPEAT_BUDGET_MS = 5000;
+
+/**
+ * Runs every case at each batch size the batcher can form (up to `limit` sizes), timed: a size
+ * timed once on a shared machine can be ten times off, so the whole pass is repeated (sizes
+ * interleaved, so that a slow moment hits different sizes each time) up to WARMUP_TIMINGS times
+ * within WARMUP_REPEAT_BUDGET_MS, and each size reports the median of its timings.
+ */
 export async function warmUp(
   model: WarmModel,
   cases: readonly WarmupShape[],
   maxBatchSize: number,
   limit: number,
+  budgetMs = WARMUP_REPEAT_BUDGET_MS,
+  now: () => number = () => performance.now(),
 ): Promise<WarmupRun[]> {
   const sizes = model.batched ? warmupSizes(maxBatchSize, limit) : [1];
-  const runs: WarmupRun[] = [];
-  for (const c of cases) {
-    // The first run of a shape pays for allocations and kernel choice: not a cost to plan with.
-    await runOnce(model, c, sizes[0]!);
-    for (const rows of sizes) runs.push(await runOnce(model, c, rows));
+  const started = now();
+  const timings: WarmupRun[][] = [];
+  for (let pass = 0; pass < WARMUP_TIMINGS && (pass === 0 || now() - started < budgetMs); pass++) {
+    const runs: WarmupRun[] = [];
+    for (const c of cases) {
+      // The first run of a shape pays for allocations and kernel choice: not a cost to plan with.
+      if (pass === 0) await runOnce(model, c, sizes[0]!);
+      for (const rows of sizes) runs.push(await runOnce(model, c, rows));
+    }
+    timings.push(runs);
   }
-  return runs;
+  return timings[0]!.map((r, i) => ({ ...r, ms: median(timings.map((t) => t[i]!.ms)) }));
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 async function runOnce(model: WarmModel, c: WarmupShape, rows: number): Promise<WarmupRun> {
