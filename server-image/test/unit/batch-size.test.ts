@@ -108,6 +108,56 @@ describe('BatchSize', () => {
     expect(size.current.batchSize).toBe(64);
   });
 
+  const opts = { maxBatchSize: 64, maxDelayMs: 5, targetP95Ms: 100, batchesInFlight: 1 };
+  const quick = (n: number, ms: number) => Array<number>(n).fill(ms);
+
+  it('grows while batches leave a backlog, even when the cost model says one row', () => {
+    // Upper estimates widened by a noisy machine: by the model only one row fits the target, and
+    // a closed loop of clients never arrives faster than it is served.
+    const pessimistic = { upperMs: (w: number) => 60 + w, expectedMs: (w: number) => 2 + w };
+    const seen: number[] = [];
+    const size = new BatchSize(
+      opts,
+      pessimistic,
+      () => 0.2,
+      (l) => seen.push(l.batchSize),
+    );
+    size.refresh(0, 1);
+    expect(size.current.batchSize).toBe(1);
+    let t = 0;
+    for (let i = 0; i < 12; i++) {
+      const rows = size.current.batchSize;
+      for (let k = 0; k < 5; k++)
+        size.update((t += 20), rows, rows, { backlog: true, latenciesMs: quick(rows, 300) });
+    }
+    expect(size.current).toEqual({ batchSize: 64, delayMs: 0 });
+    // Grown in steps, never cut while the backlog lasted.
+    expect(seen.slice(1)).toEqual([...seen.slice(1)].sort((a, b) => a - b));
+  });
+
+  it('shrinks when the measured p95 is over the target without a backlog, then probes back up', () => {
+    const size = new BatchSize(opts, cost, noArrivals);
+    size.refresh(0, 1);
+    expect(size.current.batchSize).toBe(38);
+    // Runs as the model said, but requests took 120 ms: more than the 80 ms planned for the batcher.
+    size.update(100, 38, 38, { backlog: false, latenciesMs: quick(38, 120) });
+    expect(size.current.batchSize).toBe(28);
+    size.update(200, 20, 20, { backlog: false, latenciesMs: quick(20, 120) });
+    expect(size.current.batchSize).toBe(21);
+    // Within the target again: one more row per interval, up to the model's size.
+    for (let t = 300; t < 3000; t += 100)
+      size.update(t, 20, 20, { backlog: false, latenciesMs: quick(20, 30) });
+    expect(size.current.batchSize).toBe(38);
+  });
+
+  it('does not shrink under a backlog: the queue, not the run, makes requests late', () => {
+    const size = new BatchSize(opts, cost, noArrivals);
+    size.refresh(0, 1);
+    for (let t = 100; t < 1000; t += 100)
+      size.update(t, 64, 64, { backlog: true, latenciesMs: quick(64, 500) });
+    expect(size.current.batchSize).toBe(64);
+  });
+
   it('stops batching for good when told', () => {
     const size = new BatchSize(
       { maxBatchSize: 64, maxDelayMs: 5, targetP95Ms: 100, batchesInFlight: 1 },

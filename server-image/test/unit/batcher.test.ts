@@ -834,6 +834,109 @@ describe('Batcher: the adaptive batch size', () => {
   });
 });
 
+/**
+ * A fake accelerator on the fake clock: one run at a time, `costMs(rows, run)` each (batches
+ * handed over while one runs wait their turn, as on one GPU).
+ */
+function fakeDevice(clock: FakeClock, costMs: (rows: number, run: number) => number) {
+  let freeAt = 0;
+  let runs = 0;
+  return async (inputs: string[]) => {
+    freeAt = Math.max(clock.now(), freeAt) + costMs(inputs.length, runs++);
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, freeAt - clock.now()));
+    return inputs.map((i) => `out:${i}`);
+  };
+}
+
+/**
+ * `clients` closed-loop clients, each sending its next request `thinkMs` after its answer, for
+ * `ms` of fake time: the answers in the last second, and the batch sizes in force.
+ */
+async function closedLoopOn(b: Batcher<string, string>, clock: FakeClock, clients: number, ms: number) {
+  const answeredAt: number[] = [];
+  const end = clock.now() + ms;
+  let n = 0;
+  const send = (): void => {
+    if (clock.now() >= end) return;
+    void b.submit(`r${n++}`, { rows: 1 }).then(
+      () => {
+        answeredAt.push(clock.now());
+        clock.setTimeout(send, 1);
+      },
+      () => clock.setTimeout(send, 1),
+    );
+  };
+  for (let c = 0; c < clients; c++) send();
+  while (clock.now() < end + 500) {
+    clock.advance(1);
+    await flush();
+  }
+  return { lastSecond: answeredAt.filter((t) => t > end - 1000 && t <= end).length };
+}
+
+/** Runs of 4 ms plus 0.5 ms a row: batching decides throughput. */
+const batchCost = (rows: number) => 4 + 0.5 * rows;
+
+/** Warm-up at every size 1…64 timed once, size 2 caught in a pause of the machine (ten times). */
+const NOISY_WARMUP = Array.from({ length: 64 }, (_, i) => {
+  const rows = i + 1;
+  return { rows, work: rows, ms: batchCost(rows) * (rows === 2 ? 10 : 1) };
+});
+
+describe('Batcher: the adaptive batch size under load', () => {
+  const options = {
+    maxBatchSize: 64,
+    maxDelayMs: 50,
+    maxQueueSize: 256,
+    maxBatchesInFlight: 4,
+  };
+
+  it('after a noisy warm-up, grows under sustained load from 64 clients to serve as well as static batching', async () => {
+    // The shared machine: one run in seven takes three times as long (what widens upper estimates).
+    const cost = (rows: number, run: number) => batchCost(rows) * (run % 7 === 6 ? 3 : 1);
+    const served = async (targetP95Ms?: number) => {
+      const clock = new FakeClock();
+      const { batcher } = make(
+        { ...options, ...(targetP95Ms ? { targetP95Ms } : {}), run: fakeDevice(clock, cost) },
+        clock,
+      );
+      batcher.seed(NOISY_WARMUP);
+      const { lastSecond } = await closedLoopOn(batcher, clock, 64, 3000);
+      return { lastSecond, batchSize: batcher.limits.batchSize };
+    };
+    const fixed = await served();
+    const adaptive = await served(150);
+    expect(adaptive.batchSize).toBeGreaterThanOrEqual(32);
+    expect(adaptive.lastSecond).toBeGreaterThanOrEqual(0.9 * fixed.lastSecond);
+  });
+
+  it('once idle again, runs a lone request at once', async () => {
+    const clock = new FakeClock();
+    const started: number[] = [];
+    const device = fakeDevice(clock, batchCost);
+    const { batcher } = make(
+      {
+        ...options,
+        targetP95Ms: 150,
+        run: (inputs) => {
+          started.push(clock.now());
+          return device(inputs);
+        },
+      },
+      clock,
+    );
+    batcher.seed(NOISY_WARMUP);
+    await closedLoopOn(batcher, clock, 64, 2000);
+    expect(batcher.limits.batchSize).toBeGreaterThan(1);
+    clock.advance(5000);
+    const at = clock.now();
+    const lone = batcher.submit('lone', { rows: 1 });
+    expect(started.at(-1)).toBe(at);
+    clock.advance(batchCost(1));
+    expect((await lone).queuedMs).toBe(0);
+  });
+});
+
 describe('Batcher: lifecycle', () => {
   it('drains on close: queued work runs without waiting for the delay, new work is refused', async () => {
     const r = manualRunner();

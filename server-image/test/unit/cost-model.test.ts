@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { ArrivalRate, completionEstimate, RunCost } from '../../src/cost-model.ts';
+import { ArrivalRate, completionEstimate, robustSeeds, RunCost } from '../../src/cost-model.ts';
 
 function clockAt(t = 0) {
   const c = { t, now: () => c.t };
@@ -84,6 +84,45 @@ describe('RunCost', () => {
     const ratio = (cost: RunCost) => cost.upperMs(1) / cost.expectedMs(1);
     expect(ratio(steady)).toBeLessThan(1.1);
     expect(ratio(noisy)).toBeGreaterThan(1.5);
+  });
+
+  it('discards one warm-up timing far off its neighbours', () => {
+    const cost = new RunCost({ now: clockAt().now });
+    // Sizes 1…16 at 2 ms + 1 ms a row; size 4 timed during a pause of the machine.
+    const rows = Array.from({ length: 16 }, (_, i) => i + 1);
+    cost.seed(rows.map((r) => ({ work: r, ms: r === 4 ? 60 : 2 + r })));
+    for (const r of [3, 4, 5]) expect(cost.expectedMs(r)).toBeCloseTo(2 + r, 0);
+  });
+
+  it('plans with the median of repeated warm-up timings of a size, and keeps cost non-decreasing', () => {
+    const cost = new RunCost({ now: clockAt().now });
+    cost.seed([
+      { work: 1, ms: 5.2 },
+      { work: 1, ms: 20.3 },
+      { work: 1, ms: 1.3 },
+      { work: 2, ms: 4 },
+      { work: 4, ms: 3 },
+    ]);
+    expect(
+      robustSeeds([
+        { work: 1, ms: 5.2 },
+        { work: 1, ms: 20.3 },
+        { work: 1, ms: 1.3 },
+      ]),
+    ).toEqual([{ work: 1, ms: 5.2 }]);
+    expect(cost.expectedMs(1)).toBeLessThan(5.3);
+    expect(cost.expectedMs(4)).toBeGreaterThanOrEqual(cost.expectedMs(2));
+  });
+
+  it('lets fresh runs of a size replace its warm-up figure', () => {
+    const c = clockAt();
+    const cost = new RunCost({ now: c.now, halfLifeMs: 1000 });
+    cost.seed([{ work: 1, ms: 20 }]);
+    for (let i = 0; i < 5; i++) {
+      cost.observe(1, 2);
+      c.t += 1;
+    }
+    expect(cost.expectedMs(1)).toBeLessThan(3);
   });
 
   it('never predicts a negative or falling cost', () => {
