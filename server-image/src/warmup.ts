@@ -86,8 +86,8 @@ export async function warmUp(
     const runs: WarmupRun[] = [];
     for (const c of cases) {
       // The first run of a shape pays for allocations and kernel choice: not a cost to plan with.
-      if (pass === 0) await runOnce(model, c, sizes[0]!);
-      for (const rows of sizes) runs.push(await runOnce(model, c, rows));
+      if (pass === 0) await runOnce(model, c, sizes[0]!, now);
+      for (const rows of sizes) runs.push(await runOnce(model, c, rows, now));
     }
     timings.push(runs);
   }
@@ -100,7 +100,12 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-async function runOnce(model: WarmModel, c: WarmupShape, rows: number): Promise<WarmupRun> {
+async function runOnce(
+  model: WarmModel,
+  c: WarmupShape,
+  rows: number,
+  now: () => number,
+): Promise<WarmupRun> {
   const feeds: Feeds = {};
   let work = 0;
   for (const spec of model.inputs) {
@@ -109,9 +114,9 @@ async function runOnce(model: WarmModel, c: WarmupShape, rows: number): Promise<
     feeds[spec.name] = { data: allocate(spec.datatype, length), shape };
     work += length;
   }
-  const started = performance.now();
+  const started = now();
   const [result] = await model.runBatch([feeds]);
-  const ms = performance.now() - started;
+  const ms = now() - started;
   if (result instanceof Error) {
     throw new Error(`warm-up failed at shape ${JSON.stringify(c)}, ${rows} row(s): ${result.message}`);
   }

@@ -53,6 +53,34 @@ describe('warmUp', () => {
     await model.close();
   });
 
+  it('times each size up to three times and reports the median, repeating only within its budget', async () => {
+    // A fake model on a fake clock: size 2 takes 9 ms once (a pause of the machine), else 1 ms a row.
+    let t = 0;
+    let calls = 0;
+    const twos: number[] = [];
+    const model = {
+      ...mlp,
+      runBatch: async ([feeds]: Parameters<Model['runBatch']>[0]) => {
+        const rows = feeds!.input!.shape[0]!;
+        calls++;
+        if (rows === 2) twos.push(calls);
+        t += rows === 2 && twos.length === 2 ? 9 : rows;
+        return [{}];
+      },
+    };
+    const runs = await warmUp(model, [{ input: [16] }], 3, 64, 1000, () => t);
+    expect(runs.map((r) => [r.rows, r.ms])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ]);
+    expect(calls).toBe(1 + 3 * 3);
+    // Past the budget after the first pass: one timing per size.
+    calls = 0;
+    await warmUp(model, [{ input: [16] }], 3, 64, 5, () => t);
+    expect(calls).toBe(1 + 3);
+  });
+
   it('fails naming the shape when the model rejects a declared one', async () => {
     const rejecting = {
       ...cls,
