@@ -14,7 +14,7 @@
 process.env.ORT_DISABLE_TELEMETRY = '1';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -185,10 +185,12 @@ async function main(): Promise<void> {
     cpuModel: cpus()[0]?.model,
     targetP95Ms: TARGET_P95_MS,
     stepSeconds: STEP_SECONDS,
+    loadAverage: [],
     variants: [],
   };
   for (const v of VARIANTS) {
     console.log(`batching bench: ${v.label}`);
+    report.loadAverage!.push({ variant: `the start of ${v.name}`, at: loadavg()[0]! });
     const server = await startServer(v.env);
     try {
       const steps = await stepLoad(server.url, server.port);
@@ -200,6 +202,7 @@ async function main(): Promise<void> {
       await stop(server.child);
     }
   }
+  report.loadAverage!.push({ variant: 'the end', at: loadavg()[0]! });
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   writeFileSync(join(ROOT, 'bench/results/batching.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeDocsSection('## Batching', batchingSection(report));

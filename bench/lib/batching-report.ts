@@ -51,6 +51,8 @@ export interface BatchingReport {
   cpuModel: string | undefined;
   targetP95Ms: number;
   stepSeconds: number;
+  /** The machine's 1-minute load average when each variant started and when the run ended. */
+  loadAverage?: { variant: string; at: number }[];
   variants: { name: string; label: string; steps: StepResult[]; overload: OverloadResult }[];
 }
 
@@ -72,7 +74,10 @@ export function batchingSection(r: BatchingReport): string {
     'intra-op thread. The ocr-models text direction classifier (binary requests, one image each), whose runs cost',
     "about a millisecond a row, so that batching decides throughput, served with the throughput pool's settings as",
     'the CRD defaults them: batches of up to 64, delay 50 ms. These are figures from one development machine, not',
-    'guarantees; rerun the benchmark to reproduce.',
+    'guarantees; rerun the benchmark to reproduce.' +
+      (r.loadAverage?.length
+        ? ` Load average (1 min) of the shared machine: ${r.loadAverage.map((l) => `${l.at.toFixed(1)} at ${l.variant}`).join(', ')}.`
+        : ''),
     '',
     `### Step load: 1 → 64 → 1 closed-loop clients, ${r.stepSeconds} s each, target p95 ${r.targetP95Ms} ms`,
     '',
@@ -88,9 +93,11 @@ export function batchingSection(r: BatchingReport): string {
   }
   lines.push(
     '',
-    'With a closed loop of 64 clients every request waits for the 63 others in front of it: the p95 is set by the',
-    "pool's throughput (64 ÷ req/s), and the adaptive size keeps throughput while it caps each batch to what fits",
-    'the target. At one client both run each request at once: an idle model does not wait out the delay.',
+    'With a closed loop of 64 clients every request waits for the 63 others in front of it: the p95 is at least',
+    '64 ÷ req/s, so no batch size meets a target below that. The adaptive size then grows while batches leave a',
+    'backlog (full, with rows left behind), up to what serves the most rows per second, and serves as well as static',
+    'batching; it shrinks only on a p95 over the target without a backlog. At one client both run each request at',
+    'once: an idle model does not wait out the delay.',
     '',
     '### 2× overload with mixed deadlines',
     '',
