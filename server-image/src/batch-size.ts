@@ -112,6 +112,13 @@ export interface BatchOutcome {
 const GROWTH = 1.5;
 /** Cut when the measured p95 is over the target without a backlog (AIMD's decrease). */
 const SHRINK = 0.75;
+/**
+ * How long a size that left a backlog bounds cuts, ms: below it rows arrived faster than batches
+ * served them, so a cut there would only lower throughput. Under a closed loop at capacity (the
+ * bench's 64 clients) the p95 is over the target at every size; without this the size would be cut
+ * and regrown over and over, each cut costing throughput.
+ */
+const BACKLOG_MEMORY_MS = 5000;
 /** Request latencies needed before their p95 may cut the size. */
 const MIN_SAMPLES = 20;
 /** Request latencies kept for the p95: the most recent ones at the current size. */
@@ -136,7 +143,9 @@ const NO_WORSE = 0.75;
  *     throughput of large batches even when warm-up timings or a noisy machine put the model's
  *     size at one.
  *   - No batch with a backlog, and the measured p95 of queue wait plus run over the planned share
- *     of the target: cut by a quarter (the runs themselves are too long).
+ *     of the target: cut by a quarter (the runs themselves are too long), but not to a size that
+ *     left a backlog in the last BACKLOG_MEMORY_MS (there, no size keeps the target: throughput
+ *     is what helps).
  *   - Otherwise, below the model's size: add one per interval (AIMD's probe), up to it.
  * Decisions are made at most every `intervalMs`; the delay is what the target leaves at that size
  * (none while backlogged: batches fill without it).
@@ -154,6 +163,9 @@ export class BatchSize {
   /** Batches since the last decision, and how many of them left a backlog. */
   private runs = 0;
   private backlogged = 0;
+  /** The largest size that left a backlog lately, and when. */
+  private backlogSize = 0;
+  private backlogAt = -Infinity;
   /** Request latencies at the current size, ms. */
   private latencies: number[] = [];
   /**
@@ -239,6 +251,11 @@ export class BatchSize {
     const throughput = (rows: number) => rows / Math.max(1e-9, this.cost.expectedMs(rows * this.workPerRow));
     const { overloaded } = model;
     let next = size;
+    if (this.runs > 0 && 2 * this.backlogged >= this.runs) {
+      this.backlogSize = now - this.backlogAt < BACKLOG_MEMORY_MS ? Math.max(this.backlogSize, size) : size;
+      this.backlogAt = now;
+    }
+    const floor = now - this.backlogAt < BACKLOG_MEMORY_MS ? this.backlogSize + 1 : 1;
     if (overloaded || (this.runs > 0 && 2 * this.backlogged >= this.runs)) {
       const grown = Math.min(maxBatchSize, Math.max(size + 1, Math.ceil(size * GROWTH)));
       if (throughput(grown) >= NO_WORSE * throughput(size)) next = grown;
@@ -248,7 +265,7 @@ export class BatchSize {
       this.latencies.length >= MIN_SAMPLES &&
       percentile95(this.latencies) > budget
     ) {
-      next = Math.max(1, Math.floor(size * SHRINK));
+      next = Math.min(size, Math.max(floor, Math.floor(size * SHRINK)));
     } else if (size < model.batchSize) {
       next = size + 1;
     }

@@ -158,6 +158,24 @@ describe('BatchSize', () => {
     expect(size.current.batchSize).toBe(64);
   });
 
+  it('at capacity, does not cut back to a size that left a backlog a moment ago', () => {
+    const size = new BatchSize(opts, cost, noArrivals);
+    size.refresh(0, 1);
+    let t = 0;
+    // Batches of 38 leave rows behind: it grows to 57.
+    size.update((t += 100), 38, 38, { backlog: true, latenciesMs: quick(38, 300) });
+    expect(size.current.batchSize).toBe(57);
+    // No backlog at 57, but the p95 is over the target (a closed loop: every size misses it):
+    // no cut below 39, where rows arrived faster than batches served them.
+    for (let i = 0; i < 10; i++)
+      size.update((t += 100), 57, 57, { backlog: false, latenciesMs: quick(57, 300) });
+    expect(size.current.batchSize).toBe(39);
+    // Long after the backlog, a p95 over the target cuts again.
+    t += 10_000;
+    size.update(t, 39, 39, { backlog: false, latenciesMs: quick(39, 300) });
+    expect(size.current.batchSize).toBe(29);
+  });
+
   it('stops batching for good when told', () => {
     const size = new BatchSize(
       { maxBatchSize: 64, maxDelayMs: 5, targetP95Ms: 100, batchesInFlight: 1 },
