@@ -121,8 +121,9 @@ const SHRINK = 0.75;
 const BACKLOG_MEMORY_MS = 5000;
 /** Request latencies needed before their p95 may cut the size. */
 const MIN_SAMPLES = 20;
-/** Request latencies kept for the p95: the most recent ones at the current size. */
+/** Request latencies kept for the p95: at most this many, of the current size, from the last second. */
 const WINDOW = 512;
+const WINDOW_MS = 1000;
 /**
  * A step to a larger batch that the cost model says serves fewer rows per second than this share
  * of the current size is not taken. Loose on purpose: the model sees only the run, while the
@@ -166,8 +167,9 @@ export class BatchSize {
   /** The largest size that left a backlog lately, and when. */
   private backlogSize = 0;
   private backlogAt = -Infinity;
-  /** Request latencies at the current size, ms. */
+  /** Request latencies at the current size, ms, and when each ended. */
   private latencies: number[] = [];
+  private latenciesAt: number[] = [];
   /**
    * The size in input elements: rows that grow (open shapes) shrink the batch in rows with them,
    * as the cost model prices them, without waiting for the p95 to say so.
@@ -206,8 +208,10 @@ export class BatchSize {
     if (outcome) {
       this.runs++;
       if (outcome.backlog) this.backlogged++;
-      this.latencies.push(...outcome.latenciesMs);
-      if (this.latencies.length > WINDOW) this.latencies.splice(0, this.latencies.length - WINDOW);
+      for (const ms of outcome.latenciesMs) {
+        this.latencies.push(ms);
+        this.latenciesAt.push(now);
+      }
     }
     if (now - this.updatedAt < this.intervalMs) return;
     this.decide(now);
@@ -243,6 +247,12 @@ export class BatchSize {
     this.updatedAt = now;
     const { maxBatchSize, batchesInFlight } = this.opts;
     const budget = this.opts.targetP95Ms! * TARGET_SHARE;
+    // Only recent latencies: those of a load that has passed say nothing about this one.
+    let stale = 0;
+    while (stale < this.latenciesAt.length && this.latenciesAt[stale]! <= now - WINDOW_MS) stale++;
+    stale = Math.max(stale, this.latencies.length - WINDOW);
+    this.latencies.splice(0, stale);
+    this.latenciesAt.splice(0, stale);
     const model = this.model();
     const size =
       this.sizeWork > 0 && this.workPerRow > 0
@@ -278,7 +288,10 @@ export class BatchSize {
 
   private apply(batchSize: number, delayMs: number): void {
     this.sizeWork = batchSize * this.workPerRow;
-    if (batchSize !== this.limits.batchSize) this.latencies = [];
+    if (batchSize !== this.limits.batchSize) {
+      this.latencies = [];
+      this.latenciesAt = [];
+    }
     if (batchSize === this.limits.batchSize && Math.abs(delayMs - this.limits.delayMs) < 0.05) return;
     this.limits = { batchSize, delayMs };
     this.onChange?.(this.limits);

@@ -176,6 +176,16 @@ describe('BatchSize', () => {
     expect(size.current.batchSize).toBe(29);
   });
 
+  it('judges the p95 on recent requests only: a load that has passed does not cut the size', () => {
+    const size = new BatchSize(opts, cost, noArrivals);
+    size.refresh(0, 1);
+    // 30 slow requests, then one fast one every 100 ms (one client): no cut once the slow ones are
+    // more than a second old.
+    size.update(50, 30, 30, { backlog: false, latenciesMs: quick(10, 300) });
+    for (let t = 1100; t < 3000; t += 100) size.update(t, 1, 1, { backlog: false, latenciesMs: [3] });
+    expect(size.current.batchSize).toBe(38);
+  });
+
   it('stops batching for good when told', () => {
     const size = new BatchSize(
       { maxBatchSize: 64, maxDelayMs: 5, targetP95Ms: 100, batchesInFlight: 1 },
