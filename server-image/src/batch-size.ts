@@ -104,6 +104,8 @@ export interface BatchOutcome {
    * queued: rows arrive faster than batches of this size serve them.
    */
   backlog: boolean;
+  /** With a backlog: the rows that were waiting when the batch was formed, its own included. */
+  waitingRows?: number;
   /** Each of its requests' time from arrival here to the end of the run, ms. */
   latenciesMs: readonly number[];
 }
@@ -138,8 +140,8 @@ const NO_WORSE = 0.75;
  * the cost model.
  *   - After warm-up, and while nothing says otherwise, the size the cost model fits in the target.
  *   - Backlog (half the batches in an interval or more full with rows left behind, or an arrival
- *     rate above what the size serves by the cost model): grow by half, unless the cost model says
- *     the step serves clearly fewer rows per second. Queueing, not the run, is what makes requests
+ *     rate above what the size serves by the cost model): grow to the rows seen waiting, or else
+ *     by half, unless the cost model says the step serves clearly fewer rows per second. Queueing, not the run, is what makes requests
  *     late then, and a larger batch serves more: so a closed loop of many clients gets the
  *     throughput of large batches even when warm-up timings or a noisy machine put the model's
  *     size at one.
@@ -164,6 +166,8 @@ export class BatchSize {
   /** Batches since the last decision, and how many of them left a backlog. */
   private runs = 0;
   private backlogged = 0;
+  /** The most rows seen waiting behind a full batch since the last decision. */
+  private demand = 0;
   /** The largest size that left a backlog lately, and when. */
   private backlogSize = 0;
   private backlogAt = -Infinity;
@@ -208,6 +212,7 @@ export class BatchSize {
     if (outcome) {
       this.runs++;
       if (outcome.backlog) this.backlogged++;
+      this.demand = Math.max(this.demand, outcome.waitingRows ?? 0);
       for (const ms of outcome.latenciesMs) {
         this.latencies.push(ms);
         this.latenciesAt.push(now);
@@ -267,8 +272,14 @@ export class BatchSize {
     }
     const floor = now - this.backlogAt < BACKLOG_MEMORY_MS ? this.backlogSize + 1 : 1;
     if (overloaded || (this.runs > 0 && 2 * this.backlogged >= this.runs)) {
+      // Straight to the rows seen waiting where the model allows (Triton takes what is queued),
+      // else by half.
       const grown = Math.min(maxBatchSize, Math.max(size + 1, Math.ceil(size * GROWTH)));
-      if (throughput(grown) >= NO_WORSE * throughput(size)) next = grown;
+      const demand = Math.min(maxBatchSize, this.demand);
+      next =
+        [Math.max(demand, grown), grown].find(
+          (rows) => rows > size && throughput(rows) >= NO_WORSE * throughput(size),
+        ) ?? size;
       if (overloaded) next = Math.max(next, model.batchSize);
     } else if (
       this.backlogged === 0 &&
@@ -281,6 +292,7 @@ export class BatchSize {
     }
     this.runs = 0;
     this.backlogged = 0;
+    this.demand = 0;
     const backlog = next > size;
     const latency = (batchesInFlight + 1) * this.cost.upperMs(next * this.workPerRow);
     this.apply(next, backlog ? 0 : Math.min(this.opts.maxDelayMs, Math.max(0, budget - latency)));

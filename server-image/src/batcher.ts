@@ -514,9 +514,9 @@ export class Batcher<I, O> {
     });
     this.opts.onQueueDepth?.(this.queue.length);
     // Full, with rows that could have joined it left behind: arrivals outpace this batch size.
-    const backlog =
-      batch.reduce((n, p) => n + p.rows, 0) >= this.size.current.batchSize &&
-      this.queue.rowsOf(first.key) > 0;
+    const taken = batch.reduce((n, p) => n + p.rows, 0);
+    const left = this.queue.rowsOf(first.key);
+    const backlog = taken >= this.size.current.batchSize && left > 0 ? taken + left : 0;
     for (const p of batch) this.release(p);
     // Behind other batches, the first request may already be too late: say so rather than run late.
     if (this.inFlight > 0 && start + this.cost.upperMs(work) > deadline) {
@@ -555,7 +555,8 @@ export class Batcher<I, O> {
     if (dropped) this.opts.onQueueDepth?.(this.queue.length);
   }
 
-  private runBatch(batch: Pending<I, O>[], now: number, backlog = false): void {
+  /** `backlog`: the rows that were waiting when a full batch left some behind (else 0). */
+  private runBatch(batch: Pending<I, O>[], now: number, backlog = 0): void {
     this.inFlight++;
     let rows = 0;
     let work = 0;
@@ -591,7 +592,7 @@ export class Batcher<I, O> {
     rows: number,
     work: number,
     dispatchedAt: number,
-    backlog: boolean,
+    backlog: number,
   ): Promise<void> {
     let outputs: Array<O | Error>;
     try {
@@ -609,7 +610,11 @@ export class Batcher<I, O> {
     // A run with failures is no measure of cost (the model backend reran parts of it).
     if (!outputs.some((o) => o instanceof Error)) {
       this.cost.observe(work, ranMs);
-      this.size.update(end, rows, work, { backlog, latenciesMs: batch.map((p) => end - p.enqueuedAt) });
+      this.size.update(end, rows, work, {
+        backlog: backlog > 0,
+        waitingRows: backlog,
+        latenciesMs: batch.map((p) => end - p.enqueuedAt),
+      });
     }
     this.inFlight--;
     if (this.inFlight === 0) this.busyUntil = end;

@@ -135,6 +135,17 @@ describe('BatchSize', () => {
     expect(seen.slice(1)).toEqual([...seen.slice(1)].sort((a, b) => a - b));
   });
 
+  it('grows straight to the rows seen waiting behind full batches', () => {
+    const pessimistic = { upperMs: (w: number) => 60 + w, expectedMs: (w: number) => 2 + w };
+    const size = new BatchSize(opts, pessimistic, () => 0.2);
+    size.refresh(0, 1);
+    expect(size.current.batchSize).toBe(1);
+    size.update(100, 1, 1, { backlog: true, waitingRows: 40, latenciesMs: [300] });
+    expect(size.current.batchSize).toBe(40);
+    size.update(200, 40, 40, { backlog: true, waitingRows: 45, latenciesMs: quick(40, 300) });
+    expect(size.current.batchSize).toBe(60);
+  });
+
   it('shrinks when the measured p95 is over the target without a backlog, then probes back up', () => {
     const size = new BatchSize(opts, cost, noArrivals);
     size.refresh(0, 1);
