@@ -106,6 +106,8 @@ export interface BatchOutcome {
   backlog: boolean;
   /** With a backlog: the rows that were waiting when the batch was formed, its own included. */
   waitingRows?: number;
+  /** How long the model sat idle before this batch, ms (unknown: treated as idle). */
+  idleMs?: number;
   /** Each of its requests' time from arrival here to the end of the run, ms. */
   latenciesMs: readonly number[];
 }
@@ -121,6 +123,12 @@ const SHRINK = 0.75;
  * and regrown over and over, each cut costing throughput.
  */
 const BACKLOG_MEMORY_MS = 5000;
+/**
+ * Share of an interval the model must have sat idle for a p95 over the target to cut the size.
+ * A model busy all the time is at capacity: requests are late for want of throughput (a closed
+ * loop of N clients waits N ÷ throughput whatever the size), and a cut would lower it further.
+ */
+const IDLE_SHARE = 0.1;
 /** Request latencies needed before their p95 may cut the size. */
 const MIN_SAMPLES = 20;
 /** Request latencies kept for the p95: at most this many, of the current size, from the last second. */
@@ -145,10 +153,10 @@ const NO_WORSE = 0.75;
  *     late then, and a larger batch serves more: so a closed loop of many clients gets the
  *     throughput of large batches even when warm-up timings or a noisy machine put the model's
  *     size at one.
- *   - No batch with a backlog, and the measured p95 of queue wait plus run over the planned share
- *     of the target: cut by a quarter (the runs themselves are too long), but not to a size that
- *     left a backlog in the last BACKLOG_MEMORY_MS (there, no size keeps the target: throughput
- *     is what helps).
+ *   - No batch with a backlog, the model idle part of the time (below capacity), and the measured
+ *     p95 of queue wait plus run over the planned share of the target: cut by a quarter (the runs
+ *     themselves are too long), but not to a size that left a backlog in the last
+ *     BACKLOG_MEMORY_MS (there, no size keeps the target: throughput is what helps).
  *   - Otherwise, below the model's size: add one per interval (AIMD's probe), up to it.
  * Decisions are made at most every `intervalMs`; the delay is what the target leaves at that size
  * (none while backlogged: batches fill without it).
@@ -168,6 +176,8 @@ export class BatchSize {
   private backlogged = 0;
   /** The most rows seen waiting behind a full batch since the last decision. */
   private demand = 0;
+  /** The model's idle time since the last decision, ms (Infinity: unknown). */
+  private idleMs = 0;
   /** The largest size that left a backlog lately, and when. */
   private backlogSize = 0;
   private backlogAt = -Infinity;
@@ -213,6 +223,7 @@ export class BatchSize {
       this.runs++;
       if (outcome.backlog) this.backlogged++;
       this.demand = Math.max(this.demand, outcome.waitingRows ?? 0);
+      this.idleMs += outcome.idleMs ?? Infinity;
       for (const ms of outcome.latenciesMs) {
         this.latencies.push(ms);
         this.latenciesAt.push(now);
@@ -249,6 +260,7 @@ export class BatchSize {
   }
 
   private decide(now: number): void {
+    const since = this.updatedAt;
     this.updatedAt = now;
     const { maxBatchSize, batchesInFlight } = this.opts;
     const budget = this.opts.targetP95Ms! * TARGET_SHARE;
@@ -283,6 +295,7 @@ export class BatchSize {
       if (overloaded) next = Math.max(next, model.batchSize);
     } else if (
       this.backlogged === 0 &&
+      this.idleMs >= IDLE_SHARE * (now - since) &&
       this.latencies.length >= MIN_SAMPLES &&
       percentile95(this.latencies) > budget
     ) {
@@ -293,6 +306,7 @@ export class BatchSize {
     this.runs = 0;
     this.backlogged = 0;
     this.demand = 0;
+    this.idleMs = 0;
     const backlog = next > size;
     const latency = (batchesInFlight + 1) * this.cost.upperMs(next * this.workPerRow);
     this.apply(next, backlog ? 0 : Math.min(this.opts.maxDelayMs, Math.max(0, budget - latency)));

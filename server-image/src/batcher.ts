@@ -557,6 +557,8 @@ export class Batcher<I, O> {
 
   /** `backlog`: the rows that were waiting when a full batch left some behind (else 0). */
   private runBatch(batch: Pending<I, O>[], now: number, backlog = 0): void {
+    // How long the model sat idle before this batch: none while it ran others.
+    const idleMs = this.inFlight === 0 && this.lastCompletedAt > -Infinity ? now - this.lastCompletedAt : 0;
     this.inFlight++;
     let rows = 0;
     let work = 0;
@@ -572,7 +574,7 @@ export class Batcher<I, O> {
     }
     this.busyUntil = Math.max(now, this.busyUntil) + this.cost.expectedMs(work);
     this.opts.onBatch?.(rows);
-    void this.execute(batch, rows, work, now, backlog);
+    void this.execute(batch, rows, work, now, backlog, idleMs);
   }
 
   /** A running request whose answer must leave now: 504 now, whether or not its batch is done. */
@@ -593,6 +595,7 @@ export class Batcher<I, O> {
     work: number,
     dispatchedAt: number,
     backlog: number,
+    idleMs: number,
   ): Promise<void> {
     let outputs: Array<O | Error>;
     try {
@@ -613,6 +616,7 @@ export class Batcher<I, O> {
       this.size.update(end, rows, work, {
         backlog: backlog > 0,
         waitingRows: backlog,
+        idleMs,
         latenciesMs: batch.map((p) => end - p.enqueuedAt),
       });
     }

@@ -187,6 +187,19 @@ describe('BatchSize', () => {
     expect(size.current.batchSize).toBe(29);
   });
 
+  it('does not cut while the model is never idle: at capacity, a cut lowers throughput', () => {
+    const size = new BatchSize(opts, cost, noArrivals);
+    size.refresh(0, 1);
+    // Batches not full, no backlog, p95 over the target, but each batch started as the last ended.
+    for (let t = 100; t < 1000; t += 100) {
+      size.update(t, 30, 30, { backlog: false, idleMs: 0, latenciesMs: quick(30, 300) });
+    }
+    expect(size.current.batchSize).toBe(38);
+    // With the model idle a fifth of the time, the same p95 cuts.
+    size.update(1100, 30, 30, { backlog: false, idleMs: 20, latenciesMs: quick(30, 300) });
+    expect(size.current.batchSize).toBe(28);
+  });
+
   it('judges the p95 on recent requests only: a load that has passed does not cut the size', () => {
     const size = new BatchSize(opts, cost, noArrivals);
     size.refresh(0, 1);
