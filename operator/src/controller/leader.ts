@@ -152,14 +152,18 @@ export class LeaderElector implements WriteGate {
         throw e2;
       }
     }
+    // A change is dated when its answer came, as client-go does, never when the read was sent: the
+    // holder may have renewed (sent) anywhere up to the moment the answer left the server, and its
+    // renew deadline counts from then. Dating it earlier lets a slow read end the lease early.
+    const seen = this.clock.now();
     const rv = current.metadata?.resourceVersion ?? '';
     if (rv !== this.observedRV) {
       this.observedRV = rv;
-      this.observedAt = started;
+      this.observedAt = seen;
     }
     const s = current.spec ?? {};
     const mine = s.holderIdentity === this.o.identity;
-    const expired = this.observedAt + (s.leaseDurationSeconds ?? durationS) * 1000 <= started;
+    const expired = this.observedAt + (s.leaseDurationSeconds ?? durationS) * 1000 <= seen;
     if (s.holderIdentity && !mine && !expired) return false;
     const next = this.lease(
       {

@@ -221,3 +221,77 @@ describe('LeaderElector', () => {
     expect(g.leases.lease?.spec?.holderIdentity).toBe('d');
   });
 });
+
+describe('two electors on one Lease', () => {
+  /** `leases` as one replica sees it: reads that start in [from, to) answer `readDelayMs` later. */
+  function view(
+    clock: ManualClock,
+    leases: FakeLeases,
+    o: { slowReadFrom?: number; slowReadTo?: number; readDelayMs?: number; hangFrom?: number },
+  ) {
+    const hang = (opts?: CallOptions) =>
+      signalOf(opts).then(
+        (signal) =>
+          new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason))),
+      );
+    const hanging = () => o.hangFrom !== undefined && clock.now() >= o.hangFrom;
+    return {
+      readNamespacedLease: async (p: unknown, opts?: CallOptions) => {
+        if (hanging()) return hang(opts);
+        const t = clock.now();
+        if (o.readDelayMs && t >= (o.slowReadFrom ?? 0) && t < (o.slowReadTo ?? Infinity)) {
+          // The server answers at the end of the delay, with the Lease as it is then.
+          await new Promise<void>((r) => clock.setTimeout(r, o.readDelayMs ?? 0));
+        }
+        return leases.readNamespacedLease(p, opts);
+      },
+      createNamespacedLease: (p: { body: V1Lease }, opts?: CallOptions) =>
+        hanging() ? hang(opts) : leases.createNamespacedLease(p, opts),
+      replaceNamespacedLease: (p: { body: V1Lease }, opts?: CallOptions) =>
+        hanging() ? hang(opts) : leases.replaceNamespacedLease(p, opts),
+    };
+  }
+
+  function elector(identity: string, clock: ManualClock, api: unknown) {
+    const e = new LeaderElector({
+      api: api as never,
+      namespace: 'ops',
+      name: 'servingstack-operator',
+      identity,
+      leaseDurationMs: LEASE_MS,
+      renewDeadlineMs: DEADLINE_MS,
+      retryPeriodMs: RETRY_MS,
+      log: pino({ level: 'silent' }),
+      clock,
+    });
+    void e.run(
+      () => {},
+      () => {},
+    );
+    return e;
+  }
+
+  test('a slow read does not make a standby count the lease duration from before the renewal it saw', async () => {
+    const clock = new ManualClock();
+    const leases = new FakeLeases(clock);
+    const t0 = clock.now();
+    // a leads from t0 and renews every 2 s; its renewal at t0+8 s is its last (it hangs from t0+9 s),
+    // so it may write until t0+18 s.
+    const a = elector('a', clock, view(clock, leases, { hangFrom: t0 + 9_000 }));
+    await settle();
+    await clock.advance(1_000);
+    // b's first read goes out at t0+1 s and is answered 9 s later, showing a's renewal from t0+8 s.
+    const b = elector(
+      'b',
+      clock,
+      view(clock, leases, { slowReadFrom: t0 + 1_000, slowReadTo: t0 + 1_001, readDelayMs: 9_000 }),
+    );
+    const both: number[] = [];
+    for (let t = 0; t < 3 * LEASE_MS; t += 100) {
+      await clock.advance(100);
+      if (a.mayWrite() && b.mayWrite()) both.push(clock.now() - t0);
+    }
+    expect(leases.lease?.spec?.holderIdentity).toBe('b');
+    expect(both).toEqual([]);
+  });
+});
