@@ -25,7 +25,7 @@ import type { EventRecorder, StackEvent } from './events.ts';
 import { inEffect, withIntent } from './intent.ts';
 import { CHILD_KINDS, childKind, kindKey } from './kinds.ts';
 import type { Kube } from './kube-client.ts';
-import { HANDOVER_MANAGER, holdReplicas, releasesReplicas } from './replicas.ts';
+import { HANDOVER_MANAGER, holdReplicas, leavesReplicasOut, releasesReplicas } from './replicas.ts';
 import { gatewayJudged, routeVerdict } from './route-acceptance.ts';
 
 export interface Caches {
@@ -237,7 +237,7 @@ export class Reconciler {
     }
     const intent = withIntent(desired);
     if (!live || !inEffect(intent, live)) {
-      if (live && releasesReplicas(intent, live)) await this.holdReplicas(p, intent, live);
+      if (live && leavesReplicasOut(intent)) await this.holdReplicas(p, intent);
       try {
         const existed = live !== undefined;
         live = await this.kube.apply(intent);
@@ -262,7 +262,19 @@ export class Reconciler {
   }
 
   /** Holds a Deployment's replicas at the live count while the operator's apply lets go of them. */
-  private async holdReplicas(p: Pass, intent: KubernetesObject, live: KubernetesObject): Promise<void> {
+  private async holdReplicas(p: Pass, intent: KubernetesObject): Promise<void> {
+    // Read from the API server, not the cache: a cache that has not yet seen the operator's last
+    // write (replicas changed, or autoscaling just turned off) would hold a stale count, which
+    // conflicts with the operator's own and so is skipped, or hold nothing; either way the apply
+    // below would release replicas nobody else holds, and the pool would drop to 1.
+    let live: KubernetesObject;
+    try {
+      live = await this.kube.read(intent);
+    } catch (err) {
+      if (classify(err) === 'notFound') return;
+      throw new StepError(`read ${describe(intent)}`, err);
+    }
+    if (!releasesReplicas(intent, live)) return;
     try {
       await this.kube.apply(holdReplicas(intent, live), { manager: HANDOVER_MANAGER, force: false });
       p.log.info({ child: describe(intent) }, 'replicas held for the hand-over to the HPA');

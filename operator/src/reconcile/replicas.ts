@@ -11,12 +11,17 @@ import { INTENT_ANNOTATION } from './intent.ts';
 
 export const HANDOVER_MANAGER = 'servingstack-operator-handover';
 
+/** Whether `intent` is a Deployment that leaves replicas to someone else (an HPA). */
+export function leavesReplicasOut(intent: KubernetesObject): boolean {
+  return intent.kind === 'Deployment' && (intent as V1Deployment).spec?.replicas === undefined;
+}
+
 /**
  * Whether applying `intent` would let go of replicas the operator set: the intent leaves them out
  * while the live Deployment says the operator set them (or predates the marker, so may have).
  */
 export function releasesReplicas(intent: KubernetesObject, live: KubernetesObject): boolean {
-  if (intent.kind !== 'Deployment' || (intent as V1Deployment).spec?.replicas !== undefined) return false;
+  if (!leavesReplicasOut(intent)) return false;
   const annotations = live.metadata?.annotations ?? {};
   return REPLICAS_ANNOTATION in annotations || !(INTENT_ANNOTATION in annotations);
 }

@@ -3,7 +3,7 @@
 // a user does through the spec leaves the host without a route or a pool below its running size;
 // a pass with nothing to do writes nothing.
 import { describe, expect, test } from '@jest/globals';
-import { ApiException } from '@kubernetes/client-node';
+import { ApiException, type KubernetesObject } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import type { ServingStackSpec } from '../../src/api/servingstack.ts';
 import { EventRecorder } from '../../src/reconcile/events.ts';
@@ -490,5 +490,66 @@ describe('Events', () => {
     h.fake.deleteStack();
     await h.pass();
     expect(h.events.remembered).toBe(0);
+  });
+});
+
+describe('an informer cache that lags behind the operator’s own writes', () => {
+  /** The harness, with a Deployment cache that can be frozen (its watch events not yet arrived). */
+  function lagging(spec: Spec) {
+    const fake = new FakeCluster();
+    const clock = new ManualClock();
+    const events = new EventRecorder(fake.eventsApi as never, 'test', clock.date, log);
+    const caches = fake.caches();
+    const key = `${APPS}/Deployment`;
+    const real = caches.children.get(key);
+    let frozen: Map<string, KubernetesObject> | undefined;
+    caches.children.set(key, {
+      get: (name, namespace) => (frozen ? frozen.get(name) : real?.get(name, namespace)),
+      list: (namespace) => (frozen ? [...frozen.values()] : (real?.list(namespace) ?? [])),
+    });
+    const reconciler = new Reconciler(caches, fake as never, events, ctx, clock.date, log);
+    fake.putStack(spec);
+    return {
+      fake,
+      put: (s: Spec) => fake.putStack(s),
+      pass: () => reconciler.reconcile('ml', 'sentiment'),
+      freeze: () => {
+        frozen = new Map((real?.list('ml') ?? []).map((o) => [o.metadata?.name ?? '', structuredClone(o)]));
+      },
+      thaw: () => (frozen = undefined),
+    };
+  }
+
+  test('turning autoscaling on right after a replicas change keeps the new count (no drop to 1)', async () => {
+    const h = lagging({ ...base(), throughput: { replicas: 2 } });
+    await h.pass();
+    h.freeze();
+    h.put({ ...base(), throughput: { replicas: 3 } });
+    await h.pass();
+    // The cache still shows 2 replicas when autoscaling goes on.
+    h.put({ ...base(), throughput: { replicas: 3, autoscaling: { minReplicas: 1, maxReplicas: 6 } } });
+    await h.pass();
+    h.thaw();
+    await h.pass();
+    expect(h.fake.replicasHistory.get('sentiment-throughput')).toEqual([2, 3]);
+  });
+
+  test('autoscaling off and on again before the cache saw the off keeps the count (no drop to 1)', async () => {
+    const on = (maxDelayMs: number): Spec => ({
+      ...base(),
+      throughput: { replicas: 4, autoscaling: { minReplicas: 1, maxReplicas: 6 }, batching: { maxDelayMs } },
+    });
+    const h = lagging(on(20));
+    await h.pass();
+    h.fake.hpaScales('sentiment-throughput', 5);
+    h.freeze();
+    h.put({ ...base(), throughput: { replicas: 4, batching: { maxDelayMs: 20 } } });
+    await h.pass();
+    // The cache still shows the Deployment as autoscaling left it.
+    h.put(on(30));
+    await h.pass();
+    h.thaw();
+    await h.pass();
+    expect(h.fake.replicasHistory.get('sentiment-throughput')).toEqual([1, 5, 4]);
   });
 });
