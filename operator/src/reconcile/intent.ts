@@ -59,15 +59,33 @@ const named = (items: unknown[]): items is { name: string }[] =>
   );
 
 /**
- * Whether `live` holds every value `desired` sets. Lists whose items all have a name (containers,
- * env, ports, volumes) are matched by name, so an item someone else adds does not count; other
- * lists must match item by item.
+ * The lists of the operator's children that the API server merges item by item (listType map), so
+ * others may add their own items: a pod's containers, env, ports, volumes and mounts, owner
+ * references, an HTTPRoute match's headers. Any other list is atomic (tolerations; an HTTPRoute's
+ * parentRefs and backendRefs, CRD lists without a list type): the operator owns it whole, and an
+ * item someone adds is drift to put back.
  */
-export function holds(desired: unknown, live: unknown): boolean {
+const MERGED_LISTS: ReadonlySet<string> = new Set([
+  'containers',
+  'initContainers',
+  'env',
+  'ports',
+  'volumes',
+  'volumeMounts',
+  'ownerReferences',
+  'headers',
+]);
+
+/**
+ * Whether `live` holds every value `desired` sets. Lists the server merges by item whose items all
+ * have a name (containers, env, ports, volumes) are matched by name, so an item someone else adds
+ * does not count; other lists must match item by item, length included.
+ */
+export function holds(desired: unknown, live: unknown, field?: string): boolean {
   if (desired === undefined) return true;
   if (Array.isArray(desired)) {
     if (!Array.isArray(live)) return false;
-    if (named(desired)) {
+    if (field !== undefined && MERGED_LISTS.has(field) && named(desired)) {
       return desired.every((d) =>
         holds(
           d,
@@ -80,7 +98,7 @@ export function holds(desired: unknown, live: unknown): boolean {
   if (typeof desired === 'object' && desired !== null) {
     if (typeof live !== 'object' || live === null || Array.isArray(live)) return false;
     const l = live as Record<string, unknown>;
-    return Object.entries(desired as Record<string, unknown>).every(([k, v]) => holds(v, l[k]));
+    return Object.entries(desired as Record<string, unknown>).every(([k, v]) => holds(v, l[k], k));
   }
   return desired === timeString(live);
 }

@@ -94,6 +94,16 @@ describe('holds', () => {
     expect(holds({ env }, { env: [] })).toBe(false);
   });
 
+  test('a list the server keeps atomic matches item by item even when its items have names', () => {
+    const parentRefs = [{ name: 'gw' }];
+    expect(holds({ spec: { parentRefs } }, { spec: { parentRefs: [{ name: 'gw', kind: 'Gateway' }] } })).toBe(
+      true,
+    );
+    expect(
+      holds({ spec: { parentRefs } }, { spec: { parentRefs: [{ name: 'gw' }, { name: 'other' }] } }),
+    ).toBe(false);
+  });
+
   test('other lists match item by item, length included', () => {
     expect(holds({ t: [{ key: 'a' }] }, { t: [{ key: 'a' }, { key: 'b' }] })).toBe(false);
     expect(holds({ t: [{ key: 'a' }] }, { t: [{ key: 'a', x: 1 }] })).toBe(true);

@@ -133,6 +133,23 @@ describe('drift by others on fields the operator owns', () => {
     expect(env(h.deployment('throughput')).MAX_DELAY_MS).toBe('50');
   });
 
+  test('an item added to a list the operator owns whole (an HTTPRoute’s parentRefs) is taken out again', async () => {
+    const h = harness({
+      ...base(),
+      routing: { host: 'sentiment.example.com', provider: 'gateway-api', gateway: { name: 'gw' } },
+    });
+    await h.pass();
+    // Someone attaches the route to a second Gateway: parentRefs is an atomic list in the Gateway
+    // API CRDs, so the whole list is the operator's field, and this is drift on it.
+    h.fake.update(GW, 'HTTPRoute', 'sentiment', (o) => {
+      (getPath(o, ['spec', 'parentRefs']) as unknown[]).push({ name: 'other-gw' });
+    });
+    await h.pass();
+    expect(getPath(h.fake.get(GW, 'HTTPRoute', 'sentiment'), ['spec', 'parentRefs'])).toEqual([
+      { name: 'gw' },
+    ]);
+  });
+
   test('a removed field is put back', async () => {
     const h = harness({ ...base(), throughput: { nodeSelector: { pool: 'gpu' } } });
     await h.pass();
@@ -257,6 +274,23 @@ describe('removing an optional field removes it from the child', () => {
     h.put(without(what, spec));
     await h.pass();
     expect({ what, value: read(h) }).toEqual({ what, value: undefined });
+  });
+});
+
+describe('an optional field removed and put back', () => {
+  test.each(OPTIONAL)('%s: back on the child, and then nothing more is written', async (what, spec, read) => {
+    const h = harness(spec);
+    await h.pass();
+    const first = read(h);
+    h.put(without(what, spec));
+    await h.pass();
+    h.put(spec);
+    await h.pass();
+    await h.pass();
+    expect({ what, value: read(h) }).toEqual({ what, value: first });
+    const mark = h.fake.mark;
+    await h.pass();
+    expect(h.fake.writes(mark)).toEqual([]);
   });
 });
 
