@@ -258,6 +258,69 @@ describe('children follow the spec, whatever it was before', () => {
   });
 });
 
+describe('drift by others', () => {
+  const ns = withTestNamespace('e2e-drift');
+  let op: OperatorProcess;
+
+  beforeAll(async () => {
+    op = startOperator(ns.name, 'drift', ['--leader-elect=false', '--resync-period', '4']);
+    await op.waitForLog('controller started', 60_000);
+  }, 90_000);
+  afterAll(async () => {
+    await op.stop('SIGTERM');
+  });
+
+  test('an item added to an atomic list the operator owns is taken out; one added to a merged list is left alone, and neither costs a write after that', async () => {
+    await createStack(ns.name, 'drift', {
+      model: MODEL,
+      routing: { host: 'drift.e2e.test', provider: 'gateway-api', gateway: ROUTER_GATEWAY },
+      throughput: PENDING,
+      latency: PENDING,
+    });
+    await observed(ns.name, 'drift');
+    const parents = async () =>
+      (
+        (await custom.getNamespacedCustomObject({
+          group: GW,
+          version: 'v1',
+          namespace: ns.name,
+          plural: 'httproutes',
+          name: 'drift',
+        })) as { spec: { parentRefs: { name: string }[] } }
+      ).spec.parentRefs.map((r) => r.name);
+    expect(await parents()).toEqual([ROUTER_GATEWAY.name]);
+
+    // parentRefs is atomic in the Gateway API CRDs: a second Gateway attached by hand is drift on a
+    // field the operator owns whole. An env var set by hand is an item of a merged list: not ours.
+    await kubectl([
+      'patch',
+      'httproute',
+      'drift',
+      '-n',
+      ns.name,
+      '--type=json',
+      '-p',
+      JSON.stringify([{ op: 'add', path: '/spec/parentRefs/-', value: { name: 'elsewhere' } }]),
+    ]);
+    await kubectl(['set', 'env', '-n', ns.name, 'deployment/drift-latency', 'TEAM_TRACE=1']);
+    await waitFor('the second parentRef taken out', parents, {
+      until: (p) => p.length === 1,
+      timeoutMs: 60_000,
+    });
+    expect(await parents()).toEqual([ROUTER_GATEWAY.name]);
+
+    await sleep(3_000);
+    const since = new Date();
+    await sleep(12_000);
+    const writes = auditWrites({ userAgent: userAgent('drift'), namespace: ns.name, since })
+      .filter((e) => e.objectRef?.subresource !== 'status')
+      .map(describeWrite);
+    expect(writes).toEqual([]);
+    const latency = await apps.readNamespacedDeployment({ name: 'drift-latency', namespace: ns.name });
+    expect(envNames(latency)).toContain('TEAM_TRACE');
+  });
+});
+
 describe('a pass with nothing to do', () => {
   const ns = withTestNamespace('e2e-idle');
   let op: OperatorProcess;
