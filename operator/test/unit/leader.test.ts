@@ -136,10 +136,15 @@ describe('LeaderElector', () => {
     a.leases.hang = true; // a stops renewing (its calls never answer) ...
     await clock.advance(DEADLINE_MS);
     expect(a.seen.lost).toBe(1);
-    leases.hang = false; // ... and b, which saw the last renewal, takes over after a full duration.
-    await clock.advance(LEASE_MS + 2 * RETRY_MS);
+    leases.hang = false; // ... and b takes over, a full duration after it saw a's last renewal.
+    // b's own call may hang until its deadline too, and b may see a's last renewal only after
+    // that (its retries are jittered): up to a deadline and a jittered retry before the duration.
+    await clock.advance(DEADLINE_MS + 1.2 * RETRY_MS + LEASE_MS + 1.2 * RETRY_MS);
     expect(b.seen.started).toBe(1);
     expect(leases.lease?.spec?.holderIdentity).toBe('b');
+    const lastOfA = leases.writes.filter((w) => w.holder === 'a').at(-1)?.at ?? NaN;
+    const firstOfB = leases.writes.find((w) => w.holder === 'b')?.at ?? NaN;
+    expect(firstOfB - lastOfA).toBeGreaterThanOrEqual(LEASE_MS);
   });
 
   test('a renewal that never answers is aborted at the renew deadline, and leadership ends then', async () => {
