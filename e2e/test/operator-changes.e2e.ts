@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { userAgent } from '../../operator/src/controller/api-clients.ts';
+import { PERMISSIONS } from '../../operator/src/rbac/permissions.ts';
 import { metricSum, OperatorProcess } from '../../operator/test/support/operator-process.ts';
 import { ROUTER_GATEWAY, ensureRouter } from '../agent/testing/cluster-parts.ts';
 import { auditWrites, describeWrite, receivedAt } from './support/audit.ts';
@@ -569,6 +570,49 @@ describe('OwnerReferencesPermissionEnforcement is on in the local cluster', () =
         `--serviceaccount=${ns.name}:applier`,
       ]);
       await waitFor('the apply to be allowed', apply, { timeoutMs: 30_000 });
+
+      // Someone unsets blockOwnerDeletion on the child; the apply that puts it back changes an owner
+      // reference, which the plugin allows only to an identity that may delete the object.
+      await kubectl([
+        'patch',
+        'service',
+        'child',
+        '-n',
+        ns.name,
+        '--type=json',
+        '-p',
+        JSON.stringify([
+          { op: 'replace', path: '/metadata/ownerReferences/0/blockOwnerDeletion', value: false },
+        ]),
+      ]);
+      const putBack = await apply().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((putBack as ApiException<unknown> | undefined)?.code).toBe(403);
+      // The verbs the operator's list grants on services include it.
+      const verbs = PERMISSIONS.find((p) => p.apiGroup === '' && p.resource === 'services')?.verbs ?? [];
+      expect(verbs).toContain('delete');
+      await kubectl([
+        'create',
+        'role',
+        'operator-services',
+        '-n',
+        ns.name,
+        `--verb=${verbs.join(',')}`,
+        '--resource=services',
+      ]);
+      await kubectl([
+        'create',
+        'rolebinding',
+        'operator-services',
+        '-n',
+        ns.name,
+        '--role=operator-services',
+        `--serviceaccount=${ns.name}:applier`,
+      ]);
+      const restored = await waitFor('the owner reference put back', apply, { timeoutMs: 30_000 });
+      expect(restored.metadata?.ownerReferences?.[0]?.blockOwnerDeletion).toBe(true);
     } finally {
       creds.dispose();
     }

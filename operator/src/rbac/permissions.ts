@@ -11,10 +11,12 @@ export interface Permission {
 }
 
 // Server-side apply of a missing object is authorised as both `patch` and `create`; `get` reads a
-// child the (label-filtered) cache does not hold, before it is created.
-const APPLIED = ['get', 'list', 'watch', 'create', 'patch'] as const;
-// Kinds a stack may stop wanting (an HPA, the routing of the other provider) are pruned too.
-const PRUNED = [...APPLIED, 'delete'] as const;
+// child the (label-filtered) cache does not hold, before it is created. `delete` prunes kinds a
+// stack may stop wanting (an HPA, the routing of the other provider), and on every kind it is what
+// OwnerReferencesPermissionEnforcement checks for an update that changes an owner reference: the
+// apply that puts back the stack's reference after someone edited it (blockOwnerDeletion unset)
+// was refused with 403 on Deployments and Services without it.
+const APPLIED = ['get', 'list', 'watch', 'create', 'patch', 'delete'] as const;
 
 export const PERMISSIONS: readonly Permission[] = [
   { apiGroup: 'servingstack.dev', resource: 'servingstacks', verbs: ['list', 'watch'], scope: 'cluster' },
@@ -22,12 +24,11 @@ export const PERMISSIONS: readonly Permission[] = [
   // Children's owner references block the stack's deletion until they are gone; clusters with the
   // OwnerReferencesPermissionEnforcement admission plugin (OpenShift among them) check this for that.
   { apiGroup: 'servingstack.dev', resource: 'servingstacks/finalizers', verbs: ['update'], scope: 'cluster' },
-  // Deployments and Services are always wanted (their names follow the stack's), never pruned.
   { apiGroup: 'apps', resource: 'deployments', verbs: APPLIED, scope: 'cluster' },
   { apiGroup: '', resource: 'services', verbs: APPLIED, scope: 'cluster' },
-  { apiGroup: 'networking.k8s.io', resource: 'ingresses', verbs: PRUNED, scope: 'cluster' },
-  { apiGroup: 'autoscaling', resource: 'horizontalpodautoscalers', verbs: PRUNED, scope: 'cluster' },
-  { apiGroup: 'gateway.networking.k8s.io', resource: 'httproutes', verbs: PRUNED, scope: 'cluster' },
+  { apiGroup: 'networking.k8s.io', resource: 'ingresses', verbs: APPLIED, scope: 'cluster' },
+  { apiGroup: 'autoscaling', resource: 'horizontalpodautoscalers', verbs: APPLIED, scope: 'cluster' },
+  { apiGroup: 'gateway.networking.k8s.io', resource: 'httproutes', verbs: APPLIED, scope: 'cluster' },
   // The parent Gateway: whether a controller judges it, while old routes wait for its verdict.
   { apiGroup: 'gateway.networking.k8s.io', resource: 'gateways', verbs: ['get'], scope: 'cluster' },
   { apiGroup: 'events.k8s.io', resource: 'events', verbs: ['create'], scope: 'cluster' },

@@ -55,6 +55,9 @@ function checksOf(s: Sent): string[] {
     const ownerGroup = r.apiVersion.includes('/') ? r.apiVersion.split('/')[0] : 'core';
     checks.push(`${ownerGroup}/${r.kind.toLowerCase()}s/finalizers update`);
   }
+  // ... and an update that changes owner references (an apply putting back the stack's reference
+  // after someone edited it) needs delete on the object itself.
+  if (s.method === 'PATCH' && !sub && refs.length > 0) checks.push(`${g}/${resource} delete`);
   return checks;
 }
 
