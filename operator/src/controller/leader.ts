@@ -163,6 +163,11 @@ export class LeaderElector implements WriteGate {
     }
     const s = current.spec ?? {};
     const mine = s.holderIdentity === this.o.identity;
+    if (this.leading && !mine) {
+      // Someone else holds it while we thought we led: whatever our deadline says, stop writing now.
+      this.lose(`the Lease is held by ${s.holderIdentity || 'nobody'}`);
+      return false;
+    }
     const expired = this.observedAt + (s.leaseDurationSeconds ?? durationS) * 1000 <= seen;
     if (s.holderIdentity && !mine && !expired) return false;
     const next = this.lease(
@@ -221,14 +226,16 @@ export class LeaderElector implements WriteGate {
 
   private loseIfPastDeadline(): void {
     if (!this.leading || this.lost || this.clock.now() - this.lastRenew < this.o.renewDeadlineMs) return;
+    this.lose('not renewed within the renew deadline');
+  }
+
+  private lose(why: string): void {
+    if (!this.leading || this.lost) return;
     this.lost = true;
     this.leading = false;
     if (this.watchdog !== undefined) this.clock.clearTimeout(this.watchdog);
-    this.inflight?.controller.abort(new LeadershipLostError('renew deadline passed'));
-    this.o.log.error(
-      { identity: this.o.identity },
-      'leader election: lost the lease (not renewed within the renew deadline)',
-    );
+    this.inflight?.controller.abort(new LeadershipLostError(why));
+    this.o.log.error({ identity: this.o.identity }, `leader election: lost the lease (${why})`);
     this.onLost?.();
     this.sleeper?.wake();
   }

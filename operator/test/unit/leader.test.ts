@@ -300,3 +300,17 @@ describe('two electors on one Lease', () => {
     expect(both).toEqual([]);
   });
 });
+
+describe('a leader that finds the Lease held by another', () => {
+  test('stops writing at once instead of at its renew deadline', async () => {
+    const h = setup();
+    await settle();
+    expect(() => h.elector.check()).not.toThrow();
+    // Someone else holds the Lease now (an edit by hand, or a standby whose clock ran fast).
+    h.leases.takenBy('intruder');
+    await h.clock.advance(RETRY_MS);
+    expect(() => h.elector.check()).toThrow(LeadershipLostError);
+    expect(h.seen.lost).toBe(1);
+    expect(h.leases.lease?.spec?.holderIdentity).toBe('intruder');
+  });
+});
