@@ -61,8 +61,8 @@ const named = (items: unknown[]): items is { name: string }[] =>
 /**
  * The lists of the operator's children that the API server merges item by item (listType map), so
  * others may add their own items: a pod's containers, env, ports, volumes and mounts, owner
- * references, an HTTPRoute match's headers. Any other list is atomic (tolerations; an HTTPRoute's
- * parentRefs and backendRefs, CRD lists without a list type): the operator owns it whole, and an
+ * references. Any other list is atomic (tolerations; an HTTPRoute's parentRefs and rules, down to
+ * the headers inside them, as the Gateway API CRDs declare): the operator owns it whole, and an
  * item someone adds is drift to put back.
  */
 const MERGED_LISTS: ReadonlySet<string> = new Set([
@@ -73,7 +73,6 @@ const MERGED_LISTS: ReadonlySet<string> = new Set([
   'volumes',
   'volumeMounts',
   'ownerReferences',
-  'headers',
 ]);
 
 /**
