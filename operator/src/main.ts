@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { apiConfiguration, OPEN_GATE } from './controller/api-clients.ts';
 import { LeaderElector } from './controller/leader.ts';
+import { SharedTransport } from './controller/transport.ts';
 import { createController } from './controller/wiring.ts';
 import { boundPort, healthRoutes, listen, metricsRoutes } from './health.ts';
 import { createLogger } from './log.ts';
@@ -27,10 +28,12 @@ async function main(): Promise<void> {
   const metrics = createMetrics();
   const kc = new KubeConfig();
   kc.loadFromDefault();
+  // One keep-alive pool per API server for every client below (client-node opens one per call).
+  const transport = new SharedTransport(kc, { maxConnections: config.workers + 4 });
   const elector = config.leaderElect
     ? new LeaderElector({
         // Lease calls are never gated (they are how the gate opens); each carries its own deadline.
-        api: new CoordinationV1Api(apiConfiguration(kc, OPEN_GATE, config.identity)),
+        api: new CoordinationV1Api(apiConfiguration(kc, OPEN_GATE, config.identity, undefined, transport)),
         namespace: config.leaseNamespace,
         name: config.leaseName,
         identity: config.identity,
@@ -41,7 +44,7 @@ async function main(): Promise<void> {
       })
     : undefined;
   // Every write passes the elector's gate: none leaves the process once the lease is lost.
-  const controller = createController(kc, config, metrics, log, elector ?? OPEN_GATE);
+  const controller = createController(kc, config, metrics, log, elector ?? OPEN_GATE, transport);
 
   const servers: Server[] = [];
   const ports: Record<string, number> = {};

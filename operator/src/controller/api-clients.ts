@@ -1,6 +1,8 @@
 // Every client the operator writes through is built here, on one transport that
 //  - names this process in the User-Agent (servingstack-operator/<identity>), so the API server's
 //    audit log tells replicas apart;
+//  - sends through the auth it is given: in the process, the SharedTransport (transport.ts), one
+//    keep-alive pool per API server instead of a new connection per call;
 //  - asks the write gate right before a write leaves the process: once leadership is lost, no
 //    write goes out, whichever code path it comes from (a reconcile already under way included).
 // Reads are not gated: a standby may read, and reading cannot split the brain.
@@ -13,6 +15,7 @@ import {
   type HttpLibrary,
   type KubeConfig,
   type RequestContext,
+  type SecurityAuthentication,
 } from '@kubernetes/client-node';
 
 export interface WriteGate {
@@ -51,12 +54,14 @@ export function apiConfiguration(
   gate: WriteGate,
   identity: string,
   http: HttpLibrary = new IsomorphicFetchHttpLibrary(),
+  /** Credentials and connections: the process's SharedTransport (client-node's own makes one per call). */
+  auth: SecurityAuthentication = kc,
 ): Configuration {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig names no current cluster');
   return createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
-    authMethods: { default: kc },
+    authMethods: { default: auth },
     httpApi: new GatedHttp(http, gate, userAgent(identity)),
   });
 }

@@ -23,6 +23,7 @@ import { Reconciler } from '../reconcile/reconciler.ts';
 import { apiConfiguration, type WriteGate } from './api-clients.ts';
 import { Controller, type Listers } from './controller.ts';
 import { supervisedInformer } from './informers.ts';
+import type { SharedTransport } from './transport.ts';
 
 type List = KubernetesListObject<KubernetesObject>;
 
@@ -90,9 +91,10 @@ export function createController(
   metrics: Metrics,
   log: Logger,
   gate: WriteGate,
+  transport: SharedTransport,
 ): Controller {
-  const api = apiConfiguration(kc, gate, config.identity);
-  const watch = new Watch(kc);
+  const api = apiConfiguration(kc, gate, config.identity, undefined, transport);
+  const watch = new Watch(transport.forWatches());
   const now = () => new Date();
   const kube = new KubeClient(api, metrics.apiCalls);
   const events = new EventRecorder(new EventsV1Api(api), config.identity, now, log);
