@@ -75,18 +75,43 @@ export class EventRecorder {
   }
 
   /**
-   * The warnings that stand for `stack` after a pass: new or changed ones are posted, ones already
-   * posted are not. When the pass saw everything (`complete`), ones that no longer stand are
-   * forgotten, so they are posted again if they return.
+   * The one Event of a pass, at most: new or changed standing warnings (one Warning, named by the
+   * first of them, its note saying all of them and what was applied), else what was applied (a
+   * Normal Applied), else none. Warnings already posted are not posted again while they stand;
+   * when the pass saw everything (`complete`), ones that no longer stand are forgotten, so they are
+   * posted again if they return.
    */
-  async standing(stack: DefaultedStack, warnings: readonly StackEvent[], complete: boolean): Promise<void> {
+  async pass(
+    stack: DefaultedStack,
+    changes: readonly string[],
+    warnings: readonly StackEvent[],
+    complete: boolean,
+  ): Promise<void> {
     const m = this.memory(stack);
     const now = new Set(warnings.map(warningKey));
     if (complete) for (const k of m.standing) if (!now.has(k)) m.standing.delete(k);
-    for (const w of warnings) {
-      if (m.standing.has(warningKey(w))) continue;
-      if (await this.send(stack, m, w)) m.standing.add(warningKey(w));
-    }
+    const fresh = [...new Map(warnings.map((w) => [warningKey(w), w])).values()].filter(
+      (w) => !m.standing.has(warningKey(w)),
+    );
+    const applied = changes.length > 0 ? changes.join(', ') : undefined;
+    const [first] = fresh;
+    const e: StackEvent | undefined = first
+      ? {
+          type: 'Warning',
+          reason: first.reason,
+          action: first.action,
+          note: [...fresh.map((w) => w.note), ...(applied ? [applied] : [])].join('; '),
+        }
+      : applied
+        ? { type: 'Normal', reason: 'Applied', action: 'Apply', note: applied }
+        : undefined;
+    if (!e) return;
+    if (await this.send(stack, m, e)) for (const w of fresh) m.standing.add(warningKey(w));
+  }
+
+  /** The warnings that stand for `stack` after a pass (pass() without changes). */
+  async standing(stack: DefaultedStack, warnings: readonly StackEvent[], complete: boolean): Promise<void> {
+    await this.pass(stack, [], warnings, complete);
   }
 
   /** Drops everything kept about a stack that is gone. */

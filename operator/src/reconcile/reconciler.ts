@@ -1,7 +1,10 @@
 // One reconcile pass for one stack: read it from the cache, build the whole desired state, apply
-// each child whose intent is not in effect, prune what is no longer wanted once what replaces it is
+// each child whose intent is not in effect (Services, Deployments and routing at once, then the
+// HPAs, which target the Deployments), prune what is no longer wanted once what replaces it is
 // in place (make before break), and write the status if it changed. Level-based: it never looks at
-// which event caused it. Every failure, transient ones included, shows in the status before the
+// which event caused it. A child missing from the caches is created by an apply without force,
+// never read first: the answer says when the name is someone else's (ownership.ts). It posts one
+// Event at most. Every failure, transient ones included, shows in the status before the
 // pass fails and the work queue backs off.
 import type { KubernetesObject, ObjectCache, V1Deployment } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -23,6 +26,7 @@ import type { Clock } from '../status/conditions.ts';
 import { apiMessage, classify, statusCode } from './errors.ts';
 import type { EventRecorder, StackEvent } from './events.ts';
 import { inEffect, withIntent } from './intent.ts';
+import { foreignWriter, isSecondController, released } from './ownership.ts';
 import { CHILD_KINDS, childKind, kindKey } from './kinds.ts';
 import type { Kube } from './kube-client.ts';
 import { HANDOVER_MANAGER, holdReplicas, leavesReplicasOut, releasesReplicas } from './replicas.ts';
@@ -76,6 +80,29 @@ interface Pass {
   waiting: boolean;
 }
 
+/** A part of a pass for one child, merged back with merge(). */
+const part = (p: Pass): Pass => ({
+  stack: p.stack,
+  log: p.log,
+  changes: [],
+  warnings: [],
+  deployments: {},
+  placed: new Set(),
+  unplaced: new Set(),
+  waiting: false,
+});
+
+function merge(p: Pass, q: Pass): void {
+  p.changes.push(...q.changes);
+  p.warnings.push(...q.warnings);
+  Object.assign(p.deployments, q.deployments);
+  p.blocker ??= q.blocker;
+  p.routingBlocker ??= q.routingBlocker;
+  for (const c of q.placed) p.placed.add(c);
+  for (const c of q.unplaced) p.unplaced.add(c);
+  p.waiting ||= q.waiting;
+}
+
 const inPlace = (p: Pass, component: string) => p.placed.has(component) && !p.unplaced.has(component);
 
 export class Reconciler {
@@ -120,17 +147,9 @@ export class Reconciler {
       const desired = buildDesired(stack, this.ctx);
       provider = desired.provider;
       unexpressedRules = desired.unexpressedRules;
-      if (unexpressedRules.length > 0) {
-        p.warnings.push({
-          type: 'Warning',
-          reason: 'RoutingRulesNotExpressible',
-          action: 'Apply',
-          note: `${provider} cannot express: ${unexpressedRules.join('; ')}`,
-        });
-      }
       const wanted = new Set(desired.children.map(childKey));
       const unwanted = this.owned(stack).filter((o) => !wanted.has(childKey(o)));
-      for (const child of desired.children) await this.ensure(p, child, unwanted);
+      await this.ensureAll(p, desired.children, unwanted);
       await this.prune(p, unwanted);
     } catch (err) {
       if (err instanceof InvalidSpecError) {
@@ -147,17 +166,18 @@ export class Reconciler {
         note: p.blocker.message,
       });
     }
-
-    if (p.changes.length > 0) {
-      await this.events.record(stack, {
-        type: 'Normal',
-        reason: 'Applied',
+    // Last, so that the Event of a pass with a blocker is named by the blocker.
+    if (unexpressedRules.length > 0) {
+      p.warnings.push({
+        type: 'Warning',
+        reason: 'RoutingRulesNotExpressible',
         action: 'Apply',
-        note: p.changes.join(', '),
+        note: `${provider} cannot express: ${unexpressedRules.join('; ')}`,
       });
     }
-    // A pass cut short has not seen every standing warning: none is forgotten then.
-    await this.events.standing(stack, p.warnings, failure === undefined);
+
+    // One Event at most. A pass cut short has not seen every standing warning: none is forgotten then.
+    await this.events.pass(stack, p.changes, p.warnings, failure === undefined);
 
     for (const pool of POOLS) p.deployments[pool] ??= this.cachedDeployment(stack, pool);
     const observed: Observed = {
@@ -208,49 +228,55 @@ export class Reconciler {
       p.warnings.push({ type: 'Warning', reason: blocker.reason, action: 'Apply', note: blocker.message });
   }
 
+  /**
+   * Services, Deployments and routing at once, then the HPAs (after the Deployments they target).
+   * Each child works on its own part of the pass, merged in the children's order, so the status,
+   * the log and the Event do not depend on which answer came first.
+   */
+  private async ensureAll(
+    p: Pass,
+    children: KubernetesObject[],
+    unwanted: KubernetesObject[],
+  ): Promise<void> {
+    const last = (c: KubernetesObject) => c.kind === 'HorizontalPodAutoscaler';
+    for (const group of [children.filter((c) => !last(c)), children.filter(last)]) {
+      const parts = group.map(() => part(p));
+      const results = await Promise.allSettled(
+        group.map((c, i) => this.ensure(parts[i] as Pass, c, unwanted)),
+      );
+      for (const q of parts) merge(p, q);
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    }
+  }
+
+  private conflict(p: Pass, component: string, desired: KubernetesObject): void {
+    this.block(
+      p,
+      component,
+      {
+        reason: 'ChildConflict',
+        message: `${describe(desired)} already exists and is not controlled by this ServingStack; rename or delete it`,
+      },
+      true,
+    );
+  }
+
   /** Makes one child hold the intent, and notes whether it is in place. */
   private async ensure(p: Pass, desired: KubernetesObject, unwanted: KubernetesObject[]): Promise<void> {
     const { stack } = p;
     const component = componentOf(desired);
     const cache = this.caches.children.get(kindKey(desired.apiVersion, desired.kind));
     let live: KubernetesObject | undefined = cache?.get(desired.metadata?.name ?? '', stack.namespace);
-    if (!live) {
-      // Not in our (label-filtered) cache: an object of someone else may hold the name.
-      try {
-        live = await this.kube.read(desired);
-      } catch (err) {
-        const c = classify(err);
-        if (c === 'missingKind') return this.block(p, component, this.missingKind(desired), false);
-        if (c !== 'notFound') throw new StepError(`read ${describe(desired)}`, err);
-      }
-    }
-    if (live && controllerStackUid(live.metadata) !== stack.uid) {
-      return this.block(
-        p,
-        component,
-        {
-          reason: 'ChildConflict',
-          message: `${describe(desired)} already exists and is not controlled by this ServingStack; rename or delete it`,
-        },
-        true,
-      );
-    }
+    if (live && controllerStackUid(live.metadata) !== stack.uid) return this.conflict(p, component, desired);
     const intent = withIntent(desired);
-    if (!live || !inEffect(intent, live)) {
-      if (live && leavesReplicasOut(intent)) await this.holdReplicas(p, intent);
-      try {
-        const existed = live !== undefined;
-        live = await this.kube.apply(intent);
-        p.log.info({ child: describe(desired) }, existed ? 'updated child' : 'created child');
-        p.changes.push(`${existed ? 'updated' : 'created'} ${describe(desired)}`);
-      } catch (err) {
-        const c = classify(err);
-        if (c === 'missingKind') return this.block(p, component, this.missingKind(desired), false);
-        if (c !== 'rejected') throw new StepError(`apply ${describe(desired)}`, err);
-        const message = `${describe(desired)}: ${apiMessage(err)}`;
-        p.log.warn({ child: describe(desired), err: message }, 'apply rejected');
-        return this.block(p, component, { reason: 'ApplyRejected', message }, true);
-      }
+    if (!live) {
+      live = await this.create(p, component, intent);
+      if (!live) return;
+    } else if (!inEffect(intent, live)) {
+      if (leavesReplicasOut(intent)) await this.holdReplicas(p, intent);
+      live = await this.update(p, component, intent);
+      if (!live) return;
     }
     if (desired.kind === 'Deployment') {
       const pool = POOLS.find((x) => childNames.pool(stack, x) === desired.metadata?.name);
@@ -259,6 +285,81 @@ export class Reconciler {
     if (childKind(desired.apiVersion, desired.kind)?.judgedByGateway)
       await this.judge(p, component, live, unwanted);
     if (!p.unplaced.has(component)) p.placed.add(component);
+  }
+
+  /** A forced apply of a child of this stack; undefined when it is blocked. */
+  private async update(
+    p: Pass,
+    component: string,
+    intent: KubernetesObject,
+  ): Promise<KubernetesObject | undefined> {
+    try {
+      const live = await this.kube.apply(intent);
+      p.log.info({ child: describe(intent) }, 'updated child');
+      p.changes.push(`updated ${describe(intent)}`);
+      return live;
+    } catch (err) {
+      this.applyFailed(p, component, intent, err);
+      return undefined;
+    }
+  }
+
+  /**
+   * A child the caches do not hold: applied without force, which creates it where the name is free
+   * and tells (ownership.ts) when it is someone else's. Undefined when it is blocked.
+   */
+  private async create(
+    p: Pass,
+    component: string,
+    intent: KubernetesObject,
+  ): Promise<KubernetesObject | undefined> {
+    let live: KubernetesObject;
+    try {
+      live = await this.kube.apply(intent, { force: false });
+    } catch (err) {
+      const code = statusCode(err);
+      const contested = code === 409 || (code === 422 && isSecondController(apiMessage(err)));
+      if (!contested) {
+        this.applyFailed(p, component, intent, err);
+        return undefined;
+      }
+      // Only now read it: someone else's, or this stack's child that the caches do not show yet.
+      let other: KubernetesObject;
+      try {
+        other = await this.kube.read(intent);
+      } catch (readErr) {
+        throw new StepError(`read ${describe(intent)}`, readErr);
+      }
+      if (controllerStackUid(other.metadata) !== p.stack.uid) {
+        this.conflict(p, component, intent);
+        return undefined;
+      }
+      return this.update(p, component, intent);
+    }
+    const writer = foreignWriter(live);
+    if (writer !== undefined) {
+      // Someone else's object that held the operator's values already: give back what the apply took.
+      try {
+        await this.kube.apply(released(intent), { force: false });
+      } catch (err) {
+        throw new StepError(`release ${describe(intent)}`, err);
+      }
+      p.log.warn({ child: describe(intent), writer }, 'name taken by an object of someone else');
+      this.conflict(p, component, intent);
+      return undefined;
+    }
+    p.log.info({ child: describe(intent) }, 'created child');
+    p.changes.push(`created ${describe(intent)}`);
+    return live;
+  }
+
+  private applyFailed(p: Pass, component: string, intent: KubernetesObject, err: unknown): void {
+    const c = classify(err);
+    if (c === 'missingKind') return this.block(p, component, this.missingKind(intent), false);
+    if (c !== 'rejected') throw new StepError(`apply ${describe(intent)}`, err);
+    const message = `${describe(intent)}: ${apiMessage(err)}`;
+    p.log.warn({ child: describe(intent), err: message }, 'apply rejected');
+    this.block(p, component, { reason: 'ApplyRejected', message }, true);
   }
 
   /** Holds a Deployment's replicas at the live count while the operator's apply lets go of them. */

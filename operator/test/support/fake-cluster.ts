@@ -164,7 +164,34 @@ export class FakeCluster {
     const config = canonicalResources({ ...rest, metadata: meta });
     this.own(s, manager, 'Apply', '', leaves(config), force);
     this.recompute(s);
-    return clone(s.live) as T;
+    return this.withManagedFields(s) as T;
+  }
+
+  /** The object as an apply answers it: with managedFields (top-level fields per manager only). */
+  private withManagedFields(s: Stored): Obj {
+    const o = clone(s.live);
+    const managedFields = s.managers.map((m) => ({
+      manager: m.name,
+      operation: m.operation,
+      ...(m.subresource ? { subresource: m.subresource } : {}),
+      fieldsV1: Object.fromEntries([...m.leaves.keys()].map((k) => [`f:${pathOf(k)[0] ?? ''}`, {}])),
+    }));
+    o.metadata = { ...(o.metadata as Obj), managedFields };
+    return o;
+  }
+
+  /** An object made by someone else (kubectl create): it owns every field it sets. */
+  createForeign(obj: KubernetesObject, manager = 'kubectl-create'): void {
+    this.requests.push({ verb: 'update', kind: obj.kind ?? '', name: obj.metadata?.name ?? '', manager });
+    const ns = obj.metadata?.namespace ?? '';
+    const name = obj.metadata?.name ?? '';
+    const s = this.create(obj.apiVersion ?? '', obj.kind ?? '', ns, name);
+    const { apiVersion: _a, kind: _k, ...rest } = clone(obj) as unknown as Obj;
+    const meta = { ...(rest.metadata as Obj) };
+    delete meta.name;
+    delete meta.namespace;
+    this.own(s, manager, 'Update', '', leaves({ ...rest, metadata: meta }), true);
+    this.recompute(s);
   }
 
   async read(obj: KubernetesObject): Promise<KubernetesObject> {

@@ -468,7 +468,7 @@ describe('status', () => {
       500,
       'admission webhook "policy.example.com" failed: internal error',
     ],
-    ['a 403 on a read', 'get', 'Service', 403, 'services "sentiment-latency" is forbidden'],
+    ['a 429 on an apply', 'apply', 'Service', 429, 'the server has received too many requests'],
   ] as const)(
     '%s shows as Ready=False with reason and message, and the pass still fails for backoff',
     async (_what, verb, kind, code, message) => {

@@ -1,0 +1,50 @@
+// Whose object is it? The caches hold only the operator's children (a label selector), so a name
+// missing from them is either free or taken by someone else. Instead of reading before every create,
+// the operator applies without force and learns from the answer:
+//  - 409: someone else owns fields with other values (an object made with kubectl create, say);
+//  - 422 about ownerReferences: it has another controller;
+//  - success, but managedFields show another manager that wrote its content (spec, data, ...):
+//    someone else's object that already held exactly the operator's values. The apply added the
+//    operator's labels, owner reference and annotation to it, so they are released again.
+// Only then is the object read, to tell a ChildConflict from a child of this stack the caches do
+// not show yet.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { FIELD_MANAGER } from '../builders/names.ts';
+import { HANDOVER_MANAGER } from './replicas.ts';
+
+interface ManagedFieldsEntry {
+  manager?: string;
+  operation?: string;
+  subresource?: string;
+  fieldsV1?: Record<string, unknown>;
+}
+
+const OURS = new Set([FIELD_MANAGER, HANDOVER_MANAGER]);
+/** What other controllers write on the operator's children without making them theirs. */
+const NOT_CONTENT = new Set(['f:metadata', 'f:status']);
+
+/** A field manager other than the operator's that wrote the object's content, if any. */
+export function foreignWriter(o: KubernetesObject): string | undefined {
+  const entries = (o.metadata?.managedFields ?? []) as ManagedFieldsEntry[];
+  const e = entries.find(
+    (m) =>
+      !m.subresource &&
+      !OURS.has(m.manager ?? '') &&
+      Object.keys(m.fieldsV1 ?? {}).some((k) => k !== '.' && !NOT_CONTENT.has(k)),
+  );
+  return e ? (e.manager ?? 'unknown') : undefined;
+}
+
+/** What to apply to give back every field the operator's manager took on someone else's object. */
+export function released(o: KubernetesObject): KubernetesObject {
+  return {
+    apiVersion: o.apiVersion,
+    kind: o.kind,
+    metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace },
+  };
+}
+
+/** The API server refused a second controller owner reference. */
+export function isSecondController(message: string): boolean {
+  return /ownerReferences/i.test(message) && /controller/i.test(message);
+}
