@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics.ts';
 import { CHILD_KINDS, kindKey, watchPath, type ChildKind } from '../reconcile/kinds.ts';
 import type { Caches, ReconcileResult } from '../reconcile/reconciler.ts';
 import { MultiNamespaceCache, type Supervised } from './informers.ts';
+import { childSignature, leanChild, leanStack, stackSignature } from './lean.ts';
 import { realTimers, WorkQueue, type Timers } from './queue.ts';
 
 export interface InformerSpec<T extends KubernetesObject> {
@@ -20,6 +21,10 @@ export interface InformerSpec<T extends KubernetesObject> {
   list: () => Promise<KubernetesListObject<T>>;
   labelSelector?: string;
   optional: boolean;
+  /** What the cache keeps of each object (lean.ts). */
+  transform?: (o: T) => T;
+  /** An update whose signature did not change starts no pass. */
+  signature?: (o: T) => string;
 }
 
 export type InformerFactory = <T extends KubernetesObject>(spec: InformerSpec<T>) => Supervised<T>;
@@ -71,6 +76,9 @@ export class Controller {
         path: watchPath({ prefix: `/apis/${GROUP}/${VERSION}`, plural: PLURAL }, ns),
         list: d.listers.stacks(ns),
         optional: false,
+        transform: leanStack,
+        // Status-only updates (the operator's own status writes included) start no pass.
+        signature: stackSignature,
       });
       const enqueue = (s: ServingStack) => this.enqueue(s.metadata.namespace, s.metadata.name);
       inf.on('add', enqueue);
@@ -92,6 +100,9 @@ export class Controller {
           list: d.listers.children(k, ns, MANAGED_SELECTOR),
           labelSelector: MANAGED_SELECTOR,
           optional: k.optional,
+          transform: leanChild(k.kind),
+          // Only a change of what the cache keeps (what a pass reads) starts one.
+          signature: childSignature,
         });
         const enqueueOwner = (o: KubernetesObject) =>
           this.enqueue(o.metadata?.namespace, controllerStackName(o.metadata));

@@ -4,6 +4,8 @@
 // retried ever more slowly (up to 5 minutes), and counts as synced only when the kind is optional,
 // so a missing ServingStack CRD shows in /readyz. Watches ask for bookmarks (a restarted watch
 // resumes from a recent resourceVersion instead of relisting), and none outlives stop().
+// Every listed or watched object passes `transform` before the cache keeps it (lean.ts), and an
+// update fires only when `signature` says the kept object changed in a way that matters.
 import {
   ListWatch,
   type KubernetesListObject,
@@ -36,6 +38,10 @@ export interface InformerOptions<T extends KubernetesObject> {
   log: Logger;
   onRestart: () => void;
   timers?: Timers;
+  /** What the cache keeps of each object. */
+  transform?: (o: T) => T;
+  /** Updates with an unchanged signature fire no 'update'. */
+  signature?: (o: T) => string;
 }
 
 export const MIN_BACKOFF_MS = 1_000;
@@ -47,14 +53,24 @@ export const MAX_NOT_SERVED_BACKOFF_MS = 5 * 60_000;
 class InformerWatch implements WatchOpener {
   stopped = false;
   private readonly inner: WatchOpener;
+  private readonly transform: (o: KubernetesObject) => KubernetesObject;
 
-  constructor(inner: WatchOpener) {
+  constructor(inner: WatchOpener, transform: (o: KubernetesObject) => KubernetesObject) {
     this.inner = inner;
+    this.transform = transform;
   }
 
   async watch(...[path, params, cb, done]: Parameters<Watch['watch']>): Promise<AbortController> {
     if (this.stopped) return aborted();
-    const request = await this.inner.watch(path, { ...params, allowWatchBookmarks: true }, cb, done);
+    const lean = (phase: string, obj: unknown, raw: unknown) =>
+      cb(
+        phase,
+        phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED'
+          ? this.transform(obj as KubernetesObject)
+          : obj,
+        raw,
+      );
+    const request = await this.inner.watch(path, { ...params, allowWatchBookmarks: true }, lean, done);
     // stop() came while the watch was being opened (ListWatch does not look again): close it now.
     if (this.stopped) request.abort();
     return request;
@@ -72,8 +88,29 @@ const isNotServed = (err: unknown) =>
 
 export function supervisedInformer<T extends KubernetesObject>(o: InformerOptions<T>): Supervised<T> {
   const timers = o.timers ?? realTimers;
-  const watch = new InformerWatch(o.watch);
-  const inf = new ListWatch<T>(o.path, watch as unknown as Watch, o.list, false, o.labelSelector);
+  const transform = o.transform ?? ((x: T) => x);
+  const watch = new InformerWatch(o.watch, transform as unknown as (x: KubernetesObject) => KubernetesObject);
+  const list = async () => {
+    const l = await o.list();
+    return { ...l, items: l.items.map(transform) };
+  };
+  const inf = new ListWatch<T>(o.path, watch as unknown as Watch, list, false, o.labelSelector);
+  // Signatures of what the cache holds, by namespace/name, when updates are filtered.
+  const signatures = new Map<string, string>();
+  const updates: ((x: T) => void)[] = [];
+  const keyOf = (x: T) => `${x.metadata?.namespace ?? ''}/${x.metadata?.name ?? ''}`;
+  if (o.signature) {
+    const sig = o.signature;
+    inf.on('add', (x) => signatures.set(keyOf(x), sig(x)));
+    inf.on('delete', (x) => signatures.delete(keyOf(x)));
+    inf.on('update', (x) => {
+      const k = keyOf(x);
+      const next = sig(x);
+      if (signatures.get(k) === next) return;
+      signatures.set(k, next);
+      for (const cb of updates) cb(x);
+    });
+  }
   let delay = MIN_BACKOFF_MS;
   let failed = false;
   let listed = false;
@@ -115,7 +152,10 @@ export function supervisedInformer<T extends KubernetesObject>(o: InformerOption
 
   return {
     cache: inf,
-    on: (verb, cb) => inf.on(verb, cb),
+    on: (verb, cb) => {
+      if (verb === 'update' && o.signature) updates.push(cb);
+      else inf.on(verb, cb);
+    },
     synced: () => (listed && !failed) || (notServed && o.optional),
     start: begin,
     stop: async () => {

@@ -1,0 +1,206 @@
+// Lean caches and which updates start a pass: the real supervised informer (client-node's ListWatch)
+// over a fake list and a fake watch that the test feeds events through, with the transforms and
+// signatures the controller gives each kind.
+import { describe, expect, test } from '@jest/globals';
+import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { supervisedInformer, type WatchOpener } from '../../src/controller/informers.ts';
+import { childSignature, leanChild, leanStack, stackSignature } from '../../src/controller/lean.ts';
+import { INTENT_ANNOTATION } from '../../src/reconcile/intent.ts';
+import { ManualClock } from '../support/manual-clock.ts';
+
+type Obj = KubernetesObject & Record<string, unknown>;
+type Cb = (phase: string, obj: unknown, raw: unknown) => void;
+
+class FeedWatch implements WatchOpener {
+  cb: Cb = () => {};
+  params: Record<string, unknown> = {};
+  async watch(_p: string, params: Record<string, unknown>, cb: Cb): Promise<AbortController> {
+    this.cb = cb;
+    this.params = params;
+    return new AbortController();
+  }
+  send(phase: string, obj: Obj): void {
+    this.cb(phase, structuredClone(obj), {});
+  }
+}
+
+const managedFields = [
+  { manager: 'kube-controller-manager', operation: 'Update', fieldsV1: { 'f:status': {} } },
+];
+
+const deployment = (
+  rv: string,
+  status: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Obj => ({
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: {
+    name: 'demo-latency',
+    namespace: 'ml',
+    uid: 'd-1',
+    resourceVersion: rv,
+    generation: 2,
+    creationTimestamp: new Date('2026-12-01T00:00:00Z'),
+    labels: { 'app.kubernetes.io/managed-by': 'servingstack-operator' },
+    annotations: {
+      [INTENT_ANNOTATION]: 'abc',
+      'kubectl.kubernetes.io/last-applied-configuration': 'x'.repeat(5000),
+    },
+    ownerReferences: [
+      {
+        apiVersion: 'servingstack.dev/v1alpha1',
+        kind: 'ServingStack',
+        name: 'demo',
+        uid: 's-1',
+        controller: true,
+      },
+    ],
+    managedFields,
+    ...extra,
+  },
+  spec: { replicas: 1, template: { spec: { containers: [{ name: 'server', image: 'x' }] } } },
+  status,
+});
+
+const available = (at: string) => ({
+  observedGeneration: 2,
+  replicas: 1,
+  readyReplicas: 1,
+  updatedReplicas: 1,
+  conditions: [
+    {
+      type: 'Available',
+      status: 'True',
+      reason: 'MinimumReplicasAvailable',
+      lastUpdateTime: at,
+      lastTransitionTime: at,
+    },
+    {
+      type: 'Progressing',
+      status: 'True',
+      reason: 'NewReplicaSetAvailable',
+      message: `ReplicaSet at ${at}`,
+      lastUpdateTime: at,
+    },
+  ],
+});
+
+async function informer(kind: 'Deployment' | 'ServingStack', items: Obj[]) {
+  const watch = new FeedWatch();
+  const isStack = kind === 'ServingStack';
+  const inf = supervisedInformer<KubernetesObject>({
+    path: '/x',
+    list: async () =>
+      ({
+        apiVersion: 'v1',
+        kind: 'List',
+        metadata: { resourceVersion: '1' },
+        items,
+      }) as KubernetesListObject<KubernetesObject>,
+    optional: false,
+    watch,
+    log: pino({ level: 'silent' }),
+    onRestart: () => {},
+    timers: new ManualClock(),
+    transform: isStack ? leanStack : leanChild(kind),
+    signature: isStack ? stackSignature : childSignature,
+  });
+  const updates: KubernetesObject[] = [];
+  inf.on('update', (o) => updates.push(o));
+  await inf.start();
+  return { inf, watch, updates };
+}
+
+describe('lean caches', () => {
+  test('a cached child has no managedFields, last-applied annotation or timestamps; keeps labels, intent, owners, uid, spec and the status a pass reads', async () => {
+    const h = await informer('Deployment', [deployment('5', available('2026-12-01T00:00:00Z'))]);
+    const listed = h.inf.cache.get('demo-latency', 'ml') as Obj;
+    h.watch.send('MODIFIED', deployment('6', { ...available('2026-12-01T00:00:00Z'), readyReplicas: 0 }));
+    const watched = h.inf.cache.get('demo-latency', 'ml') as Obj;
+    for (const o of [listed, watched]) {
+      expect(o.metadata?.managedFields).toBeUndefined();
+      expect(o.metadata?.creationTimestamp).toBeUndefined();
+      expect(o.metadata?.annotations).toEqual({ [INTENT_ANNOTATION]: 'abc' });
+      expect(o.metadata?.labels).toEqual({ 'app.kubernetes.io/managed-by': 'servingstack-operator' });
+      expect(o.metadata?.ownerReferences?.[0]?.uid).toBe('s-1');
+      expect(o.metadata?.uid).toBe('d-1');
+      expect(o.spec).toEqual({
+        replicas: 1,
+        template: { spec: { containers: [{ name: 'server', image: 'x' }] } },
+      });
+      const status = o.status as { conditions: Record<string, unknown>[]; updatedReplicas?: number };
+      expect(status.updatedReplicas).toBeUndefined();
+      expect(status.conditions.map((c) => c.type)).toEqual(['Available', 'Progressing']);
+      expect(status.conditions[0]?.lastTransitionTime).toBeUndefined();
+    }
+    expect(JSON.stringify(watched).length).toBeLessThan(
+      JSON.stringify(deployment('6', available('x'))).length / 5,
+    );
+    // Watches ask for bookmarks.
+    expect(h.watch.params.allowWatchBookmarks).toBe(true);
+  });
+});
+
+describe('which updates start a pass', () => {
+  test('a child: times, managedFields and counters the operator does not read start none; readiness does', async () => {
+    const h = await informer('Deployment', [deployment('5', available('2026-12-01T00:00:00Z'))]);
+    h.watch.send('MODIFIED', deployment('6', available('2026-12-01T00:05:00Z')));
+    h.watch.send(
+      'MODIFIED',
+      deployment('7', { ...available('2026-12-01T00:06:00Z'), observedGeneration: 3, updatedReplicas: 2 }),
+    );
+    expect(h.updates).toEqual([]);
+    // The cache still follows every version (the next pass reads the newest).
+    expect(h.inf.cache.get('demo-latency', 'ml')?.metadata?.resourceVersion).toBe('7');
+    h.watch.send('MODIFIED', deployment('8', { ...available('2026-12-01T00:07:00Z'), readyReplicas: 0 }));
+    expect(h.updates).toHaveLength(1);
+    // Someone edits a field the operator applies: a pass puts it back.
+    const edited = deployment('9', { ...available('2026-12-01T00:07:00Z'), readyReplicas: 0 });
+    (edited.spec as { replicas: number }).replicas = 5;
+    h.watch.send('MODIFIED', edited);
+    expect(h.updates).toHaveLength(2);
+    // Someone removes the operator's intent annotation: a pass too.
+    h.watch.send('MODIFIED', {
+      ...edited,
+      metadata: { ...edited.metadata, resourceVersion: '10', annotations: {} },
+    });
+    expect(h.updates).toHaveLength(3);
+  });
+
+  test('a stack: status-only updates (the operator’s own writes) start none; a new generation or a deletion does', async () => {
+    const s = (
+      rv: string,
+      generation: number,
+      status: unknown,
+      extra: Record<string, unknown> = {},
+    ): Obj => ({
+      apiVersion: 'servingstack.dev/v1alpha1',
+      kind: 'ServingStack',
+      metadata: {
+        name: 'demo',
+        namespace: 'ml',
+        uid: 's-1',
+        resourceVersion: rv,
+        generation,
+        managedFields,
+        ...extra,
+      },
+      spec: { replicas: generation },
+      status,
+    });
+    const h = await informer('ServingStack', [s('1', 1, {})]);
+    h.watch.send('MODIFIED', s('2', 1, { conditions: [{ type: 'Ready', status: 'True' }] }));
+    h.watch.send('MODIFIED', s('3', 1, { conditions: [{ type: 'Ready', status: 'False' }] }));
+    expect(h.updates).toEqual([]);
+    // The cache holds the newest status (a pass compares against it) without managedFields.
+    const cached = h.inf.cache.get('demo', 'ml') as Obj;
+    expect(cached.status).toEqual({ conditions: [{ type: 'Ready', status: 'False' }] });
+    expect(cached.metadata?.managedFields).toBeUndefined();
+    h.watch.send('MODIFIED', s('4', 2, {}));
+    expect(h.updates).toHaveLength(1);
+    h.watch.send('MODIFIED', s('5', 2, {}, { deletionTimestamp: '2026-12-01T00:00:00Z' }));
+    expect(h.updates).toHaveLength(2);
+  });
+});
