@@ -62,6 +62,11 @@ export class FakeTransport implements HttpLibrary {
   readonly objects = new Map<string, unknown>();
   /** When set, requests wait for it (or for their abort signal). */
   hold: Promise<void> | undefined;
+  /**
+   * Paths of objects someone else has made: an apply without force answers 409 there, and a GET
+   * finds an object without the operator's owner reference.
+   */
+  taken: (path: string) => boolean = () => false;
 
   send(ctx: RequestContext): Observable<ResponseContext> {
     const raw = ctx.getBody();
@@ -95,12 +100,23 @@ export class FakeTransport implements HttpLibrary {
     if (s.method === 'GET') {
       const found = this.objects.get(path);
       if (found) return json(200, found);
+      if (this.taken(path))
+        return json(200, {
+          metadata: { name: path.split('/').pop(), uid: 'someone-else', resourceVersion: '1' },
+        });
       if (isCollection(path)) {
         return json(200, { kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: [] });
       }
       return json(404, { kind: 'Status', code: 404, reason: 'NotFound', message: `${path} not found` });
     }
     if (s.method === 'DELETE') return json(200, { kind: 'Status', status: 'Success' });
+    if (s.method === 'PATCH' && this.taken(path) && s.url.searchParams.get('force') !== 'true')
+      return json(409, {
+        kind: 'Status',
+        code: 409,
+        reason: 'Conflict',
+        message: 'Apply failed with 1 conflict',
+      });
     const body = (s.body ?? {}) as { metadata?: Record<string, unknown> };
     return json(200, { ...body, metadata: { ...body.metadata, uid: 'uid-echo', resourceVersion: '2' } });
   }

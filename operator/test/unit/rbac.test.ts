@@ -178,6 +178,16 @@ async function everyCallTheOperatorMakes(): Promise<Sent[]> {
   cache('HTTPRoute').items.push(owned('HTTPRoute', childNames.routing(stack), 'routing'));
   cache('Ingress').items.length = 0;
   await pass({});
+  // A new stack whose every child name someone else has taken: each apply without force conflicts
+  // (409) and only then is the name read, with Ingresses and with an HTTPRoute.
+  transport.taken = (p) =>
+    /\/namespaces\/ml\/(services|deployments|horizontalpodautoscalers|ingresses|httproutes)\//.test(p);
+  for (const c of children.values()) c.items.length = 0;
+  await pass({ latency: { autoscaling: {} } });
+  await pass({
+    latency: { autoscaling: {} },
+    routing: { host: 'h.example.com', provider: 'gateway-api', gateway: { name: 'gw' } },
+  });
   return transport.sent;
 }
 
