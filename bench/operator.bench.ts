@@ -1,22 +1,23 @@
 // Operator benchmark (figures, not a test): `node bench/operator.bench.ts [N ...]` against the local
 // cluster (make cluster-up). For each N (default 100 and 1000):
-//   - baseline: a plain client creates N stacks and server-side-applies every child itself — what
-//     the API server allows with the same parallelism;
-//   - operator: the operator (one process, CONCURRENCY workers) makes the same children for N
-//     new stacks; time from the first create until every child exists;
-//   - then API writes during one no-op resync period (shortened to RESYNC_S, stated in the results)
-//     and the operator's resident memory.
+//   - baseline: a plain client (client-node on one keep-alive pool, the operator's SharedTransport,
+//     CONCURRENCY requests in flight) creates N stacks and server-side-applies every child itself;
+//   - operator: the operator (one process, CONCURRENCY workers, as many connections) makes the same
+//     children for N new stacks. Both are timed from the API server's audit log, the same way: from
+//     when it received the first stack's create until it answered the last child's apply;
+//   - then, from the audit log, the operator's writes during one no-op resync period (shortened to
+//     RESYNC_S), its resident memory and heap; a standby takes over the lease when the leader stops
+//     (hand-over: until it has reconciled every stack), and a restarted operator converges; both
+//     must write nothing.
 // Pools have replicas 0 so no pods are made: the figure is the operator's, not the scheduler's.
 // Stop any other operator first (`make down` stops the demo's): one watching all namespaces would
 // also reconcile the benchmark's stacks and skew both sides.
 // Results: bench/results/operator.json, and the "## Operator" section of docs/benchmarks.md.
 import {
-  AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
   KubernetesObjectApi,
-  NetworkingV1Api,
   PatchStrategy,
   type KubernetesObject,
 } from '@kubernetes/client-node';
@@ -28,26 +29,32 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { withDefaults, type ServingStack } from '../operator/src/api/servingstack.ts';
 import { buildDesired } from '../operator/src/builders/desired.ts';
 import { FIELD_MANAGER } from '../operator/src/builders/names.ts';
+import { apiConfiguration, OPEN_GATE, userAgent } from '../operator/src/controller/api-clients.ts';
+import { SharedTransport } from '../operator/src/controller/transport.ts';
 import { metricSum, OperatorProcess, REPO_ROOT } from '../operator/test/support/operator-process.ts';
+import { AuditTail, describe, type Write } from './lib/audit-tail.ts';
 import { writeDocsSection } from './lib/docs-section.ts';
 
 const CONCURRENCY = 16;
-const RESYNC_S = 60;
+const RESYNC_S = 30;
 const SIZES = process.argv
   .slice(2)
   .map(Number)
   .filter((n) => n > 0);
 const NS = SIZES.length > 0 ? SIZES : [100, 1000];
 const CHILDREN_PER_STACK = 6; // 2 Deployments, 2 Services, 2 Ingresses (no autoscaling)
+const CHILD_RESOURCES = new Set(['deployments', 'services', 'ingresses']);
+const PLAIN = 'bench-plain';
 
 const kc = new KubeConfig();
 kc.loadFromDefault();
-const custom = kc.makeApiClient(CustomObjectsApi);
-const core = kc.makeApiClient(CoreV1Api);
-const apps = kc.makeApiClient(AppsV1Api);
-const net = kc.makeApiClient(NetworkingV1Api);
-const objects = KubernetesObjectApi.makeApiClient(kc);
+const transport = new SharedTransport(kc, { maxConnections: CONCURRENCY });
+const config = apiConfiguration(kc, OPEN_GATE, PLAIN, undefined, transport);
+const custom = new CustomObjectsApi(config);
+const core = new CoreV1Api(config);
+const objects = new KubernetesObjectApi(config);
 const kubectl = join(REPO_ROOT, '.cluster/bin/kubectl');
+const audit = new AuditTail();
 
 function stack(namespace: string, i: number): ServingStack {
   return {
@@ -94,23 +101,39 @@ async function createStacks(namespace: string, n: number): Promise<ServingStack[
   return out;
 }
 
-async function countChildren(namespace: string): Promise<number> {
-  const labelSelector = 'app.kubernetes.io/managed-by=servingstack-operator';
-  const [d, s, i] = await Promise.all([
-    apps.listNamespacedDeployment({ namespace, labelSelector }),
-    core.listNamespacedService({ namespace, labelSelector }),
-    net.listNamespacedIngress({ namespace, labelSelector }),
-  ]);
-  return d.items.length + s.items.length + i.items.length;
-}
+const ok = (e: Write) => (e.responseStatus?.code ?? 500) < 300;
+const isChildApply = (e: Write) =>
+  e.verb === 'patch' &&
+  !e.objectRef?.subresource &&
+  CHILD_RESOURCES.has(e.objectRef?.resource ?? '') &&
+  ok(e);
 
-async function waitChildren(namespace: string, want: number, timeoutMs: number): Promise<void> {
+/**
+ * Waits until the API server has answered an apply of every child in `namespace`; returns the time
+ * from the first stack create it received to the last child apply it answered, in ms.
+ */
+async function childrenApplied(namespace: string, n: number, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
-  // A failed poll (e.g. the shared API server restarting) is retried until the deadline.
-  while ((await countChildren(namespace).catch(() => -1)) < want) {
+  const want = n * CHILDREN_PER_STACK;
+  for (;;) {
+    audit.poll();
+    const writes = audit.filter({ namespace });
+    const applies = writes.filter(isChildApply);
+    const seen = new Set(applies.map((e) => `${e.objectRef?.resource}/${e.objectRef?.name}`));
+    if (seen.size >= want) {
+      const first = Math.min(
+        ...writes
+          .filter((e) => e.verb === 'create' && e.objectRef?.resource === 'servingstacks')
+          .map((e) => Date.parse(e.requestReceivedTimestamp)),
+      );
+      const last = Math.max(...applies.map((e) => Date.parse(e.stageTimestamp)));
+      return last - first;
+    }
     if (Date.now() > deadline)
-      throw new Error(`bench: ${want} children not made within ${timeoutMs / 1000}s in ${namespace}`);
-    await sleep(500);
+      throw new Error(
+        `bench: ${seen.size} of ${want} children applied within ${timeoutMs / 1000}s in ${namespace}`,
+      );
+    await sleep(250);
   }
 }
 
@@ -128,7 +151,6 @@ async function withNamespace<T>(prefix: string, fn: (ns: string) => Promise<T>):
 
 async function baseline(n: number): Promise<number> {
   return withNamespace('bench-plain', async (ns) => {
-    const t0 = performance.now();
     const stacks = await createStacks(ns, n);
     const children: KubernetesObject[] = stacks.flatMap(
       (s) =>
@@ -140,87 +162,188 @@ async function baseline(n: number): Promise<number> {
     await pool(children, async (c) => {
       await objects.patch(c, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
     });
-    const ms = performance.now() - t0;
-    await waitChildren(ns, n * CHILDREN_PER_STACK, 60_000);
-    return ms;
+    return childrenApplied(ns, n, 60_000);
+  });
+}
+
+interface Figures {
+  reconciles: number;
+  depth: number;
+  leader: number;
+  rss: number;
+  heap: number;
+}
+
+async function figures(op: OperatorProcess): Promise<Figures> {
+  const m = await op.metrics();
+  return {
+    reconciles: metricSum(m, 'servingstack_operator_reconcile_total'),
+    depth: metricSum(m, 'servingstack_operator_workqueue_depth'),
+    leader: metricSum(m, 'servingstack_operator_leader'),
+    rss: metricSum(m, 'servingstack_operator_process_resident_memory_bytes'),
+    heap: metricSum(m, 'servingstack_operator_nodejs_heap_size_used_bytes'),
+  };
+}
+
+/** Until the operator leads, has reconciled every stack once and has nothing queued; ms from `t0`. */
+async function converged(
+  op: OperatorProcess,
+  n: number,
+  t0: number,
+  timeoutMs: number,
+): Promise<{ ms: number; leadMs: number }> {
+  let leadMs = -1;
+  for (;;) {
+    const f = await figures(op).catch(() => undefined);
+    if (f && f.leader === 1 && leadMs < 0) leadMs = performance.now() - t0;
+    if (f && f.leader === 1 && f.reconciles >= n && f.depth === 0)
+      return { ms: performance.now() - t0, leadMs };
+    if (performance.now() - t0 > timeoutMs)
+      throw new Error(`bench: ${op.identity} did not converge on ${n} stacks`);
+    await sleep(100);
+  }
+}
+
+/** Until the operator has had nothing queued and written nothing for `quietMs`. */
+async function settled(op: OperatorProcess, ns: string, quietMs: number): Promise<void> {
+  for (;;) {
+    await sleep(quietMs);
+    audit.poll();
+    const recent = audit.filter({
+      namespace: ns,
+      userAgentPrefix: userAgent(op.identity),
+      since: Date.now() - quietMs,
+    });
+    if (recent.length === 0 && (await figures(op)).depth === 0) return;
+  }
+}
+
+function start(identity: string, ns: string, leaderElect: boolean): OperatorProcess {
+  return OperatorProcess.start({
+    identity,
+    namespaces: [ns],
+    leaseName: 'bench',
+    args: [
+      `--leader-elect=${String(leaderElect)}`,
+      '--resync-period',
+      String(RESYNC_S),
+      '--workers',
+      String(CONCURRENCY),
+    ],
+    env: { LOG_LEVEL: 'warn' },
   });
 }
 
 interface OperatorRun {
   ms: number;
-  writesDuringResync: number;
-  resyncSeconds: number;
+  writesDuringResync: string[];
   rssBytes: number;
+  heapBytes: number;
+  handoverMs: number;
+  handoverLeadMs: number;
+  handoverWrites: string[];
+  restartMs: number;
+  restartWrites: string[];
+  restartRssBytes: number;
 }
+
+const writesBy = (identity: string, ns: string, since: number) =>
+  (audit.poll(), audit.filter({ namespace: ns, userAgentPrefix: userAgent(identity), since })).map(describe);
 
 async function withOperator(n: number): Promise<OperatorRun> {
   return withNamespace('bench-op', async (ns) => {
-    const op = OperatorProcess.start({
-      identity: `bench-${n}`,
-      namespaces: [ns],
-      leaseName: 'bench',
-      args: ['--leader-elect=false', '--resync-period', String(RESYNC_S), '--workers', String(CONCURRENCY)],
-      env: { LOG_LEVEL: 'info' },
-    });
+    const a = start(`bench-${n}-a`, ns, true);
+    let b: OperatorProcess | undefined;
+    let c: OperatorProcess | undefined;
     try {
-      await op.ports();
-      await sleep(2_000); // informers listed (empty namespace)
-      const t0 = performance.now();
+      await a.ports();
+      await converged(a, 0, performance.now(), 60_000); // leader, informers listed (empty namespace)
+      await sleep(1_000);
       await createStacks(ns, n);
-      await waitChildren(ns, n * CHILDREN_PER_STACK, 30 * 60_000);
-      const ms = performance.now() - t0;
-      // Let status writes and the Deployment controller's updates settle, then count writes over one resync.
-      let last = -1;
-      for (;;) {
-        await sleep(5_000);
-        const m = await op.metrics();
-        const now = metricSum(m, 'servingstack_operator_api_requests_total');
-        const depth = metricSum(m, 'servingstack_operator_workqueue_depth');
-        if (now === last && depth === 0) break;
-        last = now;
-      }
-      const writes = (m: string) =>
-        ['apply', 'delete', 'apply-status', 'patch-status'].reduce(
-          (a, v) => a + metricSum(m, 'servingstack_operator_api_requests_total', `verb="${v}"`),
-          0,
+      const ms = await childrenApplied(ns, n, 30 * 60_000);
+      // Status writes and the Deployment controller's updates settle; then one resync period.
+      await settled(a, ns, 5_000);
+      const before = (await figures(a)).reconciles;
+      const t = Date.now();
+      await sleep((RESYNC_S + 5) * 1000);
+      const after = await figures(a);
+      if (after.reconciles - before < n)
+        throw new Error(
+          `bench: only ${after.reconciles - before} reconciles during the resync window, expected ≥ ${n}`,
         );
-      const before = writes(await op.metrics());
-      const reconcilesBefore = metricSum(await op.metrics(), 'servingstack_operator_reconcile_total');
-      await sleep((RESYNC_S + 10) * 1000);
-      const after = await op.metrics();
-      const reconciles = metricSum(after, 'servingstack_operator_reconcile_total') - reconcilesBefore;
-      if (reconciles < n)
-        throw new Error(`bench: only ${reconciles} reconciles during the resync window, expected ≥ ${n}`);
+      const writesDuringResync = writesBy(a.identity, ns, t);
+
+      // Hand-over: a standby waits on the lease; the leader stops (and releases it).
+      b = start(`bench-${n}-b`, ns, true);
+      await b.ports();
+      await sleep(3_000);
+      const t0 = performance.now();
+      const since = Date.now();
+      await a.stop('SIGTERM');
+      const h = await converged(b, n, t0, 10 * 60_000);
+      await settled(b, ns, 3_000);
+      const handoverWrites = writesBy(b.identity, ns, since);
+      await b.stop('SIGTERM');
+
+      // A restarted operator (no leader election): from process start to every stack reconciled.
+      const t1 = performance.now();
+      const since1 = Date.now();
+      c = start(`bench-${n}-c`, ns, false);
+      const r = await converged(c, n, t1, 10 * 60_000);
+      await settled(c, ns, 3_000);
+      const restart = await figures(c);
       return {
         ms,
-        writesDuringResync: writes(after) - before,
-        resyncSeconds: RESYNC_S,
-        rssBytes: metricSum(after, 'servingstack_operator_process_resident_memory_bytes'),
+        writesDuringResync,
+        rssBytes: after.rss,
+        heapBytes: after.heap,
+        handoverMs: h.ms,
+        handoverLeadMs: h.leadMs,
+        handoverWrites,
+        restartMs: r.ms,
+        restartWrites: writesBy(c.identity, ns, since1),
+        restartRssBytes: restart.rss,
       };
     } finally {
-      await op.stop('SIGTERM');
+      for (const op of [a, b, c]) await op?.stop('SIGTERM').catch(() => {});
     }
   });
 }
 
+const MiB = (b: number) => +(b / 2 ** 20).toFixed(0);
+const sec = (ms: number) => +(ms / 1000).toFixed(1);
+
 function summarise(rows: Record<string, unknown>[]): string {
+  const [small, big] = [rows[0], rows[rows.length - 1]];
+  const slope =
+    small && big && big !== small
+      ? ((Number(big.rssMiB) - Number(small.rssMiB)) * 1024) / (Number(big.stacks) - Number(small.stacks))
+      : undefined;
   const lines = [
     '## Operator',
     '',
     `Measured by \`bench/operator.bench.ts\` on ${new Date().toISOString().slice(0, 10)} against the local control plane`,
     `(one machine, the API server and etcd sharing its CPUs with the operator). Stacks have replicas 0 (no pods);`,
-    `${CHILDREN_PER_STACK} children each. Both sides use ${CONCURRENCY} parallel requests for creating the stacks; the plain client`,
-    `also applies children ${CONCURRENCY} at a time; the operator runs ${CONCURRENCY} workers (default 4). Each operator pass`,
-    `also reads a missing child before creating it (to never adopt someone else's object) and writes the status. The no-op resync period was`,
-    `shortened to ${RESYNC_S} s for the measurement (default 300 s). A temporary second ServiceCIDR (a /16) gives the`,
-    `cluster's /24 Service range room for 2000 Services per side.`,
+    `${CHILDREN_PER_STACK} children each. The plain client is client-node on one keep-alive pool of ${CONCURRENCY} connections`,
+    `(the operator's SharedTransport) with ${CONCURRENCY} requests in flight: it creates the stacks, then applies every child;`,
+    `the benchmark creates the stacks for the operator the same way, and the operator runs ${CONCURRENCY} workers (default 4)`,
+    `on ${CONCURRENCY} connections. Both times come from the API server's audit log: from the first stack's create received to`,
+    `the last child's apply answered. Writes are counted from the audit log too (the operator's User-Agent), Events`,
+    `included. The no-op resync period was shortened to ${RESYNC_S} s for the measurement (default 300 s). Hand-over: a`,
+    `standby waits on the lease, the leader is stopped (SIGTERM releases the lease), time until the standby leads and has`,
+    `reconciled every stack with nothing queued. Restart: a new process (no leader election), from its start to the same`,
+    `point. A temporary second ServiceCIDR (a /16) gives the cluster's /24 Service range room for 2000 Services per side.`,
     '',
-    '| stacks | plain client (s) | operator (s) | operator / plain | API writes during a no-op resync | operator RSS (MiB) |',
-    '| --- | --- | --- | --- | --- | --- |',
+    '| stacks | plain client (s) | operator (s) | operator / plain | writes during a no-op resync | RSS / heap after creating (MiB) | hand-over (s) (lease taken after) | writes | restart converged (s) | writes | RSS after restart (MiB) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows.map(
       (r) =>
-        `| ${String(r.stacks)} | ${String(r.plainSeconds)} | ${String(r.operatorSeconds)} | ${String(r.ratio)} | ${String(r.writesDuringResync)} | ${String(r.rssMiB)} |`,
+        `| ${String(r.stacks)} | ${String(r.plainSeconds)} | ${String(r.operatorSeconds)} | ${String(r.ratio)} | ${String(r.writesDuringResync)} | ${String(r.rssMiB)} / ${String(r.heapMiB)} | ${String(r.handoverSeconds)} (${String(r.handoverLeadSeconds)}) | ${String(r.handoverWrites)} | ${String(r.restartSeconds)} | ${String(r.restartWrites)} | ${String(r.restartRssMiB)} |`,
     ),
+    '',
+    slope !== undefined
+      ? `Memory per stack (RSS slope from ${String(small?.stacks)} to ${String(big?.stacks)} stacks): ${slope.toFixed(1)} KiB.`
+      : '',
     '',
   ];
   return lines.join('\n');
@@ -242,6 +365,7 @@ async function main(): Promise<void> {
   try {
     await measure();
   } finally {
+    await transport.close();
     execFileSync(kubectl, ['delete', 'servicecidr', 'servingstack-bench', '--wait=false'], {
       stdio: 'inherit',
     });
@@ -257,12 +381,20 @@ async function measure(): Promise<void> {
     const op = await withOperator(n);
     const row = {
       stacks: n,
-      plainSeconds: +(plain / 1000).toFixed(1),
-      operatorSeconds: +(op.ms / 1000).toFixed(1),
+      plainSeconds: sec(plain),
+      operatorSeconds: sec(op.ms),
       ratio: +(op.ms / plain).toFixed(2),
-      writesDuringResync: op.writesDuringResync,
-      resyncSeconds: op.resyncSeconds,
-      rssMiB: +(op.rssBytes / 2 ** 20).toFixed(0),
+      writesDuringResync: op.writesDuringResync.length,
+      resyncSeconds: RESYNC_S,
+      rssMiB: MiB(op.rssBytes),
+      heapMiB: MiB(op.heapBytes),
+      handoverSeconds: sec(op.handoverMs),
+      handoverLeadSeconds: sec(op.handoverLeadMs),
+      handoverWrites: op.handoverWrites.length,
+      restartSeconds: sec(op.restartMs),
+      restartWrites: op.restartWrites.length,
+      restartRssMiB: MiB(op.restartRssBytes),
+      unexpectedWrites: [...op.writesDuringResync, ...op.handoverWrites, ...op.restartWrites].slice(0, 20),
     };
     console.log(JSON.stringify(row));
     rows.push(row);
