@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromDefault();
   // One keep-alive pool per API server for every client below (client-node opens one per call).
-  const transport = new SharedTransport(kc, { maxConnections: config.workers + 4 });
+  const transport = new SharedTransport(kc, { maxConnections: Math.max(16, config.workers) });
   const elector = config.leaderElect
     ? new LeaderElector({
         // Lease calls are never gated (they are how the gate opens); each carries its own deadline.
