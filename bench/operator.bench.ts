@@ -45,6 +45,17 @@ const NS = SIZES.length > 0 ? SIZES : [100, 1000];
 const CHILDREN_PER_STACK = 6; // 2 Deployments, 2 Services, 2 Ingresses (no autoscaling)
 const CHILD_RESOURCES = new Set(['deployments', 'services', 'ingresses']);
 const PLAIN = 'bench-plain';
+// The operator runs as the image runs it: compiled, with the image's V8 flags (operator/Dockerfile).
+const NODE_FLAGS = (
+  process.env.BENCH_OPERATOR_NODE_FLAGS ??
+  readFileSync(join(REPO_ROOT, 'operator/Dockerfile'), 'utf8').match(
+    /^ENTRYPOINT \["node", (.*)"operator\/dist\/main.js"\]$/m,
+  )?.[1] ??
+  ''
+)
+  .split(',')
+  .map((f) => f.trim().replace(/^"|"$/g, ''))
+  .filter(Boolean);
 
 const kc = new KubeConfig();
 kc.loadFromDefault();
@@ -230,7 +241,9 @@ function start(identity: string, ns: string, leaderElect: boolean): OperatorProc
       '--workers',
       String(CONCURRENCY),
     ],
-    env: { LOG_LEVEL: 'warn' },
+    env: { LOG_LEVEL: 'warn', NODE_OPTIONS: '' },
+    compiled: true,
+    nodeArgs: NODE_FLAGS,
   });
 }
 
@@ -358,6 +371,18 @@ spec: {cidrs: [10.100.0.0/16]}
 `;
 
 async function main(): Promise<void> {
+  execFileSync(
+    process.execPath,
+    [
+      join(REPO_ROOT, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      join(REPO_ROOT, 'operator/tsconfig.build.json'),
+    ],
+    {
+      stdio: 'inherit',
+    },
+  );
+  console.log(`operator bench: operator node flags ${JSON.stringify(NODE_FLAGS)}`);
   execFileSync(kubectl, ['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'crds')], {
     stdio: 'inherit',
   });

@@ -23,6 +23,10 @@ export interface OperatorOptions {
   leaseName: string;
   args?: string[];
   env?: Record<string, string>;
+  /** Run the compiled operator (operator/dist/main.js, as the image does) instead of the sources. */
+  compiled?: boolean;
+  /** Flags for node itself (before the script), e.g. V8 memory settings. */
+  nodeArgs?: string[];
 }
 
 export class OperatorProcess {
@@ -39,7 +43,8 @@ export class OperatorProcess {
     mkdirSync(logs, { recursive: true });
     this.logFile = createWriteStream(join(logs, `operator-${o.identity}.log`), { flags: 'a' });
     const args = [
-      join(REPO_ROOT, 'operator/src/main.ts'),
+      ...(o.nodeArgs ?? []),
+      join(REPO_ROOT, o.compiled ? 'operator/dist/main.js' : 'operator/src/main.ts'),
       '--watch-namespaces',
       o.namespaces.join(','),
       '--lease-namespace',
