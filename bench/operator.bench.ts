@@ -215,6 +215,16 @@ async function converged(
   }
 }
 
+async function ready(op: OperatorProcess): Promise<void> {
+  const { health } = await op.ports();
+  for (let i = 0; i < 600; i++) {
+    const res = await fetch(`http://127.0.0.1:${health}/readyz`).catch(() => undefined);
+    if (res?.status === 200) return;
+    await sleep(100);
+  }
+  throw new Error(`bench: ${op.identity} not ready within 60 s`);
+}
+
 /** Until the operator has had nothing queued and written nothing for `quietMs`. */
 async function settled(op: OperatorProcess, ns: string, quietMs: number): Promise<void> {
   for (;;) {
@@ -270,8 +280,8 @@ async function withOperator(n: number): Promise<OperatorRun> {
     let c: OperatorProcess | undefined;
     try {
       await a.ports();
-      await converged(a, 0, performance.now(), 60_000); // leader, informers listed (empty namespace)
-      await sleep(1_000);
+      await converged(a, 0, performance.now(), 60_000); // the leader
+      await ready(a); // informers listed (an empty namespace)
       await createStacks(ns, n);
       const ms = await childrenApplied(ns, n, 30 * 60_000);
       // Status writes and the Deployment controller's updates settle; then one resync period.
