@@ -17,8 +17,12 @@ type Obj = Record<string, unknown>;
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Plain JSON (list items are class instances with Dates and undefined fields; watch events are not). */
+/**
+ * Plain JSON: list items are class instances with Dates and undefined fields, and are copied;
+ * a watch event's object is plain JSON already, owned by nobody else, and is trimmed in place.
+ */
 function plain<T>(o: T): T {
+  if (isObj(o) && Object.getPrototypeOf(o) === Object.prototype) return o;
   return JSON.parse(JSON.stringify(o)) as T;
 }
 
@@ -88,7 +92,7 @@ export function leanChild<T extends KubernetesObject>(kind: string): (o: T) => T
     const c = plain(o) as unknown as Obj;
     leanMetadata(c);
     const status = leanStatus(kind, c.status);
-    if (status) c.status = plain(status);
+    if (status) c.status = JSON.parse(JSON.stringify(status)) as Obj;
     else delete c.status;
     return c as unknown as T;
   };
