@@ -103,6 +103,23 @@ describe('Controller', () => {
     ]);
   });
 
+  test('every informer keeps lean objects and filters updates: stacks by generation, children by what is kept', () => {
+    const h = setup();
+    for (const i of h.informers) {
+      expect(i.spec.transform).toBeDefined();
+      expect(i.spec.signature).toBeDefined();
+    }
+    const sig = h.of('servingstacks').spec.signature as (o: KubernetesObject) => string;
+    const s = { metadata: { name: 'a', namespace: 'ml', uid: 'u', generation: 1, resourceVersion: '1' } };
+    const statusOnly = { ...s, metadata: { ...s.metadata, resourceVersion: '2' }, status: { x: 1 } };
+    expect(sig(statusOnly)).toBe(sig(s));
+    expect(sig({ ...s, metadata: { ...s.metadata, generation: 2 } })).not.toBe(sig(s));
+    const lean = h.of('deployments').spec.transform as (o: KubernetesObject) => KubernetesObject;
+    expect(
+      lean({ metadata: { name: 'd', managedFields: [{ manager: 'x' }] } }).metadata?.managedFields,
+    ).toBeUndefined();
+  });
+
   test('a stack event enqueues the stack, a child event its owner; duplicates collapse', async () => {
     const h = setup();
     // Events that arrive while the informers fill up wait for the workers.
