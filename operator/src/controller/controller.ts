@@ -10,7 +10,7 @@ import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { CHILD_KINDS, kindKey, watchPath, type ChildKind } from '../reconcile/kinds.ts';
 import type { Caches, ReconcileResult } from '../reconcile/reconciler.ts';
-import { MultiNamespaceCache, type Supervised } from './informers.ts';
+import { MultiNamespaceCache, type Page, type Supervised } from './informers.ts';
 import { childSignature, leanChild, leanStack, stackSignature } from './lean.ts';
 import { realTimers, WorkQueue, type Timers } from './queue.ts';
 
@@ -18,7 +18,7 @@ export interface InformerSpec<T extends KubernetesObject> {
   /** For logs and metrics: the plural of the kind. */
   resource: string;
   path: string;
-  list: () => Promise<KubernetesListObject<T>>;
+  list: (page?: Page) => Promise<KubernetesListObject<T>>;
   labelSelector?: string;
   optional: boolean;
   /** What the cache keeps of each object (lean.ts). */
@@ -31,12 +31,12 @@ export type InformerFactory = <T extends KubernetesObject>(spec: InformerSpec<T>
 
 /** List calls per kind and namespace (undefined: all namespaces). */
 export interface Listers {
-  stacks(namespace: string | undefined): () => Promise<KubernetesListObject<ServingStack>>;
+  stacks(namespace: string | undefined): (page?: Page) => Promise<KubernetesListObject<ServingStack>>;
   children(
     kind: ChildKind,
     namespace: string | undefined,
     labelSelector: string,
-  ): () => Promise<KubernetesListObject<KubernetesObject>>;
+  ): (page?: Page) => Promise<KubernetesListObject<KubernetesObject>>;
 }
 
 export interface ControllerDeps {

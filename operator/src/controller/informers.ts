@@ -30,7 +30,8 @@ export type WatchOpener = Pick<Watch, 'watch'>;
 
 export interface InformerOptions<T extends KubernetesObject> {
   path: string;
-  list: () => Promise<KubernetesListObject<T>>;
+  /** One page of the list (limit and continue token), or all of it when not paged. */
+  list: (page?: Page) => Promise<KubernetesListObject<T>>;
   labelSelector?: string;
   /** The cluster may lack the kind without anything being wrong. */
   optional: boolean;
@@ -43,6 +44,18 @@ export interface InformerOptions<T extends KubernetesObject> {
   /** Updates with an unchanged signature fire no 'update'. */
   signature?: (o: T) => string;
 }
+
+/** A page of a list request. */
+export interface Page {
+  limit?: number;
+  _continue?: string;
+}
+
+/**
+ * Objects per list page: each page is transformed before the next is asked for, so a relist of
+ * thousands of children never holds their whole JSON and client-node's model instances at once.
+ */
+export const LIST_PAGE = 250;
 
 export const MIN_BACKOFF_MS = 1_000;
 export const MAX_BACKOFF_MS = 30_000;
@@ -90,9 +103,17 @@ export function supervisedInformer<T extends KubernetesObject>(o: InformerOption
   const timers = o.timers ?? realTimers;
   const transform = o.transform ?? ((x: T) => x);
   const watch = new InformerWatch(o.watch, transform as unknown as (x: KubernetesObject) => KubernetesObject);
-  const list = async () => {
-    const l = await o.list();
-    return { ...l, items: l.items.map(transform) };
+  const list = async (): Promise<KubernetesListObject<T>> => {
+    const items: T[] = [];
+    let page = await o.list({ limit: LIST_PAGE });
+    for (;;) {
+      for (const x of page.items) items.push(transform(x));
+      const next = page.metadata?._continue;
+      if (!next) break;
+      page = await o.list({ limit: LIST_PAGE, _continue: next });
+    }
+    // Every page of one list is the same snapshot: the last one's resourceVersion starts the watch.
+    return { ...page, items };
   };
   const inf = new ListWatch<T>(o.path, watch as unknown as Watch, list, false, o.labelSelector);
   // Signatures of what the cache holds, by namespace/name, when updates are filtered.

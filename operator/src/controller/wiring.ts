@@ -22,6 +22,7 @@ import { KubeClient } from '../reconcile/kube-client.ts';
 import { Reconciler } from '../reconcile/reconciler.ts';
 import { apiConfiguration, type WriteGate } from './api-clients.ts';
 import { Controller, type Listers } from './controller.ts';
+import type { Page } from './informers.ts';
 import { supervisedInformer } from './informers.ts';
 import type { SharedTransport } from './transport.ts';
 
@@ -34,37 +35,48 @@ export function listers(config: Configuration): Listers {
   const hpa = new AutoscalingV2Api(config);
   const custom = new CustomObjectsApi(config);
   return {
-    stacks: (namespace) => () =>
-      (namespace
-        ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL })
-        : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as Promise<
-        KubernetesListObject<ServingStack>
-      >,
+    stacks:
+      (namespace) =>
+      (page: Page = {}) =>
+        (namespace
+          ? custom.listNamespacedCustomObject({
+              group: GROUP,
+              version: VERSION,
+              namespace,
+              plural: PLURAL,
+              ...page,
+            })
+          : custom.listClusterCustomObject({
+              group: GROUP,
+              version: VERSION,
+              plural: PLURAL,
+              ...page,
+            })) as Promise<KubernetesListObject<ServingStack>>,
     children: (k, namespace, labelSelector) => {
       switch (k.kind) {
         case 'Deployment':
-          return () =>
+          return (page: Page = {}) =>
             namespace
-              ? apps.listNamespacedDeployment({ namespace, labelSelector })
-              : apps.listDeploymentForAllNamespaces({ labelSelector });
+              ? apps.listNamespacedDeployment({ namespace, labelSelector, ...page })
+              : apps.listDeploymentForAllNamespaces({ labelSelector, ...page });
         case 'Service':
-          return () =>
+          return (page: Page = {}) =>
             namespace
-              ? core.listNamespacedService({ namespace, labelSelector })
-              : core.listServiceForAllNamespaces({ labelSelector });
+              ? core.listNamespacedService({ namespace, labelSelector, ...page })
+              : core.listServiceForAllNamespaces({ labelSelector, ...page });
         case 'Ingress':
-          return () =>
+          return (page: Page = {}) =>
             namespace
-              ? net.listNamespacedIngress({ namespace, labelSelector })
-              : net.listIngressForAllNamespaces({ labelSelector });
+              ? net.listNamespacedIngress({ namespace, labelSelector, ...page })
+              : net.listIngressForAllNamespaces({ labelSelector, ...page });
         case 'HorizontalPodAutoscaler':
-          return () =>
+          return (page: Page = {}) =>
             namespace
-              ? hpa.listNamespacedHorizontalPodAutoscaler({ namespace, labelSelector })
-              : hpa.listHorizontalPodAutoscalerForAllNamespaces({ labelSelector });
+              ? hpa.listNamespacedHorizontalPodAutoscaler({ namespace, labelSelector, ...page })
+              : hpa.listHorizontalPodAutoscalerForAllNamespaces({ labelSelector, ...page });
         default: {
           const [group = '', version = ''] = k.apiVersion.split('/');
-          return () =>
+          return (page: Page = {}) =>
             (namespace
               ? custom.listNamespacedCustomObject({
                   group,
@@ -72,12 +84,14 @@ export function listers(config: Configuration): Listers {
                   namespace,
                   plural: k.plural,
                   labelSelector,
+                  ...page,
                 })
               : custom.listClusterCustomObject({
                   group,
                   version,
                   plural: k.plural,
                   labelSelector,
+                  ...page,
                 })) as Promise<List>;
         }
       }
