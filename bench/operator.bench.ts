@@ -251,7 +251,7 @@ function start(identity: string, ns: string, leaderElect: boolean): OperatorProc
       '--workers',
       String(CONCURRENCY),
     ],
-    env: { LOG_LEVEL: 'warn', NODE_OPTIONS: '' },
+    env: { LOG_LEVEL: 'info', NODE_OPTIONS: '' },
     compiled: true,
     nodeArgs: NODE_FLAGS,
   });
