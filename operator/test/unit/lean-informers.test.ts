@@ -204,3 +204,43 @@ describe('which updates start a pass', () => {
     expect(h.updates).toHaveLength(2);
   });
 });
+
+describe('lists in pages', () => {
+  test('pages of 250 are asked for in turn, each kept lean, and the watch starts at the list’s resourceVersion', async () => {
+    const watch = new FeedWatch();
+    const asked: (Record<string, unknown> | undefined)[] = [];
+    const all = Array.from({ length: 600 }, (_, i) =>
+      deployment(String(i), available('x'), { name: `d${i}` }),
+    );
+    const inf = supervisedInformer<KubernetesObject>({
+      path: '/x',
+      list: async (page) => {
+        asked.push(page as Record<string, unknown> | undefined);
+        const from = Number(page?._continue ?? 0);
+        const limit = page?.limit ?? all.length;
+        const more = from + limit < all.length ? { _continue: String(from + limit) } : {};
+        return {
+          apiVersion: 'v1',
+          kind: 'List',
+          metadata: { resourceVersion: '900', ...more },
+          items: all.slice(from, from + limit),
+        } as KubernetesListObject<KubernetesObject>;
+      },
+      optional: false,
+      watch,
+      log: pino({ level: 'silent' }),
+      onRestart: () => {},
+      timers: new ManualClock(),
+      transform: leanChild('Deployment'),
+    });
+    await inf.start();
+    expect(asked).toEqual([
+      { limit: 250 },
+      { limit: 250, _continue: '250' },
+      { limit: 250, _continue: '500' },
+    ]);
+    expect(inf.cache.list()).toHaveLength(600);
+    expect(inf.cache.get('d599', 'ml')?.metadata?.managedFields).toBeUndefined();
+    expect(watch.params.resourceVersion).toBe('900');
+  });
+});
