@@ -197,7 +197,16 @@ describe('chart rendered with options', () => {
       ],
     });
     expect(findManifest(objects, 'ServiceMonitor').apiVersion).toBe('monitoring.coreos.com/v1');
-    expect(findManifest(objects, 'PodMonitor').apiVersion).toBe('monitoring.coreos.com/v1');
+    const podMonitor = findManifest(objects, 'PodMonitor');
+    expect(podMonitor.apiVersion).toBe('monitoring.coreos.com/v1');
+    // The dashboard's Stack variable reads the servingstack label this relabeling writes.
+    expect(
+      (podMonitor.spec as { podMetricsEndpoints: { relabelings: unknown[] }[] }).podMetricsEndpoints[0]
+        ?.relabelings,
+    ).toContainEqual({
+      sourceLabels: ['__meta_kubernetes_pod_label_app_kubernetes_io_instance'],
+      targetLabel: 'servingstack',
+    });
     const dashboard = findManifest(objects, 'ConfigMap', `${FULLNAME}-dashboard`);
     expect(dashboard.metadata.labels?.grafana_dashboard).toBe('1');
     const json = (dashboard.data as Record<string, string>)['servingstack.json'] ?? '';
