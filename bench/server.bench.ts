@@ -35,7 +35,7 @@ import type { RawResult, RawSlice } from './lib/raw-session.ts';
 import { serverSection } from './lib/server-report.ts';
 import { freePort, stop, track, waitReady } from './lib/servers.ts';
 import type { ModelReport, Ratios, RunMeta } from './lib/server-report.ts';
-import { chart } from './lib/svg.ts';
+import { chart } from '../scripts/lib/svg-chart.ts';
 import { modelFile, TARGET } from './lib/target.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -403,12 +403,15 @@ async function main(): Promise<void> {
     chart(
       report.map((m) => ({
         title: m.title,
+        x: { label: 'throughput (requests/s)' },
+        y: { label: 'p99 latency (ms, log)', log: true },
         // The no-op server answers many times faster than any real one and would squash the axis.
         series: m.variants
           .filter((v) => v.label !== NOOP_LABEL)
           .map((v) => ({
             label: v.label,
             color: v.color,
+            dots: true,
             points: v.results.map((r) => ({ x: r.rps, y: r.p99Ms, note: `c${r.concurrency}` })),
           })),
       })),
