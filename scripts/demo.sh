@@ -22,6 +22,7 @@ STEPS=(
   "step_sample_stack|apply examples/sentiment.yaml and show what the operator made"
   "step_traffic|send a short burst of each kind of request through the router"
   "step_show_autoscaling|show the HPAs reading each pool's p95 and requests per second"
+  "step_picture|draw both pools over the burst, from Prometheus, as the chart's dashboard does"
 )
 
 step_cluster() {
@@ -102,11 +103,13 @@ step_traffic() {
     sleep 2
   done
   [[ "$ready" == True ]] || die "ServingStack $stack is not Ready after 300s; see kubectl describe servingstack $stack and $CLUSTER_DIR/logs/agent.log"
+  burst_from="$(date +%s)"
   node scripts/demo-traffic.ts \
     --host "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.routing.host}')" \
     --model "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.model.name}')" \
     --provider "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.routing.provider}')" \
     --requests 100 --concurrency 4
+  burst_to="$(date +%s)"
 }
 
 # The burst just sent reaches the HPAs after a scrape, the adapter's relist and an HPA sync; the
@@ -123,6 +126,18 @@ step_show_autoscaling() {
   kubectl get hpa -l app.kubernetes.io/instance=sentiment
   [[ "$values" =~ ^[1-9][^\ ]*\ [1-9] ]] ||
     echo "(the burst has not reached both HPAs yet: scrape, adapter relist and HPA sync take up to ~30s; run kubectl get hpa again)"
+}
+
+# The dashboard's panels for requests per second, p50/p95, batch size and queue depth, evaluated
+# over the burst (with some quiet either side) and drawn into one SVG beside the logs. The rates
+# need a few scrapes after the burst, which the HPA step has usually waited for already.
+step_picture() {
+  local stack=sentiment namespace to
+  namespace="$(kubectl get servingstack "$stack" -o jsonpath='{.metadata.namespace}')"
+  to=$((burst_to + 20))
+  while (($(date +%s) < to)); do sleep 1; done
+  node scripts/demo-picture.ts --namespace "$namespace" --stack "$stack" \
+    --from "$((burst_from - 10))" --to "$(date +%s)" --out "$LOG_DIR/demo-pools.svg"
 }
 
 failed_step=""

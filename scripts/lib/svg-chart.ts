@@ -127,6 +127,14 @@ function panel(p: Panel, dx: number, dy: number): string {
       `<text x="${dx + M.left - 6}" y="${(py(v) + 4).toFixed(1)}" text-anchor="end" font-size="11">${fmt(v)}</text>`,
     );
   }
+  // The legend sits over the plot's top-left corner, on a veil so lines under it do not hide it.
+  const legendW = 32 + 6.5 * Math.max(...p.series.map((s) => s.label.length), 0);
+  const legend: string[] = [];
+  if (p.series.length > 0) {
+    legend.push(
+      `<rect x="${dx + M.left + 4}" y="${dy + M.top + 3}" width="${legendW.toFixed(0)}" height="${p.series.length * 14 + 2}" fill="white" fill-opacity="0.8"/>`,
+    );
+  }
   p.series.forEach((s, i) => {
     // A gap (a point that cannot be drawn) starts a new stroke.
     let pen = 'M';
@@ -155,12 +163,12 @@ function panel(p: Panel, dx: number, dy: number): string {
       }
     }
     const ly = dy + M.top + 14 + i * 14;
-    out.push(
+    legend.push(
       `<line x1="${dx + M.left + 8}" x2="${dx + M.left + 20}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="3"${dash}/>`,
     );
-    out.push(`<text x="${dx + M.left + 24}" y="${ly}" font-size="11">${esc(s.label)}</text>`);
+    legend.push(`<text x="${dx + M.left + 24}" y="${ly}" font-size="11">${esc(s.label)}</text>`);
   });
-  return out.join('\n');
+  return [...out, ...legend].join('\n');
 }
 
 export function chart(panels: Panel[], options: ChartOptions = {}): string {
