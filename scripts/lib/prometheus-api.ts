@@ -65,10 +65,25 @@ export function labelValues(
   );
 }
 
+/** A Prometheus duration ("2s", "1m30s", "500ms") in seconds; undefined when it is not one. */
+export function durationS(text: string): number | undefined {
+  const units: Record<string, number> = {
+    ms: 0.001,
+    s: 1,
+    m: 60,
+    h: 3600,
+    d: 86_400,
+    w: 604_800,
+    y: 31_536_000,
+  };
+  const parts = [...text.matchAll(/(\d+)(ms|[smhdwy])/g)];
+  if (parts.length === 0 || parts.map((m) => m[0]).join('') !== text) return undefined;
+  return parts.reduce((sum, m) => sum + Number(m[1]) * units[m[2]!]!, 0);
+}
+
 /** The global scrape interval of the running configuration, in seconds (Prometheus's default: 1m). */
 export async function scrapeIntervalS(base: string): Promise<number> {
   const { yaml } = await get<{ yaml: string }>(base, '/api/v1/status/config', {}, 'its configuration');
-  const m = /^global:\n(?:[ \t]+.*\n)*?[ \t]+scrape_interval:\s*(\d+)(ms|s|m)\s*$/m.exec(yaml);
-  if (!m) return 60;
-  return Number(m[1]) * { ms: 0.001, s: 1, m: 60 }[m[2] as 'ms' | 's' | 'm'];
+  const m = /^global:\n(?:[ \t]+.*\n)*?[ \t]+scrape_interval:\s*(\S+)\s*$/m.exec(yaml);
+  return (m && durationS(m[1]!)) || 60;
 }

@@ -10,6 +10,7 @@ import {
   roundInterval,
   type Dashboard,
 } from '../../../scripts/lib/grafana-dashboard.ts';
+import { durationS } from '../../../scripts/lib/prometheus-api.ts';
 import { repoRoot } from '../support/paths.ts';
 
 // The substitution helper the dashboard's e2e test and the demo's picture send queries through:
@@ -151,5 +152,15 @@ describe('the chart dashboard', () => {
         expect(interpolate(t.expr, real, selection, { range, intervals })).not.toMatch(/\$|\[\[/);
       }
     }
+  });
+});
+
+describe('durationS', () => {
+  it('reads the durations Prometheus writes in its configuration', () => {
+    expect(durationS('2s')).toBe(2);
+    expect(durationS('1m30s')).toBe(90);
+    expect(durationS('500ms')).toBe(0.5);
+    expect(durationS('2 s')).toBeUndefined();
+    expect(durationS('')).toBeUndefined();
   });
 });
