@@ -44,7 +44,7 @@ const { results, intervals } = await evaluatePanels(
   { ...dashboard, panels: dashboard.panels.filter((p) => titles.has(p.title)) },
   { namespace: [namespace], stack: [stack], model: 'All', pool: 'All' },
   { fromMs: from * 1000, toMs: to * 1000 },
-);
+).catch((err: unknown) => fail((err as Error).message));
 const svg = chart(picturePanels(results, intervals.startS), {
   columns: 2,
   title: `ServingStack ${stack} (namespace ${namespace}): both pools over the demo's burst, from Prometheus`,
