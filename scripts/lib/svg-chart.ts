@@ -96,8 +96,11 @@ function panel(p: Panel, dx: number, dy: number): string {
     yLo = Math.log10(Math.max(1e-6, Math.min(...ys) / 1.5));
     yHi = Math.log10(Math.max(...ys) * 1.5);
   } else {
+    // Headroom above the highest value for the legend's rows, so the lines stay clear of it.
+    const plotH = H - M.top - M.bottom;
+    const free = 1 - Math.min(0.5, (p.series.length * 14 + 8) / plotH);
     yLo = Math.min(0, ...ys);
-    yHi = Math.max(...ys) > yLo ? yLo + (Math.max(...ys) - yLo) * 1.1 : yLo + 1;
+    yHi = yLo + (Math.max(...ys) > yLo ? Math.max(...ys) - yLo : 1) / free;
   }
   const px = (x: number) => dx + M.left + ((x - xLo) / (xHi - xLo)) * (W - M.left - M.right);
   const py = (y: number) =>
@@ -127,14 +130,8 @@ function panel(p: Panel, dx: number, dy: number): string {
       `<text x="${dx + M.left - 6}" y="${(py(v) + 4).toFixed(1)}" text-anchor="end" font-size="11">${fmt(v)}</text>`,
     );
   }
-  // The legend sits over the plot's top-left corner, on a veil so lines under it do not hide it.
-  const legendW = 32 + 6.5 * Math.max(...p.series.map((s) => s.label.length), 0);
+  // The legend sits in the plot's top-left corner, drawn last so no line hides it.
   const legend: string[] = [];
-  if (p.series.length > 0) {
-    legend.push(
-      `<rect x="${dx + M.left + 4}" y="${dy + M.top + 3}" width="${legendW.toFixed(0)}" height="${p.series.length * 14 + 2}" fill="white" fill-opacity="0.8"/>`,
-    );
-  }
   p.series.forEach((s, i) => {
     // A gap (a point that cannot be drawn) starts a new stroke.
     let pen = 'M';
