@@ -88,6 +88,14 @@ describe('Grafana dashboard', () => {
     expect(dashboard.panels.some((p) => query.test(exprs(p)))).toBe(true);
   });
 
+  it('reads a zero error ratio, not "No data", for a pool that answered no errors', () => {
+    const expr = exprs(dashboard.panels.find((p) => p.title === 'Error ratio per pool')!);
+    // Without the `or 0 *` term the numerator has no series for such a pool, and neither has the ratio.
+    expect(expr).toMatch(
+      /^\(sum by \(pool\) \(rate\(servingstack_requests_total\{[^}]*code!~"2\.\."\}\[\$__rate_interval\]\)\) or 0 \* sum by \(pool\) /,
+    );
+  });
+
   it('has a stable uid and unique panel ids', () => {
     expect(dashboard.uid).toBe('servingstack-pools');
     const ids = dashboard.panels.map((p) => (p as unknown as { id: number }).id);
