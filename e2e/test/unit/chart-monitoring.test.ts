@@ -96,6 +96,13 @@ describe('Grafana dashboard', () => {
     );
   });
 
+  it('rounds the batch size p95 up to a whole row (the first bucket starts at 0: batches of one would read 0.95)', () => {
+    const batch = dashboard.panels.find((p) => p.title === 'Batch size per pool')!;
+    expect(batch.targets.find((t) => t.expr.includes('histogram_quantile'))?.expr).toMatch(
+      /^ceil\(histogram_quantile\(0\.95, /,
+    );
+  });
+
   it('has a stable uid and unique panel ids', () => {
     expect(dashboard.uid).toBe('servingstack-pools');
     const ids = dashboard.panels.map((p) => (p as unknown as { id: number }).id);
