@@ -103,6 +103,18 @@ step_traffic() {
     sleep 2
   done
   [[ "$ready" == True ]] || die "ServingStack $stack is not Ready after 300s; see kubectl describe servingstack $stack and $CLUSTER_DIR/logs/agent.log"
+  # Prometheus must have scraped every pod of the stack before the burst: a burst that ends before
+  # a pod's first scrape lands in its counters' first samples, and no rate() (HPA, picture) sees it.
+  local pods scraped=0 query
+  pods="$(kubectl get pods -l "app.kubernetes.io/instance=$stack" --field-selector=status.phase=Running -o name | wc -l)"
+  query="count(up{servingstack=\"$stack\"} == 1)"
+  for ((i = 1; i <= 30; i++)); do
+    scraped="$(curl -fsS --get "http://${PROMETHEUS_ADDR:-127.0.0.1:19090}/api/v1/query" --data-urlencode "query=$query" |
+      node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")).data.result; console.log(r[0] ? r[0].value[1] : 0)')" || scraped=0
+    ((scraped >= pods)) && break
+    sleep 1
+  done
+  ((scraped >= pods)) || echo "(Prometheus has scraped $scraped of the stack's $pods pods; the picture may miss part of the burst)"
   burst_from="$(date +%s)"
   node scripts/demo-traffic.ts \
     --host "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.routing.host}')" \
