@@ -103,24 +103,23 @@ step_traffic() {
     sleep 2
   done
   [[ "$ready" == True ]] || die "ServingStack $stack is not Ready after 300s; see kubectl describe servingstack $stack and $CLUSTER_DIR/logs/agent.log"
-  # Prometheus must have scraped every pod of the stack before the burst: a burst that ends before
-  # a pod's first scrape lands in its counters' first samples, and no rate() (HPA, picture) sees it.
-  local pods scraped=0 query
-  pods="$(kubectl get pods -l "app.kubernetes.io/instance=$stack" --field-selector=status.phase=Running -o name | wc -l)"
-  query="count(up{servingstack=\"$stack\"} == 1)"
+  # A counter's series starts at the first request it counts, and rate() sees no increase in a
+  # series' first sample: a burst shorter than a scrape would vanish from the HPAs and the picture.
+  # So a few requests of each kind go first, and the burst waits until Prometheus has both pools'.
+  local args=(--host "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.routing.host}')"
+    --model "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.model.name}')"
+    --provider "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.routing.provider}')")
+  node scripts/demo-traffic.ts "${args[@]}" --requests 3 --concurrency 1 >/dev/null
+  local pools=0 query="count(count by (pool) (servingstack_requests_total{servingstack=\"$stack\"}))"
   for ((i = 1; i <= 30; i++)); do
-    scraped="$(curl -fsS --get "http://${PROMETHEUS_ADDR:-127.0.0.1:19090}/api/v1/query" --data-urlencode "query=$query" |
-      node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")).data.result; console.log(r[0] ? r[0].value[1] : 0)')" || scraped=0
-    ((scraped >= pods)) && break
+    pools="$(curl -fsS --get "http://${PROMETHEUS_ADDR:-127.0.0.1:19090}/api/v1/query" --data-urlencode "query=$query" |
+      node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")).data.result; console.log(r[0] ? r[0].value[1] : 0)')" || pools=0
+    ((pools >= 2)) && break
     sleep 1
   done
-  ((scraped >= pods)) || echo "(Prometheus has scraped $scraped of the stack's $pods pods; the picture may miss part of the burst)"
+  ((pools >= 2)) || echo "(Prometheus has requests of $pools of the 2 pools yet; the picture may miss part of the burst)"
   burst_from="$(date +%s)"
-  node scripts/demo-traffic.ts \
-    --host "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.routing.host}')" \
-    --model "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.model.name}')" \
-    --provider "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.routing.provider}')" \
-    --requests 100 --concurrency 4
+  node scripts/demo-traffic.ts "${args[@]}" --requests 100 --concurrency 4
   burst_to="$(date +%s)"
 }
 
