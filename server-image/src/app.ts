@@ -84,7 +84,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     bodyLimit: config.maxBodyBytes,
     // Per-request access logs would cost more than a small model's inference; errors are logged.
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
+    // A request that reaches a draining server on a connection a router still holds is served
+    // (and its connection closed after it), not refused: refusing it would lose it.
+    return503OnClosing: false,
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   app.decorateRequest('binaryData', null);
@@ -114,6 +116,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Hooks on every request take callbacks rather than being async: no promise per hook.
   app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('x-serving-pool', config.pool);
+    // While draining, each connection closes after its answer, so none is left idle behind
+    // a router's pool to hold the drain open (drain.ts).
+    if (state.draining) reply.header('connection', 'close');
     done(null, payload);
   });
 

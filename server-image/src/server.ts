@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
 import type { ServerState } from './app.ts';
 import type { Config } from './config.ts';
+import { drain } from './drain.ts';
 import { createMetrics } from './metrics.ts';
 import { Model } from './model.ts';
 import { createBatcher, observeRuns } from './pipeline.ts';
@@ -69,20 +70,15 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    state.draining = true;
     log.info(
-      { signal, queued: batcher.depth },
-      'draining: readiness off, finishing in-flight and queued requests',
+      { signal, queued: batcher.depth, budgetMs: config.drainTimeoutMs },
+      'draining: readiness off, finishing in-flight and queued requests, closing connections',
     );
-    const force = setTimeout(() => {
-      log.error({ timeoutMs: config.drainTimeoutMs }, 'drain timed out; exiting');
+    const outcome = await drain({ app, batcher, state, budgetMs: config.drainTimeoutMs });
+    if (outcome === 'timed-out') {
+      log.error({ timeoutMs: config.drainTimeoutMs, queued: batcher.depth }, 'drain timed out; exiting');
       process.exit(1);
-    }, config.drainTimeoutMs);
-    force.unref();
-    // app.close stops accepting connections and waits for requests in flight, which includes
-    // every request waiting in the batcher; the batcher then has nothing left.
-    await app.close();
-    await batcher.close();
+    }
     await model.close();
     log.info('drained; exiting');
     process.exit(0);

@@ -13,6 +13,19 @@ export const SERVER_PORT = 8080;
 export const GPU_RESOURCE = 'nvidia.com/gpu';
 /** How long a terminating pod keeps serving so routers can drop it first (capped by the grace period). */
 export const ENDPOINT_PROPAGATION_SECONDS = 5;
+/** Of the grace period, what is kept back for the process to exit after its drain and for the kubelet. */
+export const DRAIN_MARGIN_SECONDS = 2;
+
+/**
+ * How the grace period is spent: the preStop sleep (routers drop the pod), then the server's
+ * drain on SIGTERM, then a margin, so that the server exits by itself before the kubelet's
+ * SIGKILL. A short grace period shortens the margin and the sleep first, keeping a second to drain.
+ */
+export function terminationPlan(graceSeconds: number): { preStopSeconds: number; drainMs: number } {
+  const margin = Math.min(DRAIN_MARGIN_SECONDS, Math.floor(graceSeconds / 4));
+  const preStopSeconds = Math.max(0, Math.min(ENDPOINT_PROPAGATION_SECONDS, graceSeconds - margin - 1));
+  return { preStopSeconds, drainMs: Math.max(0, graceSeconds - preStopSeconds - margin) * 1000 };
+}
 /**
  * Marks a Deployment whose replicas the operator sets (the pool has no autoscaling). When it is
  * gone from the intent, the operator hands replicas over before letting go (reconcile/replicas.ts).
@@ -37,6 +50,7 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
   const p = stack.spec[pool];
   const image = serverImage(stack, pool, ctx);
   const model = modelSource(stack.spec.model);
+  const termination = terminationPlan(p.terminationGracePeriodSeconds);
   const env: V1EnvVar[] = [
     { name: 'MODEL_NAME', value: stack.spec.model.name },
     { name: 'MODEL_DIR', value: model.modelDir },
@@ -47,6 +61,7 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
     { name: 'MAX_QUEUE_SIZE', value: String(p.batching.maxQueueSize) },
     ...batchingEnv(stack, pool),
     { name: 'PORT', value: String(SERVER_PORT) },
+    { name: 'DRAIN_TIMEOUT_MS', value: String(termination.drainMs) },
     // onnxruntime reads this before it initialises; an inference server must not phone home.
     { name: 'ORT_DISABLE_TELEMETRY', value: '1' },
   ];
@@ -65,7 +80,6 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
     limits.memory = requests.memory;
   }
 
-  const drainDelay = Math.min(ENDPOINT_PROPAGATION_SECONDS, p.terminationGracePeriodSeconds);
   const server: V1Container = {
     name: 'server',
     image,
@@ -89,7 +103,9 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
     },
     // Routers learn of a terminating pod's removal from the endpoints only after a moment; serving
     // on through that moment (then draining on SIGTERM) is what keeps a rolling update lossless.
-    ...(drainDelay > 0 ? { lifecycle: { preStop: { sleep: { seconds: drainDelay } } } } : {}),
+    ...(termination.preStopSeconds > 0
+      ? { lifecycle: { preStop: { sleep: { seconds: termination.preStopSeconds } } } }
+      : {}),
     resources: {
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
       ...(Object.keys(requests).length > 0 ? { requests } : {}),

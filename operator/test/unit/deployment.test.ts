@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import type { V1Container, V1Deployment } from '@kubernetes/client-node';
-import { buildDeployment } from '../../src/builders/deployment.ts';
+import { buildDeployment, terminationPlan } from '../../src/builders/deployment.ts';
 import { ctx, defaulted } from './fixtures.ts';
 
 function server(d: V1Deployment): V1Container {
@@ -33,6 +33,7 @@ describe('buildDeployment', () => {
       REAL_TIME_PRIORITY: 'real-time',
       BATCH_PRIORITY: 'batch',
       PORT: '8080',
+      DRAIN_TIMEOUT_MS: '23000',
       ORT_DISABLE_TELEMETRY: '1',
     });
     const l = buildDeployment(
@@ -145,21 +146,39 @@ describe('buildDeployment', () => {
   });
 
   test('keeps serving a moment after termination starts so routers drop the pod first', () => {
+    const drainMs = (dep: ReturnType<typeof buildDeployment>) =>
+      server(dep).env?.find((e) => e.name === 'DRAIN_TIMEOUT_MS')?.value;
+    // 30 s of grace: 5 s preStop, 23 s to drain, 2 s for the process to exit before SIGKILL.
     const d = buildDeployment(defaulted(), 'latency', ctx);
+    expect(d.spec?.template.spec?.terminationGracePeriodSeconds).toBe(30);
     expect(server(d).lifecycle?.preStop?.sleep?.seconds).toBe(5);
+    expect(drainMs(d)).toBe('23000');
     const short = buildDeployment(
       defaulted({ latency: { terminationGracePeriodSeconds: 2 } }),
       'latency',
       ctx,
     );
-    expect(server(short).lifecycle?.preStop?.sleep?.seconds).toBe(2);
+    expect(server(short).lifecycle?.preStop?.sleep?.seconds).toBe(1);
+    expect(drainMs(short)).toBe('1000');
     const none = buildDeployment(
       defaulted({ latency: { terminationGracePeriodSeconds: 0 } }),
       'latency',
       ctx,
     );
     expect(server(none).lifecycle).toBeUndefined();
+    expect(drainMs(none)).toBe('0');
   });
+
+  test.each([0, 1, 2, 3, 5, 8, 10, 30, 60, 3600])(
+    'a grace period of %i s holds preStop, drain and margin, leaving a second to drain where it can',
+    (grace) => {
+      const { preStopSeconds, drainMs } = terminationPlan(grace);
+      expect(preStopSeconds).toBeGreaterThanOrEqual(0);
+      expect(preStopSeconds * 1000 + drainMs).toBeLessThanOrEqual(grace * 1000);
+      if (grace >= 1) expect(drainMs).toBeGreaterThanOrEqual(1000);
+      if (grace >= 8) expect(grace * 1000 - preStopSeconds * 1000 - drainMs).toBe(2000);
+    },
+  );
 
   test('gpus: 0 asks for no GPU and adds no GPU toleration', () => {
     const d = buildDeployment(defaulted({ latency: { resources: { gpus: 0 } } }), 'latency', ctx);

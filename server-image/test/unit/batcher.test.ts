@@ -957,6 +957,30 @@ describe('Batcher: lifecycle', () => {
     expect((await b).output).toBe('out:b');
   });
 
+  it('is drained only when nothing is queued and nothing runs: pipelined batches and a caller gone', async () => {
+    const r = manualRunner();
+    const { batcher } = make({ run: r.run, maxBatchesInFlight: 2 });
+    const gone = new AbortController();
+    const first = settle(batcher.submit('first', { rows: 1, signal: gone.signal }));
+    const full = ['b', 'c', 'd', 'e'].map((x) => batcher.submit(x, { rows: 1 }));
+    await flush();
+    // The first batch runs; the full batch behind it runs beside it.
+    expect(r.batches).toEqual([['first'], ['b', 'c', 'd', 'e']]);
+    gone.abort();
+    let closed = false;
+    const closing = batcher.close().then(() => (closed = true));
+    await flush();
+    expect(batcher.depth).toBe(0);
+    expect(closed).toBe(false);
+    r.finishers[1]!();
+    await flush();
+    expect(closed).toBe(false);
+    r.finishers[0]!();
+    await closing;
+    await Promise.all(full);
+    await first;
+  });
+
   it('estimates the wait and run of a request that would arrive now', async () => {
     const r = manualRunner();
     const { batcher } = make({ run: r.run, maxQueueSize: 16 });
