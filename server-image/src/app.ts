@@ -3,7 +3,8 @@
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from './config.ts';
-import { fromRefusal, RequestError } from './errors.ts';
+import { clientErrorHandler } from './client-errors.ts';
+import { fromRefusal, frameworkMessage, RequestError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import type { Model } from './model.ts';
 import { placementParameters } from './placement.ts';
@@ -53,6 +54,11 @@ export interface AppDeps {
   logger?: FastifyBaseLogger | boolean;
   /** Clock for request deadlines; must match the batcher's. */
   now?: () => number;
+  /**
+   * How long a request's headers and body may take to arrive (answered 408 after), and how often
+   * Node checks; server.ts sets the first after building, tests set both small.
+   */
+  requestTimeouts?: { requestTimeoutMs: number; checkIntervalMs: number };
 }
 
 declare module 'fastify' {
@@ -82,11 +88,31 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     loggerInstance: typeof deps.logger === 'object' ? deps.logger : undefined,
     logger: typeof deps.logger === 'boolean' ? deps.logger : undefined,
     bodyLimit: config.maxBodyBytes,
+    ...(deps.requestTimeouts
+      ? {
+          requestTimeout: deps.requestTimeouts.requestTimeoutMs,
+          // Node checks the request deadline only where the headers' one is no longer.
+          http: {
+            connectionsCheckingInterval: deps.requestTimeouts.checkIntervalMs,
+            headersTimeout: deps.requestTimeouts.requestTimeoutMs,
+          },
+        }
+      : {}),
     // Per-request access logs would cost more than a small model's inference; errors are logged.
     logController: new LogController({ disableRequestLogging: true }),
     // A request that reaches a draining server on a connection a router still holds is served
     // (and its connection closed after it), not refused: refusing it would lose it.
     return503OnClosing: false,
+    clientErrorHandler: clientErrorHandler(config.pool),
+    // A URL fastify cannot decode is answered in the protocol's shape too.
+    // fastify answers these without running the app's hooks, so the pool and the type are set
+    // here; a Buffer, because fastify appends a charset to a JSON type given with a string.
+    frameworkErrors: (err: Error, _request: FastifyRequest, reply: FastifyReply) =>
+      reply
+        .code(400)
+        .header('x-serving-pool', config.pool)
+        .header('content-type', 'application/json')
+        .send(Buffer.from(JSON.stringify({ error: `malformed request URL: ${err.message}` }))),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   app.decorateRequest('binaryData', null);
@@ -116,6 +142,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Hooks on every request take callbacks rather than being async: no promise per hook.
   app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('x-serving-pool', config.pool);
+    // Exactly `application/json`, as Triton sends it: KServe's Python client reads an error's
+    // message only for that type, and fastify's serializer adds a charset.
+    if (reply.getHeader('content-type') === 'application/json; charset=utf-8') {
+      reply.header('content-type', 'application/json');
+    }
     // While draining, each connection closes after its answer, so none is left idle behind
     // a router's pool to hold the drain open (drain.ts).
     if (state.draining) reply.header('connection', 'close');
@@ -129,7 +160,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }
     if (err.validation) return reply.code(400).send({ error: `invalid request: ${err.message}` });
     const status = err.statusCode ?? 500;
-    if (status >= 400 && status < 500) return reply.code(status).send({ error: err.message });
+    if (status >= 400 && status < 500) {
+      return reply.code(status).send({ error: frameworkMessage(err, config.maxBodyBytes) });
+    }
     request.log.error({ err }, 'request failed');
     return reply.code(500).send({ error: 'internal server error' });
   });

@@ -37,3 +37,20 @@ export function fromRefusal(r: Refusal): RequestError {
     r.retryAfterSeconds === undefined ? {} : { 'retry-after': String(r.retryAfterSeconds) },
   );
 }
+
+/**
+ * The message for a 4xx that fastify raised (its codes are FST_ERR_*): one that names what was
+ * wrong and, for a body over the limit, the limit.
+ */
+export function frameworkMessage(err: Error & { code?: string }, maxBodyBytes: number): string {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return `request body too large: this server takes at most ${maxBodyBytes} bytes`;
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return 'request body size does not match its Content-Length';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return `unsupported Content-Type: ${err.message}`;
+    default:
+      return err.message;
+  }
+}

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
-import type { ServerState } from '../../src/app.ts';
+import type { AppDeps, ServerState } from '../../src/app.ts';
 import type { Clock } from '../../src/batcher.ts';
 import { parseConfig } from '../../src/config.ts';
 import type { Config } from '../../src/config.ts';
@@ -63,6 +63,7 @@ export async function testApp(
   model?: Model,
   /** The app's own clock for deadlines, when it must differ from the batcher's (default: the same). */
   appNow?: () => number,
+  extra: Pick<AppDeps, 'requestTimeouts'> = {},
 ): Promise<TestApp> {
   const config = parseConfig({ MODEL_DIR: MLP_DIR, MODEL_NAME: 'mlp', INTRA_OP_THREADS: '1', ...env });
   const metrics = createMetrics();
@@ -87,6 +88,7 @@ export async function testApp(
     metrics,
     state,
     logger: false,
+    ...extra,
     ...(appNow ? { now: appNow } : clock ? { now: () => clock.now() } : {}),
   });
   await app.ready();
