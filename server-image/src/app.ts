@@ -14,8 +14,10 @@ import type { InferRequest } from './protocol.ts';
 import { deadlineUnmet, Refusal } from './refusals.ts';
 import { deadlineOf, firstHeader, priorityOf } from './request-options.ts';
 import * as schemas from './schemas.ts';
-import { readBody } from './read-body.ts';
-import { splitBody } from './tensor/body.ts';
+import { contentEncoding, readBody } from './read-body.ts';
+import { compress, responseEncoding } from './response-encoding.ts';
+import type { ContentEncoding } from './read-body.ts';
+import { byteCount, splitBody } from './tensor/body.ts';
 
 export const SERVER_NAME = 'servingstack';
 export const SERVER_VERSION = '0.1.0';
@@ -38,6 +40,7 @@ export interface AppDeps {
     | 'modelName'
     | 'pool'
     | 'maxBodyBytes'
+    | 'maxJsonBodyBytes'
     | 'maxBatchSize'
     | 'maxDelayMs'
     | 'maxQueueSize'
@@ -121,12 +124,41 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // data when Inference-Header-Content-Length is present (clients send that with any type).
   // readBody, not fastify's reader, so that binary tensors land aligned and need no copy.
   app.removeAllContentTypeParsers();
+  // JSON is capped lower than binary (MAX_JSON_BODY_BYTES): it is parsed on the event loop that
+  // answers the probes. Compressed bodies are capped on their decompressed size.
   app.addContentTypeParser('*', (request, payload, done) => {
     const binaryOffset = firstHeader(request.headers['inference-header-content-length']);
+    const json = binaryOffset === undefined;
+    let encoding: ContentEncoding | undefined;
+    try {
+      encoding = contentEncoding(request.headers['content-encoding']);
+    } catch (err) {
+      return done(err as Error, undefined);
+    }
+    const tooLarge = (what: 'json' | 'body') =>
+      new RequestError(
+        413,
+        what === 'json'
+          ? `request JSON too large: this server takes at most ${config.maxJsonBodyBytes} bytes of JSON` +
+              `${encoding ? ' (decompressed)' : ''}; send large tensors as binary data ` +
+              `(the binary tensor data extension), up to ${config.maxBodyBytes} bytes`
+          : `request body too large: this server takes at most ${config.maxBodyBytes} bytes` +
+              `${encoding ? ' (decompressed)' : ''}`,
+      );
+    if (!json && (byteCount(binaryOffset) ?? 0) > config.maxJsonBodyBytes)
+      return done(tooLarge('json'), undefined);
     readBody(
       payload,
-      { limit: config.maxBodyBytes, contentLength: request.headers['content-length'], binaryOffset },
+      {
+        limit: json ? config.maxJsonBodyBytes : config.maxBodyBytes,
+        contentLength: request.headers['content-length'],
+        binaryOffset,
+        encoding,
+      },
       (err, body) => {
+        if ((err as { code?: string } | null)?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+          return done(tooLarge(json ? 'json' : 'body'), undefined);
+        }
         if (err) return done(err, undefined);
         try {
           const { header, binary } = splitBody(body!, binaryOffset);
@@ -275,12 +307,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (deadline !== undefined && now() >= deadline) {
       throw deadlineUnmet(`its answer was ready ${(now() - deadline).toFixed(1)} ms after the deadline`);
     }
-    if (binary.length === 0) return reply.type('application/json').send(text);
+    const encoding = responseEncoding(request.headers['accept-encoding']);
+    if (binary.length === 0 && !encoding) return reply.type('application/json').send(text);
     const head = Buffer.from(text);
+    const body = binary.length === 0 ? head : Buffer.concat([head, ...binary]);
+    if (binary.length > 0) {
+      // The header's length is of the uncompressed body, as Triton's clients read it.
+      reply.type('application/octet-stream').header('inference-header-content-length', head.length);
+    } else reply.type('application/json');
+    if (!encoding) return reply.send(body);
     return reply
-      .type('application/octet-stream')
-      .header('inference-header-content-length', head.length)
-      .send(Buffer.concat([head, ...binary]));
+      .header('content-encoding', encoding)
+      .header('vary', 'accept-encoding')
+      .send(await compress(encoding, body));
   };
 
   const inferOptions = {

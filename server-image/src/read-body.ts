@@ -5,7 +5,9 @@
 // size) can view the tensors instead of copying them. A 110 KB image is then copied once, from
 // the socket's chunks into this buffer, not again into a tensor.
 import type { Readable } from 'node:stream';
+import { createGunzip, createInflate } from 'node:zlib';
 import { errorCodes } from 'fastify';
+import { RequestError } from './errors.ts';
 import { byteCount } from './tensor/body.ts';
 
 /** The element size no typed array exceeds (Float64Array, BigInt64Array). */
@@ -25,6 +27,29 @@ export interface ReadBodyOptions {
   contentLength: string | undefined;
   /** Where the binary data starts within the body (Inference-Header-Content-Length), if any. */
   binaryOffset: string | undefined;
+  /**
+   * The request's Content-Encoding, when compressed: Content-Length then counts the compressed
+   * bytes, and `limit` the decompressed ones, so that a small body that inflates to a huge one
+   * (a zip bomb) is refused as it inflates, holding no more than `limit` bytes.
+   */
+  encoding?: ContentEncoding | undefined;
+}
+
+export type ContentEncoding = 'gzip' | 'deflate';
+
+/**
+ * The Content-Encoding of a request body, as Triton takes them: gzip, or deflate (zlib's format,
+ * which is what HTTP's `deflate` and Triton's client send). Anything else is a 415.
+ */
+export function contentEncoding(header: string | string[] | undefined): ContentEncoding | undefined {
+  const value = (Array.isArray(header) ? header.join(',') : (header ?? '')).trim().toLowerCase();
+  if (value === '' || value === 'identity') return undefined;
+  if (value === 'gzip' || value === 'x-gzip') return 'gzip';
+  if (value === 'deflate') return 'deflate';
+  throw new RequestError(
+    415,
+    `unsupported Content-Encoding '${value}': this server takes gzip, deflate or none`,
+  );
 }
 
 /**
@@ -64,6 +89,70 @@ export function readBody(
     done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
     return;
   }
+  if (opts.encoding === undefined) collect(stream, opts, declared, done);
+  else inflate(stream, opts.encoding, opts, declared, done);
+}
+
+/** A compressed body: Content-Length checked on what arrives, the limit on what it inflates to. */
+function inflate(
+  stream: Readable,
+  encoding: ContentEncoding,
+  opts: ReadBodyOptions,
+  declared: number | undefined,
+  done: (err: Error | null, body?: Buffer) => void,
+): void {
+  const inflater = encoding === 'gzip' ? createGunzip() : createInflate();
+  let settled = false;
+  const settle = (err: Error | null, body?: Buffer) => {
+    if (settled) return;
+    settled = true;
+    stream.removeListener('data', onData);
+    stream.removeListener('end', onEnd);
+    if (err) {
+      stream.unpipe(inflater);
+      inflater.destroy();
+    }
+    done(err, body);
+  };
+  let received = 0;
+  const onData = (chunk: Buffer) => {
+    received += chunk.length;
+    if (declared !== undefined && received > declared)
+      settle(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+  };
+  const onEnd = () => {
+    if (declared !== undefined && received !== declared)
+      settle(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+  };
+  stream.on('data', onData);
+  stream.on('end', onEnd);
+  stream.once('error', (err: Error & { statusCode?: number }) => {
+    if (!(typeof err.statusCode === 'number' && err.statusCode >= 400)) err.statusCode = 400;
+    settle(err);
+  });
+  stream.pipe(inflater);
+  collect(
+    inflater,
+    {
+      ...opts,
+      onStreamError: (err) => new RequestError(400, `request body is not valid ${encoding}: ${err.message}`),
+    },
+    undefined,
+    settle,
+  );
+}
+
+interface CollectOptions extends ReadBodyOptions {
+  /** The error for a failing stream (else the stream's own, as a 400). */
+  onStreamError?: (err: Error) => Error;
+}
+
+function collect(
+  stream: Readable,
+  opts: CollectOptions,
+  declared: number | undefined,
+  done: (err: Error | null, body?: Buffer) => void,
+): void {
   // With a Content-Length the buffer is made once and chunks are copied straight into it;
   // without one (chunked transfer), or past PREALLOCATE_LIMIT, they are kept and copied once
   // at the end.
@@ -99,6 +188,7 @@ export function readBody(
     finish(null, body);
   };
   const onError = (err: Error & { statusCode?: number }) => {
+    if (opts.onStreamError) return finish(opts.onStreamError(err));
     if (!(typeof err.statusCode === 'number' && err.statusCode >= 400)) err.statusCode = 400;
     finish(err);
   };

@@ -13,6 +13,8 @@ export const SERVER_PORT = 8080;
 export const GPU_RESOURCE = 'nvidia.com/gpu';
 /** How long a terminating pod keeps serving so routers can drop it first (capped by the grace period). */
 export const ENDPOINT_PROPAGATION_SECONDS = 5;
+export const READINESS_TIMEOUT_SECONDS = 3;
+export const LIVENESS_TIMEOUT_SECONDS = 5;
 /** Of the grace period, what is kept back for the process to exit after its drain and for the kubelet. */
 export const DRAIN_MARGIN_SECONDS = 2;
 
@@ -85,20 +87,26 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
     image,
     env,
     ports: [{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }],
+    // Timeouts set, not Kubernetes' 1 s: the probes share the event loop with request handling,
+    // which a JSON body holds for up to ~40 ms (MAX_JSON_BODY_BYTES) and a burst of them longer.
+    // Liveness allows more than readiness: a restart loses the warm model and what is queued.
     readinessProbe: {
       httpGet: { path: '/v2/health/ready', port: 'http' },
       periodSeconds: 5,
+      timeoutSeconds: READINESS_TIMEOUT_SECONDS,
       failureThreshold: 3,
     },
     livenessProbe: {
       httpGet: { path: '/v2/health/live', port: 'http' },
       periodSeconds: 10,
+      timeoutSeconds: LIVENESS_TIMEOUT_SECONDS,
       failureThreshold: 3,
     },
     // Loading and warming a model can take minutes; liveness waits until the process is up.
     startupProbe: {
       httpGet: { path: '/v2/health/live', port: 'http' },
       periodSeconds: 5,
+      timeoutSeconds: LIVENESS_TIMEOUT_SECONDS,
       failureThreshold: 60,
     },
     // Routers learn of a terminating pod's removal from the endpoints only after a moment; serving

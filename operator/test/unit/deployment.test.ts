@@ -142,6 +142,10 @@ describe('buildDeployment', () => {
     expect(c.readinessProbe?.httpGet).toEqual({ path: '/v2/health/ready', port: 'http' });
     expect(c.livenessProbe?.httpGet).toEqual({ path: '/v2/health/live', port: 'http' });
     expect(c.startupProbe?.httpGet?.path).toBe('/v2/health/live');
+    // Explicit, above Kubernetes' 1 s default: probes share the event loop with JSON parsing.
+    expect(c.readinessProbe?.timeoutSeconds).toBe(3);
+    expect(c.livenessProbe?.timeoutSeconds).toBe(5);
+    expect(c.startupProbe?.timeoutSeconds).toBe(5);
     expect(d.spec?.template.spec?.terminationGracePeriodSeconds).toBe(30);
   });
 
