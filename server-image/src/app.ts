@@ -14,6 +14,8 @@ import type { InferRequest } from './protocol.ts';
 import { deadlineUnmet, Refusal } from './refusals.ts';
 import { deadlineOf, firstHeader, priorityOf } from './request-options.ts';
 import * as schemas from './schemas.ts';
+import { tritonModelConfig } from './triton/model-config.ts';
+import type { RequestTimes } from './triton/model-stats.ts';
 import { contentEncoding, readBody } from './read-body.ts';
 import { compress, responseEncoding } from './response-encoding.ts';
 import type { ContentEncoding } from './read-body.ts';
@@ -21,7 +23,16 @@ import { byteCount, splitBody } from './tensor/body.ts';
 
 export const SERVER_NAME = 'servingstack';
 export const SERVER_VERSION = '0.1.0';
-export const EXTENSIONS = ['binary_tensor_data', 'model_repository_metadata'] as const;
+/**
+ * Triton's names for what this server implements beyond the core protocol: the repository
+ * metadata is the index (POST /v2/repository/index); loading and unloading are not served.
+ */
+export const EXTENSIONS = [
+  'binary_tensor_data',
+  'model_configuration',
+  'statistics',
+  'model_repository_metadata',
+] as const;
 
 /** Lifecycle flags that server.ts flips: warm after warm-up, draining after SIGTERM. */
 export interface ServerState {
@@ -31,7 +42,15 @@ export interface ServerState {
 
 export type ServedModel = Pick<
   Model,
-  'name' | 'inputs' | 'outputs' | 'batched' | 'batching' | 'precision' | 'executionProvider' | 'placement'
+  | 'name'
+  | 'file'
+  | 'inputs'
+  | 'outputs'
+  | 'batched'
+  | 'batching'
+  | 'precision'
+  | 'executionProvider'
+  | 'placement'
 >;
 
 export interface AppDeps {
@@ -160,6 +179,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           return done(tooLarge(json ? 'json' : 'body'), undefined);
         }
         if (err) return done(err, undefined);
+        // An empty body (Triton's client posts one to the repository index) is no body.
+        if (body!.length === 0 && json) return done(null, undefined);
         try {
           const { header, binary } = splitBody(body!, binaryOffset);
           request.binaryData = binary;
@@ -269,6 +290,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const handoffs = new WeakMap<FastifyRequest, { submittedAt: number; answeredAt: number }>();
   /** Each request's deadline, to count the answers sent after it. */
   const deadlines = new WeakMap<FastifyRequest, number>();
+  /** Each answered request's phases, for Triton's statistics. */
+  const phases = new WeakMap<FastifyRequest, Omit<RequestTimes, 'totalMs'>>();
 
   const infer = async (
     request: FastifyRequest<ModelParams & { Body: InferRequest }>,
@@ -279,7 +302,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       throw new RequestError(503, 'model is warming up; retry shortly', { 'retry-after': '1' });
     const deadline = deadlineOf(request.headers, config, now() - reply.elapsedTime);
     if (deadline !== undefined) deadlines.set(request, deadline);
+    const decodeStart = performance.now();
     const decoded = decodeRequest(m, request.body, request.binaryData ?? new Uint8Array(0));
+    const inputMs = performance.now() - decodeStart;
     // A client that goes away takes its request out of the queue (work not yet dispatched).
     const gone = new AbortController();
     reply.raw.once('close', () => {
@@ -289,7 +314,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       countRequest(499);
     });
     const submittedAt = reply.elapsedTime;
-    const { output, queuedMs } = await batcher
+    const { output, queuedMs, ranMs } = await batcher
       .submit(decoded.feeds, {
         rows: decoded.rows,
         work: decoded.work,
@@ -300,8 +325,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       })
       .finally(() => handoffs.set(request, { submittedAt, answeredAt: reply.elapsedTime }));
     queueDuration.observe(queuedMs / 1000);
+    const encodeStart = performance.now();
     const { json, binary } = encodeResponse(m, decoded, output);
     const text = JSON.stringify(json);
+    phases.set(request, {
+      queueMs: queuedMs,
+      inputMs,
+      inferMs: ranMs,
+      outputMs: performance.now() - encodeStart,
+      rows: decoded.rows,
+    });
     // The batcher answered in time by its clock; a loop that ran late since then must not turn
     // that into a success sent after the deadline.
     if (deadline !== undefined && now() >= deadline) {
@@ -349,6 +382,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       if (deadline !== undefined && now() > deadline && !clientsGone.has(request)) {
         metrics.deadlineMissed.labels({ ...labels, code: String(reply.statusCode) }).inc();
       }
+      const times = phases.get(request);
+      if (times && reply.statusCode < 400) metrics.stats.succeeded({ ...times, totalMs: reply.elapsedTime });
+      else if (!clientsGone.has(request)) metrics.stats.failed(reply.elapsedTime);
       done();
     },
   };
@@ -357,7 +393,37 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     app.get<ModelParams>(prefix, { schema: schemas.modelMetadata }, metadata);
     app.get<ModelParams>(`${prefix}/ready`, { schema: schemas.modelReady }, modelReady);
     app.post<ModelParams & { Body: InferRequest }>(`${prefix}/infer`, inferOptions, infer);
+    app.get<ModelParams>(`${prefix}/config`, { schema: schemas.modelConfig }, async (request) =>
+      tritonModelConfig(findModel(request.params.name, request.params.version), {
+        maxBatchSize: config.maxBatchSize,
+        maxDelayMs: config.maxDelayMs,
+        maxQueueSize: config.maxQueueSize,
+      }),
+    );
+    app.get<ModelParams>(`${prefix}/stats`, { schema: schemas.modelStats }, async (request) => {
+      const served = findModel(request.params.name, request.params.version);
+      return { model_stats: [metrics.stats.report(served.name, '1')] };
+    });
   }
+
+  // Triton's statistics for every model (the one served here).
+  app.get('/v2/models/stats', { schema: schemas.modelStats }, async () => ({
+    model_stats: [metrics.stats.report(model.name, '1')],
+  }));
+
+  // The repository index of Triton's model repository extension: the one model, and its state.
+  app.post('/v2/repository/index', { schema: schemas.repositoryIndex }, async (request) => {
+    const onlyReady = (request.body as { ready?: boolean } | undefined)?.ready === true;
+    if (onlyReady && !ready()) return [];
+    return [
+      {
+        name: model.name,
+        version: '1',
+        state: ready() ? 'READY' : 'UNAVAILABLE',
+        ...(ready() ? {} : { reason: state.draining ? 'draining' : 'warming up' }),
+      },
+    ];
+  });
 
   app.get('/metrics', async (_request, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),

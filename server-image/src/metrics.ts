@@ -1,6 +1,7 @@
 // Prometheus metrics named in DESIGN.md, labelled by model and pool, on a registry of their
 // own (so tests can build several apps in one process) with the default process metrics.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ModelStats } from './triton/model-stats.ts';
 
 export interface Metrics {
   registry: Registry;
@@ -13,6 +14,8 @@ export interface Metrics {
   batchSizeLimit: Gauge<'model' | 'pool'>;
   batchDelay: Gauge<'model' | 'pool'>;
   deadlineMissed: Counter<'model' | 'pool' | 'code'>;
+  /** The same measurements as Triton's statistics extension reports them (not Prometheus). */
+  stats: ModelStats;
 }
 
 // From 0.5 ms (a small model's whole request) to 10 s (a long batch behind a full queue).
@@ -27,6 +30,7 @@ export function createMetrics(): Metrics {
   const labelNames = ['model', 'pool'] as const;
   return {
     registry,
+    stats: new ModelStats(),
     requests: new Counter({
       name: 'servingstack_requests_total',
       help: 'Inference requests answered, by HTTP status code.',

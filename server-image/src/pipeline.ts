@@ -49,6 +49,7 @@ export function createBatcher(
   const sizeLimit = metrics.batchSizeLimit.labels(labels);
   const delayLimit = metrics.batchDelay.labels(labels);
   queueDepth.set(0);
+  let batchRows = 0;
   const lag = config.inferenceThread === 'worker' ? new LoopLag() : undefined;
   const batcher: ModelBatcher = new Batcher<Feeds, Feeds>({
     // A model without a batch contract runs one request at a time.
@@ -61,12 +62,19 @@ export function createBatcher(
     maxBatchesInFlight: config.inferenceThread === 'worker' ? WORKER_BATCHES_IN_FLIGHT : 1,
     ...(lag ? { loopLagMs: () => lag.ms } : {}),
     run: async (inputs) => {
+      // onBatch said this batch's rows just before the batcher called run.
+      const rows = batchRows;
+      const started = performance.now();
       const outputs = await model.runBatch(inputs);
+      metrics.stats.ran(rows, performance.now() - started);
       // The model turns batching off when a batch's outputs did not split into its requests.
       if (!model.batched && inputs.length > 1) batcher.stopBatching();
       return outputs;
     },
-    onBatch: (rows) => batchSize.observe(rows),
+    onBatch: (rows) => {
+      batchRows = rows;
+      batchSize.observe(rows);
+    },
     onQueueDepth: (depth) => queueDepth.set(depth),
     onLimits: ({ batchSize: rows, delayMs }) => {
       sizeLimit.set(rows);

@@ -121,3 +121,44 @@ export const infer = {
   },
   response: errors,
 } as const;
+
+// Triton's extensions: their answers are built whole by triton/*.ts, in Triton's own shapes.
+const tritonObject = { type: 'object', additionalProperties: true } as const;
+
+export const modelConfig = {
+  params: modelParams,
+  response: { 200: tritonObject, ...errors },
+} as const;
+
+export const modelStats = {
+  response: {
+    200: {
+      type: 'object',
+      properties: { model_stats: { type: 'array', items: tritonObject } },
+      required: ['model_stats'],
+    },
+    ...errors,
+  },
+} as const;
+
+export const repositoryIndex = {
+  body: {
+    anyOf: [{ type: 'null' }, { type: 'object', properties: { ready: { type: 'boolean' } } }],
+  },
+  response: {
+    200: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          version: { type: 'string' },
+          state: { type: 'string' },
+          reason: { type: 'string' },
+        },
+        required: ['name', 'state'],
+      },
+    },
+    ...errors,
+  },
+} as const;
