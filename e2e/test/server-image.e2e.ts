@@ -12,10 +12,11 @@ const IMAGE = process.env.SERVER_IMAGE ?? 'localhost/servingstack/server:dev';
 describe('server image', () => {
   let container = '';
   let base = '';
+  let metricsBase = '';
 
   beforeAll(async () => {
     await ensureImage(IMAGE, 'server');
-    ({ container, base } = await startServer(
+    ({ container, base, metricsBase } = await startServer(
       IMAGE,
       '-e',
       'MODEL_DIR=/opt/servingstack/models/mlp',
@@ -73,8 +74,10 @@ describe('server image', () => {
     const body = (await res.json()) as { id: string; outputs: { shape: number[] }[] };
     expect(body.id).toBe('e2e');
     expect(body.outputs[0]!.shape).toEqual([1, 4]);
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    // On the metrics port, not the inference port.
+    const metrics = await (await fetch(`${metricsBase}/metrics`)).text();
     expect(metrics).toContain('servingstack_requests_total{model="mlp",pool="throughput",code="200"} 1');
+    expect((await fetch(`${base}/metrics`)).status).toBe(404);
   });
 
   it('drains and exits 0 on SIGTERM', async () => {

@@ -1,5 +1,6 @@
-// The HTTP app: Open Inference Protocol v2 REST routes and /metrics. Built without listening
-// so tests drive it with `inject`; server.ts adds the socket, signals and lifecycle.
+// The HTTP app: Open Inference Protocol v2 REST routes; metrics are on a port of their own
+// (metrics-server.ts). Built without listening so tests drive it with `inject`; server.ts adds
+// the socket, signals and lifecycle.
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from './config.ts';
@@ -424,10 +425,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       },
     ];
   });
-
-  app.get('/metrics', async (_request, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
-  );
 
   return app;
 }

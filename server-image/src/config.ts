@@ -29,6 +29,8 @@ export interface Config {
   realTimePriority: string;
   batchPriority: string;
   port: number;
+  /** Where /metrics is served: a port of its own, which no Service routes to. */
+  metricsPort: number;
   host: string;
   intraOpThreads: number;
   interOpThreads: number;
@@ -90,6 +92,7 @@ const SETTINGS = [
   'REAL_TIME_PRIORITY',
   'BATCH_PRIORITY',
   'PORT',
+  'METRICS_PORT',
   'HOST',
   'INTRA_OP_THREADS',
   'INTER_OP_THREADS',
@@ -221,6 +224,14 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = []
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(modelName)) {
     throw new ConfigError('MODEL_NAME', `must be 1-128 letters, digits, '_', '.', '-', got '${modelName}'`);
   }
+  const port = int(v, 'PORT', 8080, 0, 65535);
+  const metricsPort = int(v, 'METRICS_PORT', 9090, 0, 65535);
+  if (metricsPort === port && port !== 0) {
+    throw new ConfigError(
+      'METRICS_PORT',
+      `must differ from PORT (${port}): metrics are served apart from inference`,
+    );
+  }
   const maxBodyBytes = int(v, 'MAX_BODY_BYTES', 32 * 1024 * 1024, 1024, 2 ** 31 - 1);
   const maxJsonBodyBytes = int(
     v,
@@ -244,7 +255,8 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = []
     priorityHeader: headerName(v, 'PRIORITY_HEADER', 'X-Serving-Priority'),
     realTimePriority: v.REAL_TIME_PRIORITY ?? 'real-time',
     batchPriority: v.BATCH_PRIORITY ?? 'batch',
-    port: int(v, 'PORT', 8080, 0, 65535),
+    port,
+    metricsPort,
     host: v.HOST ?? '0.0.0.0',
     intraOpThreads: int(v, 'INTRA_OP_THREADS', 0, 0, 1024),
     interOpThreads: int(v, 'INTER_OP_THREADS', 0, 0, 1024),

@@ -6,6 +6,7 @@ import { buildApp } from './app.ts';
 import type { ServerState } from './app.ts';
 import type { Config } from './config.ts';
 import { drain } from './drain.ts';
+import { createMetricsServer } from './metrics-server.ts';
 import { createMetrics } from './metrics.ts';
 import { Model } from './model.ts';
 import { createBatcher, observeRuns } from './pipeline.ts';
@@ -66,6 +67,8 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
   app.server.headersTimeout = 66_000;
   app.server.requestTimeout = 120_000;
 
+  const metricsServer = createMetricsServer(metrics.registry, config.pool);
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -75,6 +78,8 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
       'draining: readiness off, finishing in-flight and queued requests, closing connections',
     );
     const outcome = await drain({ app, batcher, state, budgetMs: config.drainTimeoutMs });
+    // Scraped to the end, so the drain's last requests are counted.
+    metricsServer.close();
     if (outcome === 'timed-out') {
       log.error({ timeoutMs: config.drainTimeoutMs, queued: batcher.depth }, 'drain timed out; exiting');
       process.exit(1);
@@ -86,6 +91,10 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
+  await new Promise<void>((resolve, reject) => {
+    metricsServer.once('error', reject);
+    metricsServer.listen(config.metricsPort, config.host, () => resolve());
+  });
   await app.listen({ port: config.port, host: config.host });
   if ('cases' in warmup) {
     const runs = await warmUp(model, warmup.cases, config.maxBatchSize, config.warmupBatchSizes);

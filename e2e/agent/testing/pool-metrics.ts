@@ -29,7 +29,7 @@ export async function poolRequestsTotal(
   let total = 0;
   for (const p of pods.items) {
     if (p.status?.phase !== 'Running' || !p.status.podIP || p.metadata?.deletionTimestamp) continue;
-    const text = await fetch(`http://${p.status.podIP}:8080/metrics`).then((r) => r.text());
+    const text = await fetch(`http://${p.status.podIP}:9090/metrics`).then((r) => r.text());
     total += sumMetric(text, 'servingstack_requests_total', { pool });
   }
   return total;

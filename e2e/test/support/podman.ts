@@ -57,7 +57,7 @@ export async function podmanResult(
 export async function startServer(
   image: string,
   ...args: string[]
-): Promise<{ container: string; base: string }> {
+): Promise<{ container: string; base: string; metricsBase: string }> {
   const container = await podman(
     'run',
     '-d',
@@ -65,11 +65,14 @@ export async function startServer(
     ...HARDENED,
     '-p',
     '127.0.0.1::8080',
+    '-p',
+    '127.0.0.1::9090',
     ...args,
     image,
   );
-  const mapping = await podman('port', container, '8080/tcp');
-  return { container, base: `http://${mapping.split('\n')[0]!.trim()}` };
+  const address = async (port: number) =>
+    `http://${(await podman('port', container, `${port}/tcp`)).split('\n')[0]!.trim()}`;
+  return { container, base: await address(8080), metricsBase: await address(9090) };
 }
 
 /** Builds the image with scripts/images.sh (`target` there) unless it exists already. */

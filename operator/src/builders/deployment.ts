@@ -10,6 +10,8 @@ import { canonicalQuantity } from './quantity.ts';
 import { containerSecurityContext, podSecurityContext } from './security.ts';
 
 export const SERVER_PORT = 8080;
+/** /metrics, on a container port of its own (named `metrics`) that no Service exposes. */
+export const METRICS_PORT = 9090;
 export const GPU_RESOURCE = 'nvidia.com/gpu';
 /** How long a terminating pod keeps serving so routers can drop it first (capped by the grace period). */
 export const ENDPOINT_PROPAGATION_SECONDS = 5;
@@ -63,6 +65,7 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
     { name: 'MAX_QUEUE_SIZE', value: String(p.batching.maxQueueSize) },
     ...batchingEnv(stack, pool),
     { name: 'PORT', value: String(SERVER_PORT) },
+    { name: 'METRICS_PORT', value: String(METRICS_PORT) },
     { name: 'DRAIN_TIMEOUT_MS', value: String(termination.drainMs) },
     // onnxruntime reads this before it initialises; an inference server must not phone home.
     { name: 'ORT_DISABLE_TELEMETRY', value: '1' },
@@ -86,7 +89,10 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
     name: 'server',
     image,
     env,
-    ports: [{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }],
+    ports: [
+      { name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' },
+      { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
+    ],
     // Timeouts set, not Kubernetes' 1 s: the probes share the event loop with request handling,
     // which a JSON body holds for up to ~40 ms (MAX_JSON_BODY_BYTES) and a burst of them longer.
     // Liveness allows more than readiness: a restart loses the warm model and what is queued.
@@ -157,7 +163,7 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
           labels: podLabels,
           annotations: {
             'prometheus.io/scrape': 'true',
-            'prometheus.io/port': String(SERVER_PORT),
+            'prometheus.io/port': String(METRICS_PORT),
             'prometheus.io/path': '/metrics',
           },
         },

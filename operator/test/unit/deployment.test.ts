@@ -33,6 +33,7 @@ describe('buildDeployment', () => {
       REAL_TIME_PRIORITY: 'real-time',
       BATCH_PRIORITY: 'batch',
       PORT: '8080',
+      METRICS_PORT: '9090',
       DRAIN_TIMEOUT_MS: '23000',
       ORT_DISABLE_TELEMETRY: '1',
     });
@@ -138,7 +139,14 @@ describe('buildDeployment', () => {
     const c = server(d);
     expect(c.resources?.limits).toEqual({ 'nvidia.com/gpu': '2', memory: '8Gi' });
     expect(c.resources?.requests).toEqual({ cpu: '4', memory: '8Gi' });
-    expect(c.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    expect(c.ports).toEqual([
+      { name: 'http', containerPort: 8080, protocol: 'TCP' },
+      { name: 'metrics', containerPort: 9090, protocol: 'TCP' },
+    ]);
+    expect(d.spec?.template.metadata?.annotations).toMatchObject({
+      'prometheus.io/port': '9090',
+      'prometheus.io/path': '/metrics',
+    });
     expect(c.readinessProbe?.httpGet).toEqual({ path: '/v2/health/ready', port: 'http' });
     expect(c.livenessProbe?.httpGet).toEqual({ path: '/v2/health/live', port: 'http' });
     expect(c.startupProbe?.httpGet?.path).toBe('/v2/health/live');

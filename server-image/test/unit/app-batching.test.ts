@@ -65,7 +65,7 @@ describe('dynamic batching through the app', () => {
       .outputs[0].data.forEach((v: number, i: number) =>
         expect(v).toBeCloseTo(alone.probabilities!.data[i] as number, 6),
       );
-    const metrics = (await t.app.inject({ url: '/metrics' })).body;
+    const metrics = await t.metrics.registry.metrics();
     expect(metrics).toMatch(/servingstack_batch_size_sum\{model="mlp",pool="throughput"\} 7/);
     expect(metrics).toMatch(/servingstack_batch_size_count\{model="mlp",pool="throughput"\} 2/);
   });
@@ -140,7 +140,7 @@ describe('dynamic batching through the app', () => {
     await until(() => t.batcher.depth === 1, 'the patient request queued');
     gate.release();
     expect([(await running).statusCode, (await patient).statusCode]).toEqual([200, 200]);
-    const metrics = (await t.app.inject({ url: '/metrics' })).body;
+    const metrics = await t.metrics.registry.metrics();
     expect(metrics).toMatch(/servingstack_requests_total\{model="mlp",pool="throughput",code="504"\} 1/);
   });
 
@@ -189,7 +189,7 @@ describe('dynamic batching through the app', () => {
     });
     expect(parameters.batch_size_limit).toBeGreaterThan(1);
     expect(parameters.batch_size_limit).toBeLessThan(64);
-    const metrics = (await t.app.inject({ url: '/metrics' })).body;
+    const metrics = await t.metrics.registry.metrics();
     expect(metrics).toContain(
       `servingstack_batch_size_limit{model="mlp",pool="throughput"} ${parameters.batch_size_limit}`,
     );

@@ -239,7 +239,7 @@ describe('protocol routes on the generated MLP', () => {
   });
 
   it('exports the DESIGN.md metrics labelled by model and pool, and process metrics', async () => {
-    const text = (await t.app.inject({ url: '/metrics' })).body;
+    const text = await t.metrics.registry.metrics();
     expect(text).toMatch(/servingstack_requests_total\{model="mlp",pool="throughput",code="200"\} [1-9]/);
     expect(text).toMatch(/servingstack_requests_total\{model="mlp",pool="throughput",code="400"\} [1-9]/);
     expect(text).toMatch(
