@@ -64,6 +64,7 @@ async function startServer(env: Record<string, string>) {
         MAX_BATCH_SIZE: '64',
         MAX_DELAY_MS: '50',
         PORT: String(port),
+        METRICS_PORT: String(port + 1),
         HOST: '127.0.0.1',
         INTRA_OP_THREADS: '1',
         INTER_OP_THREADS: '1',

@@ -96,6 +96,8 @@ const serverEnv = (model: BenchModel, port: number, extra: Record<string, string
   MODEL_DIR: model.dir,
   MODEL_NAME: model.name,
   PORT: String(port),
+  // /metrics has a port of its own; the one after the server's, so the bench can find it.
+  METRICS_PORT: String(port + 1),
   HOST: '127.0.0.1',
   INTRA_OP_THREADS: '1',
   INTER_OP_THREADS: '1',
@@ -168,7 +170,7 @@ function variants(bestBatch: number): Variant[] {
  * 0 before its first observation, when prom-client prints no series for it yet).
  */
 async function inferenceSeconds(port: number): Promise<{ sum: number; count: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${port + 1}/metrics`)).text();
   const read = (suffix: string) =>
     Number(
       new RegExp(`^servingstack_inference_duration_seconds_${suffix}\\{[^}]*\\} (\\S+)$`, 'm').exec(
