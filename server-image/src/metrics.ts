@@ -9,6 +9,7 @@ export interface Metrics {
   requestDuration: Histogram<'model' | 'pool'>;
   queueDuration: Histogram<'model' | 'pool'>;
   inferenceDuration: Histogram<'model' | 'pool'>;
+  workerQueueDuration: Histogram<'model' | 'pool'>;
   batchSize: Histogram<'model' | 'pool'>;
   queueDepth: Gauge<'model' | 'pool'>;
   batchSizeLimit: Gauge<'model' | 'pool'>;
@@ -53,7 +54,18 @@ export function createMetrics(): Metrics {
     }),
     inferenceDuration: new Histogram({
       name: 'servingstack_inference_duration_seconds',
-      help: 'Time the model took to run each batch (session.run alone: no queueing, decoding or HTTP).',
+      help:
+        'Time the model took to run each batch, measured around the native run itself (no queueing, ' +
+        "no wait behind another batch or onnxruntime's deferral, no decoding or HTTP).",
+      labelNames,
+      buckets: RUN_BUCKETS,
+      registers: [registry],
+    }),
+    workerQueueDuration: new Histogram({
+      name: 'servingstack_worker_queue_duration_seconds',
+      help:
+        'Time each batch waited inside the inference worker thread before its run started: behind ' +
+        'the batch running there (pipelining). Only where inference runs on a worker thread.',
       labelNames,
       buckets: RUN_BUCKETS,
       registers: [registry],

@@ -28,7 +28,7 @@ export type WorkerMessage =
   | { type: 'placement'; placement: Placement }
   | { type: 'failed'; message: string }
   | { type: 'batching-off'; reason: string }
-  | { type: 'result'; id: number; outcomes: RunOutcome[]; runSeconds: number }
+  | { type: 'result'; id: number; outcomes: RunOutcome[]; runSeconds: number; queuedSeconds: number }
   | { type: 'error'; id: number; message: string };
 
 const outcome = (r: Feeds | Error): RunOutcome =>
@@ -41,24 +41,43 @@ const send = (m: WorkerMessage) => port.postMessage(m);
 
 try {
   const opts = workerData as Omit<ModelOptions, 'log' | 'onRun' | 'onBatchingOff' | 'onPlacement'>;
-  // One session.run per batch: its time travels back with the batch's outputs. One variable
-  // serves batches that overlap here: a run's onRun and its runBatch's `then` follow in the
-  // same microtask drain, and another batch's run only starts in a later setImmediate.
+  // The session.run time of the batch running now (several runs when a failed batch is bisected).
   let runSeconds = 0;
   const model = await Model.load({
     ...opts,
     log: (message) => send({ type: 'log', message }),
-    onRun: (seconds) => (runSeconds = seconds),
+    onRun: (seconds) => (runSeconds += seconds),
     onBatchingOff: (reason) => send({ type: 'batching-off', reason }),
     onPlacement: (placement) => send({ type: 'placement', placement }),
   });
   const { name, precision, file, executionProvider, inputs, outputs, batched, batching } = model;
+  // Batches run one after another, in the order they came: the main thread sends the next ones
+  // while one runs (pipelining), and they wait here. Each batch's wait and its own run time go
+  // back with its outputs, so neither counts the other.
+  const waiting: Array<{ req: RunRequest; at: number }> = [];
+  let running = false;
+  const next = () => {
+    const head = waiting.shift();
+    if (!head) {
+      running = false;
+      return;
+    }
+    running = true;
+    const { req, at } = head;
+    const queuedSeconds = (performance.now() - at) / 1000;
+    runSeconds = 0;
+    model
+      .runBatch(req.items)
+      .then(
+        (out) => send({ type: 'result', id: req.id, outcomes: out.map(outcome), runSeconds, queuedSeconds }),
+        (err: unknown) =>
+          send({ type: 'error', id: req.id, message: err instanceof Error ? err.message : String(err) }),
+      )
+      .finally(next);
+  };
   port.on('message', (req: RunRequest) => {
-    model.runBatch(req.items).then(
-      (out) => send({ type: 'result', id: req.id, outcomes: out.map(outcome), runSeconds }),
-      (err: unknown) =>
-        send({ type: 'error', id: req.id, message: err instanceof Error ? err.message : String(err) }),
-    );
+    waiting.push({ req, at: performance.now() });
+    if (!running) next();
   });
   send({
     type: 'ready',

@@ -34,6 +34,18 @@ export function observeRuns(
   };
 }
 
+/** The worker's onWorkerQueue: each batch's wait inside the worker, once `counting()` says so. */
+export function observeWorkerQueue(
+  config: Pick<Config, 'modelName' | 'pool'>,
+  metrics: Metrics,
+  counting: () => boolean,
+): (seconds: number) => void {
+  const waits = metrics.workerQueueDuration.labels({ model: config.modelName, pool: config.pool });
+  return (seconds) => {
+    if (counting()) waits.observe(seconds);
+  };
+}
+
 export function createBatcher(
   config: Pick<
     Config,

@@ -9,7 +9,7 @@ import { drain } from './drain.ts';
 import { createMetricsServer } from './metrics-server.ts';
 import { createMetrics } from './metrics.ts';
 import { Model } from './model.ts';
-import { createBatcher, observeRuns } from './pipeline.ts';
+import { createBatcher, observeRuns, observeWorkerQueue } from './pipeline.ts';
 import { describePlacement, mostlyOnCpu } from './placement.ts';
 import type { Placement } from './placement.ts';
 import { warmupCases, warmUp } from './warmup.ts';
@@ -34,10 +34,13 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
   // A dead inference worker cannot come back by itself: exit so the kubelet restarts the pod.
   const model: InferenceModel =
     config.inferenceThread === 'worker'
-      ? await WorkerModel.load(options, (err) => {
-          log.fatal({ err }, 'inference worker died; exiting');
-          process.exit(1);
-        })
+      ? await WorkerModel.load(
+          { ...options, onWorkerQueue: observeWorkerQueue(config, metrics, () => state.warm) },
+          (err) => {
+            log.fatal({ err }, 'inference worker died; exiting');
+            process.exit(1);
+          },
+        )
       : await Model.load(options);
   log.info(
     {

@@ -64,6 +64,7 @@ export class WorkerModel implements InferenceModel {
   placement: Placement | undefined;
   private readonly worker: Worker;
   private readonly onRun: ((seconds: number) => void) | undefined;
+  private readonly onWorkerQueue: ((seconds: number) => void) | undefined;
   private readonly onBatchingOff: ((reason: string) => void) | undefined;
   private readonly pending = new Map<
     number,
@@ -77,9 +78,11 @@ export class WorkerModel implements InferenceModel {
     meta: Extract<WorkerMessage, { type: 'ready' }>['meta'],
     onRun: ((seconds: number) => void) | undefined,
     onBatchingOff: ((reason: string) => void) | undefined,
+    onWorkerQueue: ((seconds: number) => void) | undefined,
   ) {
     this.worker = worker;
     this.onRun = onRun;
+    this.onWorkerQueue = onWorkerQueue;
     this.onBatchingOff = onBatchingOff;
     this.name = meta.name;
     this.precision = meta.precision;
@@ -92,9 +95,12 @@ export class WorkerModel implements InferenceModel {
   }
 
   /** Starts the worker and resolves once its model has loaded. `onExit` hears of a worker that dies. */
-  static load(opts: ModelOptions, onExit?: (err: Error) => void): Promise<WorkerModel> {
+  static load(
+    opts: ModelOptions & { onWorkerQueue?: (seconds: number) => void },
+    onExit?: (err: Error) => void,
+  ): Promise<WorkerModel> {
     // Functions stay on this thread; the worker reports back through messages.
-    const { log, onRun, onBatchingOff, onPlacement, ...data } = opts;
+    const { log, onRun, onBatchingOff, onPlacement, onWorkerQueue, ...data } = opts;
     const worker = new Worker(WORKER_URL, { workerData: data });
     return new Promise((resolve, reject) => {
       let model: WorkerModel | undefined;
@@ -107,7 +113,7 @@ export class WorkerModel implements InferenceModel {
           reject(new Error(m.message));
           void worker.terminate();
         } else if (m.type === 'ready') {
-          model = new WorkerModel(worker, m.meta, onRun, onBatchingOff);
+          model = new WorkerModel(worker, m.meta, onRun, onBatchingOff, onWorkerQueue);
           resolve(model);
         } else model?.settle(m);
       });
@@ -136,6 +142,7 @@ export class WorkerModel implements InferenceModel {
     this.pending.delete(m.id);
     if (m.type === 'result') {
       this.onRun?.(m.runSeconds);
+      this.onWorkerQueue?.(m.queuedSeconds);
       p.resolve(m.outcomes.map(fromOutcome));
     } else p.reject(new Error(m.message));
   }

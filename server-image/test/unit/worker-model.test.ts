@@ -154,6 +154,35 @@ describe('WorkerModel (session on a worker thread)', () => {
     await model.close();
   });
 
+  it('times each pipelined batch on its own run, and reports the wait before it apart', async () => {
+    const runs: number[] = [];
+    const waits: number[] = [];
+    const worker = await WorkerModel.load({
+      ...opts(clsModelDir()),
+      batchDimension: 'first',
+      onRun: (s) => runs.push(s),
+      onWorkerQueue: (s) => waits.push(s),
+    });
+    const image = () => ({
+      x: { data: new Float32Array(8 * 3 * 48 * 192).fill(0.5), shape: [8, 3, 48, 192] },
+    });
+    await worker.runBatch([image()]);
+    runs.length = 0;
+    waits.length = 0;
+    // Four batches handed over at once, as the batcher pipelines them: they run one after another.
+    const started = performance.now();
+    await Promise.all([1, 2, 3, 4].map(() => worker.runBatch([image()])));
+    const wallSeconds = (performance.now() - started) / 1000;
+    expect(runs).toHaveLength(4);
+    expect(waits).toHaveLength(4);
+    // Runs on one thread cannot overlap: honest run times add up to no more than the time it all
+    // took. A clock started before onnxruntime's deferral counts the runs ahead too (1+2+3+4 runs).
+    expect(runs.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(wallSeconds);
+    // The batches behind the first waited, and that wait is reported apart.
+    expect(Math.max(...waits)).toBeGreaterThan(0);
+    await worker.close();
+  });
+
   it('brings back the input the runtime rejects as a Refusal, beside the good one, and keeps serving', async () => {
     const worker = await WorkerModel.load({ ...opts(clsModelDir()), batchDimension: 'first' });
     const [bad, good] = await worker.runBatch([
