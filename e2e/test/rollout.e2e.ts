@@ -1,8 +1,16 @@
 // A rolling update under load loses no request: while bounded load runs through Traefik to the
 // throughput pool, its precision changes (fp32 -> int8, both FP32 on the wire) and the Deployment
-// rolls a new pod in and the old one out on the node agent.
+// rolls a new pod in and the old one out on the node agent. The load keeps its connections
+// alive, as a router's pool does; the old pod must still leave promptly: within its preStop
+// sleep, the longest batch and 2 s (not after the whole grace period, held by idle connections).
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { AppsV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
 import { Agent } from 'node:http';
 import {
   ROUTER_GATEWAY,
@@ -27,6 +35,12 @@ const V = 'v1alpha1';
 const kc = loadKubeConfig();
 const custom = kc.makeApiClient(CustomObjectsApi);
 const apps = kc.makeApiClient(AppsV1Api);
+const core = kc.makeApiClient(CoreV1Api);
+/** The pod's preStop sleep (the operator's ENDPOINT_PROPAGATION_SECONDS at a 30 s grace period). */
+const PRE_STOP_MS = 5_000;
+/** The longest batch the MLP can form here (64 rows, 50 ms delay) runs far below this. */
+const LONGEST_BATCH_MS = 1_000;
+const EXIT_MARGIN_MS = 2_000;
 const ns = withTestNamespace('e2e-rollout');
 const name = 'roll';
 const host = 'roll.rollout.e2e.test';
@@ -105,6 +119,34 @@ describe('rolling update of the throughput pool', () => {
     };
     const load = Promise.all(Array.from({ length: CONCURRENCY }, worker));
 
+    // When each old pod starts terminating (its deletionTimestamp) and when it is gone.
+    const selector = `app.kubernetes.io/instance=${name},servingstack.dev/pool=throughput`;
+    const oldPods = new Set(
+      (await core.listNamespacedPod({ namespace: ns.name, labelSelector: selector })).items.map(
+        (p) => p.metadata!.name!,
+      ),
+    );
+    const deleting = new Map<string, number>();
+    const gone = new Map<string, number>();
+    let watching = true;
+    const watch = (async () => {
+      while (watching && gone.size < oldPods.size) {
+        const pods = (await core.listNamespacedPod({ namespace: ns.name, labelSelector: selector })).items;
+        const now = Date.now();
+        for (const p of pods) {
+          const podName = p.metadata!.name!;
+          const since = p.metadata?.deletionTimestamp;
+          if (oldPods.has(podName) && since && !deleting.has(podName))
+            deleting.set(podName, new Date(since).getTime());
+        }
+        for (const old of oldPods) {
+          if (deleting.has(old) && !gone.has(old) && !pods.some((p) => p.metadata?.name === old))
+            gone.set(old, now);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    })();
+
     await custom.patchNamespacedCustomObject(
       {
         group: G,
@@ -140,6 +182,13 @@ describe('rolling update of the throughput pool', () => {
     stop = true;
     await load;
     agent.destroy();
+    await waitFor('every old pod to be gone', () => Promise.resolve(gone.size), {
+      until: (n) => n === oldPods.size,
+      timeoutMs: 60_000,
+      intervalMs: 500,
+    });
+    watching = false;
+    await watch;
 
     expect(rolled.metadata?.generation).toBeGreaterThan(before.metadata?.generation ?? 0);
     const failed = outcomes.filter((o) => o.status !== 200);
@@ -153,5 +202,10 @@ describe('rolling update of the throughput pool', () => {
       failed: {},
     });
     expect(outcomes.every((o) => o.pool === 'throughput')).toBe(true);
+    // Each old pod left within preStop + the longest batch + 2 s of its deletion (the
+    // deletionTimestamp has whole seconds: up to 1 s of that is rounding).
+    const bound = PRE_STOP_MS + LONGEST_BATCH_MS + EXIT_MARGIN_MS;
+    const lifetimes = [...oldPods].map((p) => ({ pod: p, terminatingMs: gone.get(p)! - deleting.get(p)! }));
+    expect(lifetimes.filter((l) => l.terminatingMs > bound)).toEqual([]);
   }, 300_000);
 });
