@@ -4,6 +4,7 @@
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from './config.ts';
+import { noteBody } from './body-memory.ts';
 import { clientErrorHandler } from './client-errors.ts';
 import { fromRefusal, frameworkMessage, RequestError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
@@ -180,6 +181,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           return done(tooLarge(json ? 'json' : 'body'), undefined);
         }
         if (err) return done(err, undefined);
+        noteBody(body!.length);
         // An empty body (Triton's client posts one to the repository index) is no body.
         if (body!.length === 0 && json) return done(null, undefined);
         try {
