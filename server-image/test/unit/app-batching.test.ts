@@ -166,7 +166,7 @@ describe('dynamic batching through the app', () => {
     late = 0;
     expect((await infer(mlpRequest(), { 'x-request-timeout-ms': '1000' })).statusCode).toBe(200);
     // The late 504 is counted as a deadline missed (by the server's clock); the 200 is not.
-    const metrics = (await t.app.inject({ url: '/metrics' })).body;
+    const metrics = await t.metrics.registry.metrics();
     expect(metrics).toMatch(
       /servingstack_deadline_missed_total\{model="mlp",pool="throughput",code="504"\} 1\n/,
     );
