@@ -207,6 +207,10 @@ describe('chart rendered with options', () => {
       sourceLabels: ['__meta_kubernetes_pod_label_app_kubernetes_io_instance'],
       targetLabel: 'servingstack',
     });
+    // The servers' own metrics port, which no Service routes to (the operator's pod spec names it).
+    expect((podMonitor.spec as { podMetricsEndpoints: unknown[] }).podMetricsEndpoints).toEqual([
+      expect.objectContaining({ port: 'metrics', path: '/metrics' }),
+    ]);
     const dashboard = findManifest(objects, 'ConfigMap', `${FULLNAME}-dashboard`);
     expect(dashboard.metadata.labels?.grafana_dashboard).toBe('1');
     const json = (dashboard.data as Record<string, string>)['servingstack.json'] ?? '';
