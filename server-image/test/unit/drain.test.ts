@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { drain } from '../../src/drain.ts';
-import { gatedModel, loadModel, MLP_DIR, mlpRequest, testApp, until } from '../support/app.ts';
+import { gatedModel, loadModel, MLP_DIR, mlpRequest, testApp } from '../support/app.ts';
 import type { GatedModel, TestApp } from '../support/app.ts';
 
 let t: TestApp;
@@ -33,6 +33,12 @@ afterEach(async () => {
 });
 
 const BUDGET_MS = 5_000;
+
+/** Waits for `done` over real sockets: polls every few milliseconds, for up to 20 s. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 4000 && !done(); i++) await new Promise((r) => setTimeout(r, 5));
+  if (!done()) throw new Error(`timed out waiting for ${what}`);
+}
 const body = JSON.stringify(mlpRequest());
 
 interface Answer {
