@@ -15,6 +15,7 @@ import { deadlineOf, firstHeader, priorityOf } from './request-options.ts';
 import * as schemas from './schemas.ts';
 import { readBody } from './read-body.ts';
 import { splitBody } from './tensor/body.ts';
+import type { Spillover } from './spillover/spillover.ts';
 
 export const SERVER_NAME = 'servingstack';
 export const SERVER_VERSION = '0.1.0';
@@ -53,6 +54,8 @@ export interface AppDeps {
   logger?: FastifyBaseLogger | boolean;
   /** Clock for request deadlines; must match the batcher's. */
   now?: () => number;
+  /** Forwards to the sibling pool what this one would refuse or the router misrouted. */
+  spillover?: Spillover;
 }
 
 declare module 'fastify' {
@@ -63,7 +66,7 @@ declare module 'fastify' {
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const { config, model, batcher, metrics, state } = deps;
+  const { config, model, batcher, metrics, state, spillover } = deps;
   const now = deps.now ?? (() => performance.now());
   const labels = { model: config.modelName, pool: config.pool };
   // Children bound once: label hashing per observation is measurable at small-model rates.
@@ -113,7 +116,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   // Hooks on every request take callbacks rather than being async: no promise per hook.
   app.addHook('onSend', (_request, reply, payload, done) => {
-    reply.header('x-serving-pool', config.pool);
+    // A spilled request's answer names the sibling pool that computed it.
+    if (!reply.hasHeader('x-serving-pool')) reply.header('x-serving-pool', config.pool);
     done(null, payload);
   });
 
@@ -209,6 +213,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       throw new RequestError(503, 'model is warming up; retry shortly', { 'retry-after': '1' });
     const deadline = deadlineOf(request.headers, config, now() - reply.elapsedTime);
     if (deadline !== undefined) deadlines.set(request, deadline);
+    if (spillover && (await spillover.first(request, reply, deadline))) return reply;
     const decoded = decodeRequest(m, request.body, request.binaryData ?? new Uint8Array(0));
     // A client that goes away takes its request out of the queue (work not yet dispatched).
     const gone = new AbortController();
@@ -219,16 +224,25 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       countRequest(499);
     });
     const submittedAt = reply.elapsedTime;
-    const { output, queuedMs } = await batcher
-      .submit(decoded.feeds, {
-        rows: decoded.rows,
-        work: decoded.work,
-        key: decoded.key,
-        priority: priorityOf(request.headers, config),
-        signal: gone.signal,
-        ...(deadline !== undefined ? { deadline } : {}),
-      })
-      .finally(() => handoffs.set(request, { submittedAt, answeredAt: reply.elapsedTime }));
+    let result: Awaited<ReturnType<ModelBatcher['submit']>>;
+    try {
+      result = await batcher
+        .submit(decoded.feeds, {
+          rows: decoded.rows,
+          work: decoded.work,
+          key: decoded.key,
+          priority: priorityOf(request.headers, config),
+          signal: gone.signal,
+          ...(deadline !== undefined ? { deadline } : {}),
+        })
+        .finally(() => handoffs.set(request, { submittedAt, answeredAt: reply.elapsedTime }));
+    } catch (err) {
+      if (spillover && err instanceof Refusal && (await spillover.instead(request, reply, err, deadline))) {
+        return reply;
+      }
+      throw err;
+    }
+    const { output, queuedMs } = result;
     queueDuration.observe(queuedMs / 1000);
     const { json, binary } = encodeResponse(m, decoded, output);
     const text = JSON.stringify(json);
@@ -249,19 +263,20 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     schema: schemas.infer,
     // A full queue, or a deadline not even a one-row request could meet, refuses before the body
     // is read: reading and decoding it would be wasted.
-    onRequest: (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+    onRequest: (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
       try {
-        done(
-          batcher.refusalBefore(
-            priorityOf(request.headers, config),
-            deadlineOf(request.headers, config, now()),
-          ),
+        const refusal = batcher.refusalBefore(
+          priorityOf(request.headers, config),
+          deadlineOf(request.headers, config, now()),
         );
+        done(spillover ? spillover.admit(request, reply, refusal) : refusal);
       } catch (err) {
         done(err as Error);
       }
     },
     onResponse: (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      // An answer the sibling computed is counted there (and here as servingstack_spillover_total).
+      if (spillover?.forwarded(request)) return done();
       // A client that went away was counted (499) when it did.
       if (!clientsGone.has(request)) countRequest(reply.statusCode);
       // The server's own time around the batcher, which deadline admission must leave room for.

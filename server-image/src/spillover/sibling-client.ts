@@ -1,0 +1,136 @@
+// The one HTTP client a server uses to reach its sibling pool's Service: keep-alive connections
+// (a spilled request must not pay a TCP handshake), a bounded pool of them, a connect timeout,
+// and a short memory of a sibling that could not be reached, so that while it is down a request
+// meets its original refusal at once instead of a connect attempt per request.
+import { Agent, request } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+export interface SiblingAnswer {
+  ok: true;
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** Why no answer came: not reachable (or known down), past the time given, or the caller left. */
+export interface SiblingFailure {
+  ok: false;
+  why: 'unreachable' | 'down' | 'timeout' | 'aborted';
+  message: string;
+}
+
+export interface SiblingClientOptions {
+  connections: number;
+  connectTimeoutMs: number;
+  downForMs: number;
+  now?: () => number;
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+class ConnectTimeout extends Error {
+  readonly code = 'ECONNTIMEOUT';
+}
+
+export class SiblingClient {
+  private readonly agent: Agent;
+  private readonly now: () => number;
+  private downUntil = -Infinity;
+  private readonly base: URL;
+  private readonly opts: SiblingClientOptions;
+
+  constructor(base: URL, opts: SiblingClientOptions) {
+    this.base = base;
+    this.opts = opts;
+    this.agent = new Agent({ keepAlive: true, maxSockets: opts.connections, scheduling: 'lifo' });
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  /** Whether the sibling failed to connect recently (so nothing should be sent to it now). */
+  get down(): boolean {
+    return this.now() < this.downUntil;
+  }
+
+  post(
+    path: string,
+    headers: OutgoingHttpHeaders,
+    body: Buffer,
+    opts: { timeoutMs: number | undefined; signal: AbortSignal },
+  ): Promise<SiblingAnswer | SiblingFailure> {
+    if (this.down) {
+      return Promise.resolve({
+        ok: false,
+        why: 'down',
+        message: 'the sibling pool could not be reached lately',
+      });
+    }
+    const signals = [opts.signal];
+    if (opts.timeoutMs !== undefined) signals.push(AbortSignal.timeout(Math.max(1, opts.timeoutMs)));
+    const signal = AbortSignal.any(signals);
+    return new Promise((resolve) => {
+      let connectTimer: NodeJS.Timeout | undefined;
+      const req = request(
+        {
+          host: this.base.hostname,
+          port: this.base.port || 80,
+          path,
+          method: 'POST',
+          agent: this.agent,
+          headers: { ...headers, host: this.base.host, 'content-length': body.length },
+          signal,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              ok: true,
+              status: res.statusCode ?? 502,
+              headers: res.headers,
+              body: Buffer.concat(chunks),
+            }),
+          );
+          res.on('error', (err) => resolve(this.failure(err, signal, opts.signal)));
+        },
+      );
+      req.on('socket', (socket) => {
+        if (!socket.connecting) return;
+        connectTimer = setTimeout(
+          () => socket.destroy(new ConnectTimeout(`no connection within ${this.opts.connectTimeoutMs} ms`)),
+          this.opts.connectTimeoutMs,
+        );
+        socket.once('connect', () => clearTimeout(connectTimer));
+      });
+      req.on('error', (err) => {
+        clearTimeout(connectTimer);
+        resolve(this.failure(err, signal, opts.signal));
+      });
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private failure(err: Error & { code?: string }, signal: AbortSignal, caller: AbortSignal): SiblingFailure {
+    if (caller.aborted) return { ok: false, why: 'aborted', message: 'the client went away' };
+    if (signal.aborted)
+      return { ok: false, why: 'timeout', message: 'no answer from the sibling pool in time' };
+    if (err instanceof ConnectTimeout || UNREACHABLE.has(err.code ?? '')) {
+      this.downUntil = this.now() + this.opts.downForMs;
+      return {
+        ok: false,
+        why: 'unreachable',
+        message: `the sibling pool could not be reached: ${err.message}`,
+      };
+    }
+    // A connection the sibling closed (a draining pod, an idle keep-alive socket it had already
+    // dropped): no answer, but no reason to think the pool is down.
+    return {
+      ok: false,
+      why: 'unreachable',
+      message: `the sibling pool closed the connection: ${err.message}`,
+    };
+  }
+}
