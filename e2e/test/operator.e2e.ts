@@ -187,6 +187,19 @@ describe('the ServingStack CRD', () => {
       'spec.throughput.batching.targetP95Ms',
       { throughput: { batching: { targetP95Ms: 0 } } },
     ],
+    [
+      'a spill-over share above 100',
+      'spec.routing.spillover.toThroughput.maxSharePercent',
+      { routing: { host: 'h.test', spillover: { toThroughput: { maxSharePercent: 101 } } } },
+    ],
+    [
+      'a spill-over share that admits no request',
+      'spec.routing.spillover.toLatency.maxSharePercent',
+      {
+        routing: { host: 'h.test', spillover: { toLatency: { maxSharePercent: 1 } } },
+        latency: { batching: { maxBatchSize: 1, maxQueueSize: 10 } },
+      },
+    ],
   ];
 
   test.each(invalid)('rejects %s, naming %s', async (_what, field, override) => {

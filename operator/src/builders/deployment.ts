@@ -2,6 +2,7 @@
 import type { V1Container, V1Deployment, V1EnvVar, V1Toleration } from '@kubernetes/client-node';
 import type { DefaultedStack, Pool } from '../api/servingstack.ts';
 import { batchingEnv } from './batching-env.ts';
+import { spilloverEnv } from './spillover-env.ts';
 import type { BuildContext } from './context.ts';
 import { fetchContainer, InvalidSpecError, modelSource } from './model-source.ts';
 import { childNames, labels, selectorLabels } from './names.ts';
@@ -46,6 +47,7 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
     { name: 'MAX_DELAY_MS', value: String(p.batching.maxDelayMs) },
     { name: 'MAX_QUEUE_SIZE', value: String(p.batching.maxQueueSize) },
     ...batchingEnv(stack, pool),
+    ...spilloverEnv(stack, pool),
     { name: 'PORT', value: String(SERVER_PORT) },
     // onnxruntime reads this before it initialises; an inference server must not phone home.
     { name: 'ORT_DISABLE_TELEMETRY', value: '1' },

@@ -32,6 +32,12 @@ describe('buildDeployment', () => {
       PRIORITY_HEADER: 'X-Serving-Priority',
       REAL_TIME_PRIORITY: 'real-time',
       BATCH_PRIORITY: 'batch',
+      SPILLOVER_SIBLING_URL: 'http://sentiment-latency.ml.svc:80',
+      SPILLOVER_TO_SIBLING: 'on',
+      SPILLOVER_ROUTE: 'on',
+      SPILLOVER_MAX_SHARE_PERCENT: '50',
+      LATENCY_BELOW_MS: '100',
+      THROUGHPUT_ABOVE_MS: '1000',
       PORT: '8080',
       ORT_DISABLE_TELEMETRY: '1',
     });
