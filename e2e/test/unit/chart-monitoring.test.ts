@@ -88,6 +88,17 @@ describe('Grafana dashboard', () => {
     expect(dashboard.panels.some((p) => query.test(exprs(p)))).toBe(true);
   });
 
+  it('shows the share of spilled requests per direction and reason, over every answered request', () => {
+    const panel = dashboard.panels.find((p) => p.title === 'Spilled requests share');
+    expect(panel).toBeDefined();
+    const [spilled] = panel!.targets.map((t) => t.expr.replace(/\{[^}]*\}/g, ''));
+    // Spilled requests are counted where they were computed, so all answers is the denominator.
+    expect(spilled).toBe(
+      'sum by (from, to, reason) (rate(servingstack_spillover_total[$__rate_interval])) / ' +
+        'scalar(sum(rate(servingstack_requests_total[$__rate_interval])))',
+    );
+  });
+
   it('has a stable uid and unique panel ids', () => {
     expect(dashboard.uid).toBe('servingstack-pools');
     const ids = dashboard.panels.map((p) => (p as unknown as { id: number }).id);
@@ -103,6 +114,7 @@ describe('Grafana dashboard', () => {
       /^servingstack_(request|queue|inference)_duration_seconds_(bucket|sum|count)$/,
       /^servingstack_batch_size_(bucket|sum|count|limit)$/,
       /^servingstack_queue_depth$/,
+      /^servingstack_spillover(_failed)?_total$/,
       /^DCGM_FI_DEV_GPU_UTIL$/,
     ];
     expect(names.filter((n) => !known.some((k) => k.test(n)))).toEqual([]);
