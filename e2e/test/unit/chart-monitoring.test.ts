@@ -51,6 +51,19 @@ describe('prometheus-adapter rules', () => {
     );
   });
 
+  it('the pool p95 is a metric of the pool Service over the buckets of all its pods', () => {
+    const rule = ruleFor('servingstack_pool_request_duration_p95_seconds');
+    expect(rule.resources.overrides).toEqual({
+      namespace: { resource: 'namespace' },
+      service: { resource: 'service' },
+    });
+    expect(rule.seriesQuery).toMatch(/^servingstack_request_duration_seconds_bucket\{.*service!=""/);
+    // Grouped by le and the Service only: every pod's buckets summed before the one quantile.
+    expect(rule.metricsQuery.replace(/\s+/g, ' ')).toBe(
+      'histogram_quantile(0.95, sum by (le, <<.GroupBy>>) (rate(<<.Series>>{<<.LabelMatchers>>}[1m])))',
+    );
+  });
+
   it('each rule renames exactly the series it selects', () => {
     for (const rule of adapter.rules) {
       const series = /^([a-z_]+)\{/.exec(rule.seriesQuery)?.[1];

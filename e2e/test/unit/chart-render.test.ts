@@ -198,6 +198,19 @@ describe('chart rendered with options', () => {
     });
     expect(findManifest(objects, 'ServiceMonitor').apiVersion).toBe('monitoring.coreos.com/v1');
     expect(findManifest(objects, 'PodMonitor').apiVersion).toBe('monitoring.coreos.com/v1');
+    // The pool's Service as the `service` label: the latency pool's p95 is an Object metric on it.
+    expect(findManifest(objects, 'PodMonitor').spec).toMatchObject({
+      podMetricsEndpoints: [
+        {
+          relabelings: [
+            {
+              sourceLabels: ['__meta_kubernetes_pod_label_servingstack_dev_service'],
+              targetLabel: 'service',
+            },
+          ],
+        },
+      ],
+    });
     const dashboard = findManifest(objects, 'ConfigMap', `${FULLNAME}-dashboard`);
     expect(dashboard.metadata.labels?.grafana_dashboard).toBe('1');
     const json = (dashboard.data as Record<string, string>)['servingstack.json'] ?? '';

@@ -5,7 +5,7 @@ import { batchingEnv } from './batching-env.ts';
 import { spilloverEnv } from './spillover-env.ts';
 import type { BuildContext } from './context.ts';
 import { fetchContainer, InvalidSpecError, modelSource } from './model-source.ts';
-import { childNames, labels, selectorLabels } from './names.ts';
+import { childNames, LABEL_SERVICE, labels, selectorLabels } from './names.ts';
 import { ownerReference } from './owner.ts';
 import { canonicalQuantity } from './quantity.ts';
 import { containerSecurityContext, podSecurityContext } from './security.ts';
@@ -132,7 +132,7 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
       selector: { matchLabels: selectorLabels(stack, pool) },
       template: {
         metadata: {
-          labels: podLabels,
+          labels: { ...podLabels, [LABEL_SERVICE]: childNames.pool(stack, pool) },
           annotations: {
             'prometheus.io/scrape': 'true',
             'prometheus.io/port': String(SERVER_PORT),

@@ -225,6 +225,8 @@ describe('buildDeployment', () => {
     expect(d.spec?.template.metadata?.labels).toMatchObject(
       d.spec?.selector.matchLabels ?? { missing: true },
     );
+    // Prometheus copies it into the `service` label the pool's p95 (an Object metric) is keyed by.
+    expect(d.spec?.template.metadata?.labels?.['servingstack.dev/service']).toBe('sentiment-throughput');
     expect(d.metadata?.ownerReferences).toEqual([
       {
         apiVersion: 'servingstack.dev/v1alpha1',
