@@ -69,6 +69,13 @@ export class SiblingClient {
     const signal = AbortSignal.any(signals);
     return new Promise((resolve) => {
       let connectTimer: NodeJS.Timeout | undefined;
+      // Whether a connection was there (reused, or opened): a failure before it is the sibling's
+      // address failing (name lookup, connect), whatever ended the wait.
+      let connected = false;
+      // Whether the agent gave it a socket at all: one still waiting for a free connection failed
+      // for lack of connections here, not because the sibling is gone.
+      let assigned = false;
+      const fail = (err: Error) => resolve(this.failure(err, signal, opts.signal, assigned && !connected));
       const req = request(
         {
           host: this.base.hostname,
@@ -90,20 +97,27 @@ export class SiblingClient {
               body: Buffer.concat(chunks),
             }),
           );
-          res.on('error', (err) => resolve(this.failure(err, signal, opts.signal)));
+          res.on('error', fail);
         },
       );
       req.on('socket', (socket) => {
-        if (!socket.connecting) return;
+        assigned = true;
+        if (!socket.connecting) {
+          connected = true;
+          return;
+        }
         connectTimer = setTimeout(
           () => socket.destroy(new ConnectTimeout(`no connection within ${this.opts.connectTimeoutMs} ms`)),
           this.opts.connectTimeoutMs,
         );
-        socket.once('connect', () => clearTimeout(connectTimer));
+        socket.once('connect', () => {
+          connected = true;
+          clearTimeout(connectTimer);
+        });
       });
       req.on('error', (err) => {
         clearTimeout(connectTimer);
-        resolve(this.failure(err, signal, opts.signal));
+        fail(err);
       });
       req.end(body);
     });
@@ -113,11 +127,16 @@ export class SiblingClient {
     this.agent.destroy();
   }
 
-  private failure(err: Error & { code?: string }, signal: AbortSignal, caller: AbortSignal): SiblingFailure {
+  private failure(
+    err: Error & { code?: string },
+    signal: AbortSignal,
+    caller: AbortSignal,
+    neverConnected: boolean,
+  ): SiblingFailure {
     if (caller.aborted) return { ok: false, why: 'aborted', message: 'the client went away' };
-    if (signal.aborted)
-      return { ok: false, why: 'timeout', message: 'no answer from the sibling pool in time' };
-    if (err instanceof ConnectTimeout || UNREACHABLE.has(err.code ?? '')) {
+    // A name that does not resolve in time (no cluster DNS, a resolver that drops queries) is a
+    // sibling not reachable, not a slow answer: later requests must not wait for it too.
+    if (neverConnected || err instanceof ConnectTimeout || UNREACHABLE.has(err.code ?? '')) {
       this.downUntil = this.now() + this.opts.downForMs;
       return {
         ok: false,
@@ -125,6 +144,8 @@ export class SiblingClient {
         message: `the sibling pool could not be reached: ${err.message}`,
       };
     }
+    if (signal.aborted)
+      return { ok: false, why: 'timeout', message: 'no answer from the sibling pool in time' };
     // A connection the sibling closed (a draining pod, an idle keep-alive socket it had already
     // dropped): no answer, but no reason to think the pool is down.
     return {
