@@ -116,7 +116,7 @@ export interface AutoscalingSpec {
   maxReplicas?: number;
   /** Average servingstack_requests_per_second per pod. */
   targetRPSPerReplica?: number;
-  /** Average servingstack_request_duration_p95_seconds per pod, in milliseconds. */
+  /** p95 target in milliseconds: the latency pool's HPA compares it with the p95 of the whole pool (servingstack_pool_request_duration_p95_seconds on its Service, all pods' buckets summed), the throughput pool's with the average per-pod servingstack_request_duration_p95_seconds. */
   targetP95Ms?: number;
   /** Optional third metric, DCGM_FI_DEV_GPU_UTIL per pod. */
   targetGPUUtilizationPercent?: number;
@@ -264,7 +264,7 @@ export interface AutoscalingSpecDefaulted {
   maxReplicas: number;
   /** Average servingstack_requests_per_second per pod. */
   targetRPSPerReplica: number;
-  /** Average servingstack_request_duration_p95_seconds per pod, in milliseconds. */
+  /** p95 target in milliseconds: the latency pool's HPA compares it with the p95 of the whole pool (servingstack_pool_request_duration_p95_seconds on its Service, all pods' buckets summed), the throughput pool's with the average per-pod servingstack_request_duration_p95_seconds. */
   targetP95Ms: number;
   /** Optional third metric, DCGM_FI_DEV_GPU_UTIL per pod. */
   targetGPUUtilizationPercent?: number;
@@ -728,7 +728,8 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
             },
             targetP95Ms: {
               type: 'integer',
-              description: 'Average servingstack_request_duration_p95_seconds per pod, in milliseconds.',
+              description:
+                "p95 target in milliseconds: the latency pool's HPA compares it with the p95 of the whole pool (servingstack_pool_request_duration_p95_seconds on its Service, all pods' buckets summed), the throughput pool's with the average per-pod servingstack_request_duration_p95_seconds.",
               default: 500,
               minimum: 1,
             },
@@ -896,7 +897,8 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
             },
             targetP95Ms: {
               type: 'integer',
-              description: 'Average servingstack_request_duration_p95_seconds per pod, in milliseconds.',
+              description:
+                "p95 target in milliseconds: the latency pool's HPA compares it with the p95 of the whole pool (servingstack_pool_request_duration_p95_seconds on its Service, all pods' buckets summed), the throughput pool's with the average per-pod servingstack_request_duration_p95_seconds.",
               default: 50,
               minimum: 1,
             },
