@@ -63,6 +63,8 @@ export interface SpilloverDeps {
 /** Per request: a refusal admission let through for spill-over, and whether it was forwarded. */
 interface SpillState {
   refusal?: Refusal;
+  /** Counted among the outgoing requests until its answer is sent. */
+  held?: boolean;
   /** Sent to the sibling once already (answered or not): never again. */
   tried?: boolean;
   forwarded?: boolean;
@@ -75,6 +77,8 @@ export class Spillover {
   private readonly client: SiblingClient | undefined;
   private readonly maxSpilledIn: number;
   private spilledIn = 0;
+  /** Requests let in to be forwarded, or being forwarded, now. */
+  private forwarding = 0;
   private readonly states = new WeakMap<FastifyRequest, SpillState>();
   private readonly spilled: Counter<'model' | 'from' | 'to' | 'reason'>;
   private readonly failed: Counter<'model' | 'from' | 'to' | 'reason' | 'why'>;
@@ -137,6 +141,7 @@ export class Spillover {
     }
     if (refusal && this.mayForward(request, reasonOf(refusal))) {
       this.states.set(request, { refusal });
+      this.hold(request, reply);
       return undefined;
     }
     return refusal;
@@ -155,6 +160,8 @@ export class Spillover {
     }
     const contracted = contractedPool(request.headers, { ...this.deps.headers, ...this.cfg });
     if (!this.cfg.route || contracted !== this.cfg.sibling || !this.reachable(request)) return false;
+    // Past the connections to the sibling, a misrouted request is computed where it landed.
+    if (this.forwarding >= this.cfg.connections) return false;
     return this.forward(request, reply, 'route', deadline);
   }
 
@@ -179,6 +186,16 @@ export class Spillover {
     this.client?.close();
   }
 
+  /** Counts the request among the outgoing ones until its answer has been sent. */
+  private hold(request: FastifyRequest, reply: FastifyReply): void {
+    const state = this.states.get(request) ?? {};
+    this.states.set(request, state);
+    if (state.held) return;
+    state.held = true;
+    this.forwarding++;
+    reply.raw.once('close', () => this.forwarding--);
+  }
+
   private reachable(request: FastifyRequest): boolean {
     return this.client !== undefined && !this.client.down && request.headers[SPILLED_FROM] === undefined;
   }
@@ -191,6 +208,10 @@ export class Spillover {
   private mayForward(request: FastifyRequest, reason: SpillReason | undefined): boolean {
     if (reason === undefined || !this.cfg.toSibling || !this.reachable(request)) return false;
     if (this.states.get(request)?.tried) return false;
+    // A refusing server takes on each spilled request's body and a round trip: no more of them at
+    // once than it has connections to the sibling, or a burst it cannot serve would also cost it
+    // the time to serve its own queue (beyond that, the original refusal at once, as without).
+    if (this.forwarding >= this.cfg.connections) return false;
     if (
       this.cfg.sibling === 'latency' &&
       request.headers[this.deps.headers.timeoutHeader.toLowerCase()] === undefined
@@ -207,9 +228,9 @@ export class Spillover {
     deadline: number | undefined,
   ): Promise<boolean> {
     const labels = { model: this.deps.modelName, from: this.cfg.pool, to: this.cfg.sibling, reason };
-    const state = this.states.get(request) ?? {};
+    this.hold(request, reply);
+    const state = this.states.get(request)!;
     state.tried = true;
-    this.states.set(request, state);
     const left = deadline === undefined ? undefined : Math.floor(deadline - this.deps.now());
     if (left !== undefined && left <= 0) {
       this.failed.inc({ ...labels, why: 'timeout' });

@@ -244,6 +244,28 @@ describe('spill-over between the pools', () => {
     expect((await queued).status).toBe(200);
   });
 
+  it('forwards no more requests at once than it has connections to the sibling; beyond, it refuses at once', async () => {
+    const { throughput, latency } = await startPools({
+      latency: { MAX_QUEUE_SIZE: '1', SPILLOVER_CONNECTIONS: '1' },
+    });
+    const { running: runningT } = await busy(throughput);
+    const { running: runningL } = await busy(latency);
+    const queuedL = infer(latency);
+    await until(() => latency.batcher.depth === 1, 'a queued request on the latency pool');
+    // Forwarded, and queued behind the held run on the throughput pool: one forward in flight.
+    const forwarded = infer(latency);
+    await until(() => throughput.batcher.depth === 1, 'the forwarded request queued on the throughput pool');
+    const refused = await infer(latency);
+    expect(refused.status).toBe(503);
+    expect(refused.headers['x-serving-pool']).toBe('latency');
+    expect(throughput.seen.filter((h) => h['x-serving-spilled-from'] === 'latency')).toHaveLength(1);
+    throughput.gate.release();
+    latency.gate.release();
+    const answer = await forwarded;
+    expect([answer.status, answer.headers['x-serving-pool']]).toEqual([200, 'throughput']);
+    await Promise.all([runningT, runningL, queuedL]);
+  });
+
   it('keeps work without a deadline off the latency pool: a full throughput queue answers 503 itself', async () => {
     const { throughput, latency } = await startPools({ throughput: { MAX_QUEUE_SIZE: '1' } });
     const { running } = await busy(throughput);
