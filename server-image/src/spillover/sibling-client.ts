@@ -1,7 +1,10 @@
 // The one HTTP client a server uses to reach its sibling pool's Service: keep-alive connections
 // (a spilled request must not pay a TCP handshake), a bounded pool of them, a connect timeout,
 // and a short memory of a sibling that could not be reached, so that while it is down a request
-// meets its original refusal at once instead of a connect attempt per request.
+// meets its original refusal at once instead of a connect attempt per request. The sibling's name
+// is resolved in the background (a Service's ClusterIP does not change), so no request waits for
+// a name lookup; until it resolves, the sibling counts as down.
+import { lookup } from 'node:dns/promises';
 import { Agent, request } from 'node:http';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 
@@ -28,6 +31,10 @@ export interface SiblingClientOptions {
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
+/** How often the sibling's name is looked up again once it resolved, and retried while it does not. */
+const RESOLVE_EVERY_MS = 30_000;
+const RESOLVE_RETRY_MS = 1_000;
+
 class ConnectTimeout extends Error {
   readonly code = 'ECONNTIMEOUT';
 }
@@ -38,17 +45,35 @@ export class SiblingClient {
   private downUntil = -Infinity;
   private readonly base: URL;
   private readonly opts: SiblingClientOptions;
+  /** The sibling's address, once its name resolved. */
+  private address: string | undefined;
+  private resolveTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(base: URL, opts: SiblingClientOptions) {
     this.base = base;
     this.opts = opts;
     this.agent = new Agent({ keepAlive: true, maxSockets: opts.connections, scheduling: 'lifo' });
     this.now = opts.now ?? (() => performance.now());
+    void this.resolve();
   }
 
-  /** Whether the sibling failed to connect recently (so nothing should be sent to it now). */
+  /** Whether nothing should be sent to the sibling now: its name is unresolved, or it failed lately. */
   get down(): boolean {
-    return this.now() < this.downUntil;
+    return this.address === undefined || this.now() < this.downUntil;
+  }
+
+  /** Looks the sibling's name up, and again later; a failure keeps the last address it had. */
+  private async resolve(): Promise<void> {
+    let next = RESOLVE_EVERY_MS;
+    try {
+      this.address = (await lookup(this.base.hostname)).address;
+    } catch {
+      if (this.address === undefined) next = RESOLVE_RETRY_MS;
+    }
+    if (this.closed) return;
+    this.resolveTimer = setTimeout(() => void this.resolve(), next);
+    this.resolveTimer.unref();
   }
 
   post(
@@ -78,7 +103,7 @@ export class SiblingClient {
       const fail = (err: Error) => resolve(this.failure(err, signal, opts.signal, assigned && !connected));
       const req = request(
         {
-          host: this.base.hostname,
+          host: this.address,
           port: this.base.port || 80,
           path,
           method: 'POST',
@@ -124,6 +149,8 @@ export class SiblingClient {
   }
 
   close(): void {
+    this.closed = true;
+    clearTimeout(this.resolveTimer);
     this.agent.destroy();
   }
 
