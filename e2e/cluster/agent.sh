@@ -54,6 +54,8 @@ stop() {
   if pid="$(proc_pid agent)"; then step "stopping node agent (pid $pid)"; fi
   # The agent stops its pods itself on SIGTERM (5 s grace each, in parallel).
   proc_stop agent 60
+  # The ClusterIPs its service proxy gave the host (it removes them itself unless it crashed).
+  ip addr flush dev lo label lo:ssk 2>/dev/null || true
   if command -v podman >/dev/null; then
     local pods
     pods="$(podman pod ps -q --filter "label=servingstack.dev/agent-node=$NODE_NAME" 2>/dev/null || true)"

@@ -34,6 +34,8 @@ import {
 const STACK = 'autoscale';
 const RPS_METRIC = 'servingstack_requests_per_second';
 const P95_METRIC = 'servingstack_request_duration_p95_seconds';
+/** The latency pool's own p95 (all its pods' buckets, one quantile): an Object metric on its Service. */
+const POOL_P95_METRIC = 'servingstack_pool_request_duration_p95_seconds';
 type Pool = 'latency' | 'throughput';
 
 // Targets and windows, all through the ServingStack spec. The latency pool is driven by p95 only
@@ -196,12 +198,15 @@ describe('autoscaling through Prometheus, prometheus-adapter and the HPA control
     return hpa;
   }
 
-  /** The HPA's current average for a Pods metric, or undefined while the controller has none. */
+  /**
+   * The HPA's current value of a metric (a Pods metric's average, an Object metric's value), or
+   * undefined while the controller has none.
+   */
   function current(hpa: V2HorizontalPodAutoscaler, metric: string): number | undefined {
     const status = hpa.status?.currentMetrics?.find(
-      (m) => m.type === 'Pods' && m.pods?.metric.name === metric,
+      (m) => m.pods?.metric.name === metric || m.object?.metric.name === metric,
     );
-    const value = status?.pods?.current.averageValue;
+    const value = status?.pods?.current.averageValue ?? status?.object?.current.value;
     return value === undefined ? undefined : parseQuantity(String(value));
   }
 
@@ -310,7 +315,7 @@ describe('autoscaling through Prometheus, prometheus-adapter and the HPA control
         {
           timeoutMs: 120_000,
           intervalMs: 2_000,
-          until: (h) => (current(h, P95_METRIC) ?? 0) * 1000 > LATENCY_TARGET_P95_MS,
+          until: (h) => (current(h, POOL_P95_METRIC) ?? 0) * 1000 > LATENCY_TARGET_P95_MS,
         },
       );
       await showHpas('latency load, before scaling');
@@ -336,7 +341,7 @@ describe('autoscaling through Prometheus, prometheus-adapter and the HPA control
       expect(serving.size).toBeGreaterThanOrEqual(ready);
 
       // With the same load still on, the added capacity must bring the p95 back under the target:
-      // the HPA's average and every pod's own p95 (the first pod's 1m rate window must first
+      // the pool's p95 the HPA reads and every pod's own p95 (the first pod's 1m rate window must first
       // forget its queue), while the pool still has more than one replica.
       const recovered = await waitFor(
         `the latency pool's p95 to come back under ${LATENCY_TARGET_P95_MS} ms with more than one replica`,
@@ -344,7 +349,7 @@ describe('autoscaling through Prometheus, prometheus-adapter and the HPA control
           const hpa = await hpaOf('latency');
           return {
             replicas: hpa.status?.currentReplicas ?? 0,
-            hpaP95: current(hpa, P95_METRIC),
+            hpaP95: current(hpa, POOL_P95_METRIC),
             podP95: Object.fromEntries(await perPod('latency', P95_METRIC)),
           };
         },

@@ -187,6 +187,19 @@ describe('the ServingStack CRD', () => {
       'spec.throughput.batching.targetP95Ms',
       { throughput: { batching: { targetP95Ms: 0 } } },
     ],
+    [
+      'a spill-over share above 100',
+      'spec.routing.spillover.toThroughput.maxSharePercent',
+      { routing: { host: 'h.test', spillover: { toThroughput: { maxSharePercent: 101 } } } },
+    ],
+    [
+      'a spill-over share that admits no request',
+      'spec.routing.spillover.toLatency.maxSharePercent',
+      {
+        routing: { host: 'h.test', spillover: { toLatency: { maxSharePercent: 1 } } },
+        latency: { batching: { maxBatchSize: 1, maxQueueSize: 10 } },
+      },
+    ],
   ];
 
   test.each(invalid)('rejects %s, naming %s', async (_what, field, override) => {
@@ -310,10 +323,21 @@ describe('the operator', () => {
       const h = await waitFor(`HPA demo-${pool}`, () =>
         hpas.readNamespacedHorizontalPodAutoscaler({ name: `demo-${pool}`, namespace: ns.name }),
       );
-      expect(h.spec?.metrics?.map((m) => m.pods?.metric.name)).toEqual([
-        'servingstack_requests_per_second',
-        'servingstack_request_duration_p95_seconds',
+      // Requests per second per pod; the latency pool scales on its whole pool's p95 (an Object
+      // metric on its Service), the throughput pool on the average of its pods' p95s.
+      expect(h.spec?.metrics?.map((m) => [m.type, (m.pods ?? m.object)?.metric.name])).toEqual([
+        ['Pods', 'servingstack_requests_per_second'],
+        pool === 'latency'
+          ? ['Object', 'servingstack_pool_request_duration_p95_seconds']
+          : ['Pods', 'servingstack_request_duration_p95_seconds'],
       ]);
+      if (pool === 'latency') {
+        expect(h.spec?.metrics?.[1]?.object?.describedObject).toEqual({
+          apiVersion: 'v1',
+          kind: 'Service',
+          name: 'demo-latency',
+        });
+      }
     }
     const canary = await waitFor('Ingress demo-canary', () =>
       net.readNamespacedIngress({ name: 'demo-canary', namespace: ns.name }),

@@ -11,7 +11,7 @@ import {
   ensureNodeAgent,
   ensureRouter,
 } from '../agent/testing/cluster-parts.ts';
-import { poolRequestsTotal } from '../agent/testing/pool-metrics.ts';
+import { poolMetricTotal, poolRequestsTotal } from '../agent/testing/pool-metrics.ts';
 import { ROUTING_CASES, type RoutingCase } from '../agent/testing/routing-cases.ts';
 import { stackManifest, type StackOptions } from '../agent/testing/stack.ts';
 import { burst, callRouter, type RouterCall } from '../agent/testing/traffic.ts';
@@ -200,18 +200,38 @@ describe('provider ingress-nginx: main + canary Ingress through Traefik', () => 
     );
   });
 
-  const expressible = ROUTING_CASES.filter((c) => c.ingressNginx);
-  test.each(expressible.map((c) => [c.label, c] as const))(
+  // With spill-over on (the default), every case lands on its contracted pool's compute, the one
+  // the canary cannot express too: the throughput pool forwards it once to the latency pool.
+  test.each(ROUTING_CASES.map((c) => [c.label, c] as const))(
     '%s is served by the expected pool',
     (_label, c) => expectServedBy(host, c),
     90_000,
   );
 
-  test('a short timeout header falls through to the default pool, as the status warned', async () => {
+  test('a short timeout header reaches the default pool, which spills it to the latency pool: computed and counted there', async () => {
     const call = { host, model: 'mlp', headers: { 'X-Request-Timeout-Ms': '50' } };
-    // The canary route must be live first, or this would pass for the wrong reason.
+    // The canary route must be live first, or the latency answers could come straight from it.
     await routed({ host, model: 'mlp', headers: { 'X-Serving-Priority': 'real-time' } }, 'latency');
-    const { outcomes } = await burst(call, { requests: 5, concurrency: 1 });
-    expect(outcomes.map((o) => o.pool)).toEqual(outcomes.map(() => 'throughput'));
+    await routed(call, 'latency');
+    const count = (pool: 'latency' | 'throughput') => poolRequestsTotal(core, ns.name, name, pool);
+    const spilled = () =>
+      poolMetricTotal(core, ns.name, name, 'throughput', 'servingstack_spillover_total', {
+        from: 'throughput',
+        to: 'latency',
+        reason: 'route',
+      });
+    const [latencyBefore, throughputBefore, spilledBefore] = [
+      await count('latency'),
+      await count('throughput'),
+      await spilled(),
+    ];
+    const { outcomes } = await burst(call, { requests: 10, concurrency: 2 });
+    expect(outcomes.map((o) => [o.status, o.pool, o.spilledFrom])).toEqual(
+      outcomes.map(() => [200, 'latency', 'throughput']),
+    );
+    // Computed by the latency pool only; the throughput pool counts the forward, not a request.
+    expect((await count('latency')) - latencyBefore).toBe(10);
+    expect((await count('throughput')) - throughputBefore).toBe(0);
+    expect((await spilled()) - spilledBefore).toBe(10);
   }, 90_000);
 });

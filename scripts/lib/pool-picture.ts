@@ -2,7 +2,7 @@
 // (dashboard-eval.ts), drawn by the project's one chart renderer (svg-chart.ts) with one colour
 // per pool. Pure: evaluation results in, SVG panels out.
 //
-// To add a panel (spill-over, once the dashboard has it), add its dashboard title to PICTURE_PANELS.
+// To add a panel, add its dashboard title to PICTURE_PANELS.
 import type { TargetResult } from './dashboard-eval.ts';
 import { legendOf } from './grafana-dashboard.ts';
 import type { Panel, Series } from './svg-chart.ts';
@@ -13,6 +13,7 @@ export const PICTURE_PANELS: readonly { title: string; y?: string }[] = [
   { title: 'p95 and p50 latency per pool' },
   { title: 'Batch size per pool', y: 'rows per batch' },
   { title: 'Queue depth per pool', y: 'requests waiting' },
+  { title: 'Spilled requests share', y: 'share of requests' },
 ];
 
 // Grafana units of the dashboard's panels, as the picture shows them.

@@ -22,6 +22,7 @@ import { contentEncoding, readBody } from './read-body.ts';
 import { compress, responseEncoding } from './response-encoding.ts';
 import type { ContentEncoding } from './read-body.ts';
 import { byteCount, splitBody } from './tensor/body.ts';
+import type { Spillover } from './spillover/spillover.ts';
 
 export const SERVER_NAME = 'servingstack';
 export const SERVER_VERSION = '0.1.0';
@@ -83,6 +84,8 @@ export interface AppDeps {
    * Node checks; server.ts sets the first after building, tests set both small.
    */
   requestTimeouts?: { requestTimeoutMs: number; checkIntervalMs: number };
+  /** Forwards to the sibling pool what this one would refuse or the router misrouted. */
+  spillover?: Spillover;
 }
 
 declare module 'fastify' {
@@ -93,7 +96,7 @@ declare module 'fastify' {
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const { config, model, batcher, metrics, state } = deps;
+  const { config, model, batcher, metrics, state, spillover } = deps;
   const now = deps.now ?? (() => performance.now());
   const labels = { model: config.modelName, pool: config.pool };
   // Children bound once: label hashing per observation is measurable at small-model rates.
@@ -197,7 +200,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   // Hooks on every request take callbacks rather than being async: no promise per hook.
   app.addHook('onSend', (_request, reply, payload, done) => {
-    reply.header('x-serving-pool', config.pool);
+    // A spilled request's answer names the sibling pool that computed it.
+    if (!reply.hasHeader('x-serving-pool')) reply.header('x-serving-pool', config.pool);
     // Exactly `application/json`, as Triton sends it: KServe's Python client reads an error's
     // message only for that type, and fastify's serializer adds a charset.
     if (reply.getHeader('content-type') === 'application/json; charset=utf-8') {
@@ -305,6 +309,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       throw new RequestError(503, 'model is warming up; retry shortly', { 'retry-after': '1' });
     const deadline = deadlineOf(request.headers, config, now() - reply.elapsedTime);
     if (deadline !== undefined) deadlines.set(request, deadline);
+    if (spillover && (await spillover.first(request, reply, deadline))) return reply;
     const decodeStart = performance.now();
     const decoded = decodeRequest(m, request.body, request.binaryData ?? new Uint8Array(0));
     const inputMs = performance.now() - decodeStart;
@@ -317,16 +322,25 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       countRequest(499);
     });
     const submittedAt = reply.elapsedTime;
-    const { output, queuedMs, ranMs } = await batcher
-      .submit(decoded.feeds, {
-        rows: decoded.rows,
-        work: decoded.work,
-        key: decoded.key,
-        priority: priorityOf(request.headers, config),
-        signal: gone.signal,
-        ...(deadline !== undefined ? { deadline } : {}),
-      })
-      .finally(() => handoffs.set(request, { submittedAt, answeredAt: reply.elapsedTime }));
+    let result: Awaited<ReturnType<ModelBatcher['submit']>>;
+    try {
+      result = await batcher
+        .submit(decoded.feeds, {
+          rows: decoded.rows,
+          work: decoded.work,
+          key: decoded.key,
+          priority: priorityOf(request.headers, config),
+          signal: gone.signal,
+          ...(deadline !== undefined ? { deadline } : {}),
+        })
+        .finally(() => handoffs.set(request, { submittedAt, answeredAt: reply.elapsedTime }));
+    } catch (err) {
+      if (spillover && err instanceof Refusal && (await spillover.instead(request, reply, err, deadline))) {
+        return reply;
+      }
+      throw err;
+    }
+    const { output, queuedMs, ranMs } = result;
     queueDuration.observe(queuedMs / 1000);
     const encodeStart = performance.now();
     const { json, binary } = encodeResponse(m, decoded, output);
@@ -362,19 +376,20 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     schema: schemas.infer,
     // A full queue, or a deadline not even a one-row request could meet, refuses before the body
     // is read: reading and decoding it would be wasted.
-    onRequest: (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+    onRequest: (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
       try {
-        done(
-          batcher.refusalBefore(
-            priorityOf(request.headers, config),
-            deadlineOf(request.headers, config, now()),
-          ),
+        const refusal = batcher.refusalBefore(
+          priorityOf(request.headers, config),
+          deadlineOf(request.headers, config, now()),
         );
+        done(spillover ? spillover.admit(request, reply, refusal) : refusal);
       } catch (err) {
         done(err as Error);
       }
     },
     onResponse: (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      // An answer the sibling computed is counted there (and here as servingstack_spillover_total).
+      if (spillover?.forwarded(request)) return done();
       // A client that went away was counted (499) when it did.
       if (!clientsGone.has(request)) countRequest(reply.statusCode);
       // The server's own time around the batcher, which deadline admission must leave room for.

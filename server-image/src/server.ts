@@ -11,6 +11,7 @@ import { createMetrics } from './metrics.ts';
 import { Model } from './model.ts';
 import { createBatcher, observeRuns, observeWorkerQueue } from './pipeline.ts';
 import { describePlacement, mostlyOnCpu } from './placement.ts';
+import { createSpillover } from './spillover/spillover.ts';
 import type { Placement } from './placement.ts';
 import { warmupCases, warmUp } from './warmup.ts';
 import { WorkerModel } from './worker-model.ts';
@@ -19,6 +20,7 @@ import type { InferenceModel } from './worker-model.ts';
 export async function serve(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<void> {
   const metrics = createMetrics();
   const state: ServerState = { warm: false, draining: false };
+  const spillover = createSpillover(config, metrics.registry, process.env);
   const options = {
     name: config.modelName,
     dir: config.modelDir,
@@ -64,7 +66,7 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
   const warmup = warmupCases(model, config.warmupShapes);
 
   const batcher = createBatcher(config, model, metrics);
-  const app = buildApp({ config, model, batcher, metrics, state, logger: log });
+  const app = buildApp({ config, model, batcher, metrics, state, logger: log, spillover });
   // Longer than common load-balancer idle timeouts, so they close idle connections first.
   app.server.keepAliveTimeout = 65_000;
   app.server.headersTimeout = 66_000;
@@ -87,6 +89,8 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
       log.error({ timeoutMs: config.drainTimeoutMs, queued: batcher.depth }, 'drain timed out; exiting');
       process.exit(1);
     }
+    // Nothing runs any more, so no request of this pool waits on its sibling.
+    spillover.close();
     await model.close();
     log.info('drained; exiting');
     process.exit(0);

@@ -10,6 +10,7 @@ import { allocatable } from './node-object.ts';
 import { Podman } from './podman.ts';
 import { LABEL_NODE, PodWorker, type Snapshot } from './pod-worker.ts';
 import type { Reporting } from './reporting.ts';
+import { ServiceProxy } from './service-proxy.ts';
 
 const TICK_MS = 1_000;
 
@@ -33,6 +34,9 @@ export async function runAgent(
 
   const stopHeartbeat = await startHeartbeat(api, config, network.gateway, podmanVersion, reporting, log);
   const forward = new KubeForward(network.gateway, kc.getCurrentCluster()?.server ?? '', log);
+  // Before any pod starts: a sandbox gets the hosts entries of the Services known when it is made.
+  const services = new ServiceProxy(kc, log);
+  await services.start();
   const workers = new Map<string, PodWorker>();
   // Pods this agent has already stopped and removed: late watch events for them start nothing.
   const finished = new Set<string>();
@@ -48,7 +52,7 @@ export async function runAgent(
     network,
     allocatable: allocatable(config),
     kubeEnv: () => forward.env(),
-    hosts: () => ({ [KubeForward.SERVICE_NAME]: network.gateway }),
+    hosts: () => ({ ...services.hosts(), [KubeForward.SERVICE_NAME]: network.gateway }),
   };
 
   const upsert = (pod: V1Pod) => {
@@ -132,6 +136,7 @@ export async function runAgent(
     stopHeartbeat();
     await informer.stop();
     forward.close();
+    await services.close();
     // Containers get a short grace on agent shutdown; pods restart when the agent comes back.
     const pods = await podman.listPods(nodeLabel);
     await Promise.all(pods.map((p) => podman.exec(['pod', 'rm', '-f', '-t', '5', p]).catch(() => undefined)));

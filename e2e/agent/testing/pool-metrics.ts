@@ -16,11 +16,23 @@ export function sumMetric(text: string, name: string, labels: Record<string, str
 }
 
 /** servingstack_requests_total summed over the running pods of one pool of a stack. */
-export async function poolRequestsTotal(
+export function poolRequestsTotal(
   core: CoreV1Api,
   namespace: string,
   stack: string,
   pool: 'latency' | 'throughput',
+): Promise<number> {
+  return poolMetricTotal(core, namespace, stack, pool, 'servingstack_requests_total', { pool });
+}
+
+/** One metric summed over the running pods of one pool of a stack (samples matching `labels`). */
+export async function poolMetricTotal(
+  core: CoreV1Api,
+  namespace: string,
+  stack: string,
+  pool: 'latency' | 'throughput',
+  name: string,
+  labels: Record<string, string> = {},
 ): Promise<number> {
   const pods = await core.listNamespacedPod({
     namespace,
@@ -30,7 +42,7 @@ export async function poolRequestsTotal(
   for (const p of pods.items) {
     if (p.status?.phase !== 'Running' || !p.status.podIP || p.metadata?.deletionTimestamp) continue;
     const text = await fetch(`http://${p.status.podIP}:9090/metrics`).then((r) => r.text());
-    total += sumMetric(text, 'servingstack_requests_total', { pool });
+    total += sumMetric(text, name, labels);
   }
   return total;
 }

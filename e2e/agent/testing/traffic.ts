@@ -27,6 +27,8 @@ export interface Outcome {
   status: number;
   /** X-Serving-Pool of the answer; undefined when there was none. */
   pool: string | undefined;
+  /** X-Serving-Spilled-From: the pool that forwarded it to the one that computed it (spill-over). */
+  spilledFrom?: string;
   ms: number;
   /** Set when no HTTP answer came back at all. */
   error?: string;
@@ -95,9 +97,11 @@ export function callRouter(call: RouterCall, agent?: Agent, seed = 0, timeoutMs 
         res.resume();
         res.on('end', () => {
           const pool = res.headers['x-serving-pool'];
+          const spilledFrom = res.headers['x-serving-spilled-from'];
           resolve({
             status: res.statusCode ?? 0,
             pool: Array.isArray(pool) ? pool[0] : pool,
+            ...(typeof spilledFrom === 'string' && { spilledFrom }),
             ms: performance.now() - started,
           });
         });

@@ -51,6 +51,19 @@ describe('prometheus-adapter rules', () => {
     );
   });
 
+  it('the pool p95 is a metric of the pool Service over the buckets of all its pods', () => {
+    const rule = ruleFor('servingstack_pool_request_duration_p95_seconds');
+    expect(rule.resources.overrides).toEqual({
+      namespace: { resource: 'namespace' },
+      service: { resource: 'service' },
+    });
+    expect(rule.seriesQuery).toMatch(/^servingstack_request_duration_seconds_bucket\{.*service!=""/);
+    // Grouped by le and the Service only: every pod's buckets summed before the one quantile.
+    expect(rule.metricsQuery.replace(/\s+/g, ' ')).toBe(
+      'histogram_quantile(0.95, sum by (le, <<.GroupBy>>) (rate(<<.Series>>{<<.LabelMatchers>>}[1m])))',
+    );
+  });
+
   it('each rule renames exactly the series it selects', () => {
     for (const rule of adapter.rules) {
       const series = /^([a-z_]+)\{/.exec(rule.seriesQuery)?.[1];
@@ -103,6 +116,17 @@ describe('Grafana dashboard', () => {
     );
   });
 
+  it('shows the share of spilled requests per direction and reason, over every answered request', () => {
+    const panel = dashboard.panels.find((p) => p.title === 'Spilled requests share');
+    expect(panel).toBeDefined();
+    const [spilled] = panel!.targets.map((t) => t.expr.replace(/\{[^}]*\}/g, ''));
+    // Spilled requests are counted where they were computed, so all answers is the denominator.
+    expect(spilled).toBe(
+      'sum by (from, to, reason) (rate(servingstack_spillover_total[$__rate_interval])) / ' +
+        'scalar(sum(rate(servingstack_requests_total[$__rate_interval])))',
+    );
+  });
+
   it('has a stable uid and unique panel ids', () => {
     expect(dashboard.uid).toBe('servingstack-pools');
     const ids = dashboard.panels.map((p) => (p as unknown as { id: number }).id);
@@ -118,6 +142,7 @@ describe('Grafana dashboard', () => {
       /^servingstack_(request|queue|inference)_duration_seconds_(bucket|sum|count)$/,
       /^servingstack_batch_size_(bucket|sum|count|limit)$/,
       /^servingstack_queue_depth$/,
+      /^servingstack_spillover(_failed)?_total$/,
       /^DCGM_FI_DEV_GPU_UTIL$/,
     ];
     expect(names.filter((n) => !known.some((k) => k.test(n)))).toEqual([]);

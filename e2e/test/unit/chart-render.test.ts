@@ -211,6 +211,14 @@ describe('chart rendered with options', () => {
     expect((podMonitor.spec as { podMetricsEndpoints: unknown[] }).podMetricsEndpoints).toEqual([
       expect.objectContaining({ port: 'metrics', path: '/metrics' }),
     ]);
+    // The pool's Service as the `service` label: the latency pool's p95 is an Object metric on it.
+    expect(
+      (podMonitor.spec as { podMetricsEndpoints: { relabelings: unknown[] }[] }).podMetricsEndpoints[0]
+        ?.relabelings,
+    ).toContainEqual({
+      sourceLabels: ['__meta_kubernetes_pod_label_servingstack_dev_service'],
+      targetLabel: 'service',
+    });
     const dashboard = findManifest(objects, 'ConfigMap', `${FULLNAME}-dashboard`);
     expect(dashboard.metadata.labels?.grafana_dashboard).toBe('1');
     const json = (dashboard.data as Record<string, string>)['servingstack.json'] ?? '';

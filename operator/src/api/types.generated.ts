@@ -30,6 +30,30 @@ export interface GatewayRef {
   sectionName?: string;
 }
 
+/** Deadline-bound requests the throughput pool cannot meet or queue may go to the latency pool; requests without a deadline never do. */
+export interface SpillToLatencySpec {
+  enabled?: boolean;
+  /** Share of each latency server's capacity (queue plus one batch) that spilled requests may hold at once; beyond it the latency server refuses them and the throughput pool answers with its own refusal. */
+  maxSharePercent?: number;
+}
+
+/** Requests the latency pool cannot meet or queue may go to the throughput pool. */
+export interface SpillToThroughputSpec {
+  enabled?: boolean;
+  /** Share of each throughput server's capacity that spilled requests may hold at once. */
+  maxSharePercent?: number;
+}
+
+/** Where a pool would refuse a request (its deadline cannot be met there, or its queue is full), or the router left a request on the pool its headers do not name (a rule the provider cannot express), the pool's server forwards it once to the sibling pool's Service, which computes it or refuses it at its own admission (docs/routing.md#spill-over). */
+export interface SpilloverSpec {
+  /** false forwards nothing between the pools, misrouted requests included. */
+  enabled?: boolean;
+  /** Deadline-bound requests the throughput pool cannot meet or queue may go to the latency pool; requests without a deadline never do. */
+  toLatency?: SpillToLatencySpec;
+  /** Requests the latency pool cannot meet or queue may go to the throughput pool. */
+  toThroughput?: SpillToThroughputSpec;
+}
+
 /** One host in front of both pools; each request goes to a pool by its headers. */
 export interface RoutingSpec {
   /** The DNS name callers use. */
@@ -54,6 +78,8 @@ export interface RoutingSpec {
   throughputAboveMs?: number;
   /** The pool for every request no header rule picks. */
   default?: 'throughput' | 'latency';
+  /** Where a pool would refuse a request (its deadline cannot be met there, or its queue is full), or the router left a request on the pool its headers do not name (a rule the provider cannot express), the pool's server forwards it once to the sibling pool's Service, which computes it or refuses it at its own admission (docs/routing.md#spill-over). */
+  spillover?: SpilloverSpec;
 }
 
 export interface BatchingSpec {
@@ -90,7 +116,7 @@ export interface AutoscalingSpec {
   maxReplicas?: number;
   /** Average servingstack_requests_per_second per pod. */
   targetRPSPerReplica?: number;
-  /** Average servingstack_request_duration_p95_seconds per pod, in milliseconds. */
+  /** p95 target in milliseconds: the latency pool's HPA compares it with the p95 of the whole pool (servingstack_pool_request_duration_p95_seconds on its Service, all pods' buckets summed), the throughput pool's with the average per-pod servingstack_request_duration_p95_seconds. */
   targetP95Ms?: number;
   /** Optional third metric, DCGM_FI_DEV_GPU_UTIL per pod. */
   targetGPUUtilizationPercent?: number;
@@ -158,6 +184,30 @@ export interface ModelSpecDefaulted {
   warmupShapes?: Record<string, number[]>[];
 }
 
+/** Deadline-bound requests the throughput pool cannot meet or queue may go to the latency pool; requests without a deadline never do. */
+export interface SpillToLatencySpecDefaulted {
+  enabled: boolean;
+  /** Share of each latency server's capacity (queue plus one batch) that spilled requests may hold at once; beyond it the latency server refuses them and the throughput pool answers with its own refusal. */
+  maxSharePercent: number;
+}
+
+/** Requests the latency pool cannot meet or queue may go to the throughput pool. */
+export interface SpillToThroughputSpecDefaulted {
+  enabled: boolean;
+  /** Share of each throughput server's capacity that spilled requests may hold at once. */
+  maxSharePercent: number;
+}
+
+/** Where a pool would refuse a request (its deadline cannot be met there, or its queue is full), or the router left a request on the pool its headers do not name (a rule the provider cannot express), the pool's server forwards it once to the sibling pool's Service, which computes it or refuses it at its own admission (docs/routing.md#spill-over). */
+export interface SpilloverSpecDefaulted {
+  /** false forwards nothing between the pools, misrouted requests included. */
+  enabled: boolean;
+  /** Deadline-bound requests the throughput pool cannot meet or queue may go to the latency pool; requests without a deadline never do. */
+  toLatency: SpillToLatencySpecDefaulted;
+  /** Requests the latency pool cannot meet or queue may go to the throughput pool. */
+  toThroughput: SpillToThroughputSpecDefaulted;
+}
+
 /** One host in front of both pools; each request goes to a pool by its headers. */
 export interface RoutingSpecDefaulted {
   /** The DNS name callers use. */
@@ -182,6 +232,8 @@ export interface RoutingSpecDefaulted {
   throughputAboveMs: number;
   /** The pool for every request no header rule picks. */
   default: 'throughput' | 'latency';
+  /** Where a pool would refuse a request (its deadline cannot be met there, or its queue is full), or the router left a request on the pool its headers do not name (a rule the provider cannot express), the pool's server forwards it once to the sibling pool's Service, which computes it or refuses it at its own admission (docs/routing.md#spill-over). */
+  spillover: SpilloverSpecDefaulted;
 }
 
 export interface BatchingSpecDefaulted {
@@ -212,7 +264,7 @@ export interface AutoscalingSpecDefaulted {
   maxReplicas: number;
   /** Average servingstack_requests_per_second per pod. */
   targetRPSPerReplica: number;
-  /** Average servingstack_request_duration_p95_seconds per pod, in milliseconds. */
+  /** p95 target in milliseconds: the latency pool's HPA compares it with the p95 of the whole pool (servingstack_pool_request_duration_p95_seconds on its Service, all pods' buckets summed), the throughput pool's with the average per-pod servingstack_request_duration_p95_seconds. */
   targetP95Ms: number;
   /** Optional third metric, DCGM_FI_DEV_GPU_UTIL per pod. */
   targetGPUUtilizationPercent?: number;
@@ -297,6 +349,18 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
       rule: 'self.latency.batching.maxBatchSize <= self.throughput.batching.maxBatchSize',
       message: 'spec.latency.batching.maxBatchSize must not exceed spec.throughput.batching.maxBatchSize',
       fieldPath: '.latency.batching.maxBatchSize',
+    },
+    {
+      rule: '!self.routing.spillover.enabled || !self.routing.spillover.toLatency.enabled || self.routing.spillover.toLatency.maxSharePercent * (self.latency.batching.maxQueueSize + self.latency.batching.maxBatchSize) >= 100',
+      message:
+        "spec.routing.spillover.toLatency.maxSharePercent of a latency server's capacity (spec.latency.batching.maxQueueSize + maxBatchSize) admits no spilled request; raise it or disable toLatency",
+      fieldPath: '.routing.spillover.toLatency.maxSharePercent',
+    },
+    {
+      rule: '!self.routing.spillover.enabled || !self.routing.spillover.toThroughput.enabled || self.routing.spillover.toThroughput.maxSharePercent * (self.throughput.batching.maxQueueSize + self.throughput.batching.maxBatchSize) >= 100',
+      message:
+        "spec.routing.spillover.toThroughput.maxSharePercent of a throughput server's capacity (spec.throughput.batching.maxQueueSize + maxBatchSize) admits no spilled request; raise it or disable toThroughput",
+      fieldPath: '.routing.spillover.toThroughput.maxSharePercent',
     },
   ],
   properties: {
@@ -491,6 +555,52 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
           enum: ['throughput', 'latency'],
           default: 'throughput',
         },
+        spillover: {
+          type: 'object',
+          description:
+            "Where a pool would refuse a request (its deadline cannot be met there, or its queue is full), or the router left a request on the pool its headers do not name (a rule the provider cannot express), the pool's server forwards it once to the sibling pool's Service, which computes it or refuses it at its own admission (docs/routing.md#spill-over).",
+          default: {},
+          properties: {
+            enabled: {
+              type: 'boolean',
+              description: 'false forwards nothing between the pools, misrouted requests included.',
+              default: true,
+            },
+            toLatency: {
+              type: 'object',
+              description:
+                'Deadline-bound requests the throughput pool cannot meet or queue may go to the latency pool; requests without a deadline never do.',
+              default: {},
+              properties: {
+                enabled: { type: 'boolean', default: true },
+                maxSharePercent: {
+                  type: 'integer',
+                  description:
+                    "Share of each latency server's capacity (queue plus one batch) that spilled requests may hold at once; beyond it the latency server refuses them and the throughput pool answers with its own refusal.",
+                  default: 20,
+                  minimum: 1,
+                  maximum: 100,
+                },
+              },
+            },
+            toThroughput: {
+              type: 'object',
+              description: 'Requests the latency pool cannot meet or queue may go to the throughput pool.',
+              default: {},
+              properties: {
+                enabled: { type: 'boolean', default: true },
+                maxSharePercent: {
+                  type: 'integer',
+                  description:
+                    "Share of each throughput server's capacity that spilled requests may hold at once.",
+                  default: 50,
+                  minimum: 1,
+                  maximum: 100,
+                },
+              },
+            },
+          },
+        },
       },
     },
     throughput: {
@@ -618,7 +728,8 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
             },
             targetP95Ms: {
               type: 'integer',
-              description: 'Average servingstack_request_duration_p95_seconds per pod, in milliseconds.',
+              description:
+                "p95 target in milliseconds: the latency pool's HPA compares it with the p95 of the whole pool (servingstack_pool_request_duration_p95_seconds on its Service, all pods' buckets summed), the throughput pool's with the average per-pod servingstack_request_duration_p95_seconds.",
               default: 500,
               minimum: 1,
             },
@@ -786,7 +897,8 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
             },
             targetP95Ms: {
               type: 'integer',
-              description: 'Average servingstack_request_duration_p95_seconds per pod, in milliseconds.',
+              description:
+                "p95 target in milliseconds: the latency pool's HPA compares it with the p95 of the whole pool (servingstack_pool_request_duration_p95_seconds on its Service, all pods' buckets summed), the throughput pool's with the average per-pod servingstack_request_duration_p95_seconds.",
               default: 50,
               minimum: 1,
             },

@@ -2,9 +2,10 @@
 import type { V1Container, V1Deployment, V1EnvVar, V1Toleration } from '@kubernetes/client-node';
 import type { DefaultedStack, Pool } from '../api/servingstack.ts';
 import { batchingEnv } from './batching-env.ts';
+import { spilloverEnv } from './spillover-env.ts';
 import type { BuildContext } from './context.ts';
 import { fetchContainer, InvalidSpecError, modelSource } from './model-source.ts';
-import { childNames, labels, selectorLabels } from './names.ts';
+import { childNames, LABEL_SERVICE, labels, selectorLabels } from './names.ts';
 import { ownerReference } from './owner.ts';
 import { canonicalQuantity } from './quantity.ts';
 import { containerSecurityContext, podSecurityContext } from './security.ts';
@@ -64,6 +65,7 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
     { name: 'MAX_DELAY_MS', value: String(p.batching.maxDelayMs) },
     { name: 'MAX_QUEUE_SIZE', value: String(p.batching.maxQueueSize) },
     ...batchingEnv(stack, pool),
+    ...spilloverEnv(stack, pool),
     { name: 'PORT', value: String(SERVER_PORT) },
     { name: 'METRICS_PORT', value: String(METRICS_PORT) },
     { name: 'DRAIN_TIMEOUT_MS', value: String(termination.drainMs) },
@@ -160,7 +162,7 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
       selector: { matchLabels: selectorLabels(stack, pool) },
       template: {
         metadata: {
-          labels: podLabels,
+          labels: { ...podLabels, [LABEL_SERVICE]: childNames.pool(stack, pool) },
           annotations: {
             'prometheus.io/scrape': 'true',
             'prometheus.io/port': String(METRICS_PORT),

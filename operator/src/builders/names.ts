@@ -10,6 +10,12 @@ export const LABEL_INSTANCE = 'app.kubernetes.io/instance';
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const LABEL_COMPONENT = 'app.kubernetes.io/component';
 export const LABEL_POOL = 'servingstack.dev/pool';
+/**
+ * On a pool's pods: the name of the pool's Service. Prometheus copies it into a `service` label,
+ * which prometheus-adapter maps to the Service, so the pool's own p95 (all its pods' buckets
+ * summed) is an Object metric on it.
+ */
+export const LABEL_SERVICE = 'servingstack.dev/service';
 export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
 
 const MAX = 63;

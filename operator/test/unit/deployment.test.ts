@@ -32,6 +32,12 @@ describe('buildDeployment', () => {
       PRIORITY_HEADER: 'X-Serving-Priority',
       REAL_TIME_PRIORITY: 'real-time',
       BATCH_PRIORITY: 'batch',
+      SPILLOVER_SIBLING_URL: 'http://sentiment-latency.ml.svc:80',
+      SPILLOVER_TO_SIBLING: 'on',
+      SPILLOVER_ROUTE: 'on',
+      SPILLOVER_MAX_SHARE_PERCENT: '50',
+      LATENCY_BELOW_MS: '100',
+      THROUGHPUT_ABOVE_MS: '1000',
       PORT: '8080',
       METRICS_PORT: '9090',
       DRAIN_TIMEOUT_MS: '23000',
@@ -250,6 +256,8 @@ describe('buildDeployment', () => {
     expect(d.spec?.template.metadata?.labels).toMatchObject(
       d.spec?.selector.matchLabels ?? { missing: true },
     );
+    // Prometheus copies it into the `service` label the pool's p95 (an Object metric) is keyed by.
+    expect(d.spec?.template.metadata?.labels?.['servingstack.dev/service']).toBe('sentiment-throughput');
     expect(d.metadata?.ownerReferences).toEqual([
       {
         apiVersion: 'servingstack.dev/v1alpha1',

@@ -55,12 +55,30 @@ describe('buildHpa', () => {
       'latency',
     );
     expect([h?.spec?.minReplicas, h?.spec?.maxReplicas]).toEqual([2, 16]);
-    const targets = h?.spec?.metrics?.map((m) => [m.pods?.metric.name, m.pods?.target.averageValue]);
+    const targets = h?.spec?.metrics?.map((m) =>
+      m.type === 'Pods' ? [m.pods?.metric.name, m.pods?.target.averageValue] : [m.object?.metric.name],
+    );
     expect(targets).toEqual([
       ['servingstack_requests_per_second', '50'],
-      ['servingstack_request_duration_p95_seconds', '50m'],
+      ['servingstack_pool_request_duration_p95_seconds'],
       ['DCGM_FI_DEV_GPU_UTIL', '60'],
     ]);
+  });
+
+  test('the latency pool scales on the p95 of the whole pool: a Value target on its Service', () => {
+    const h = buildHpa(defaulted({ latency: { autoscaling: { targetP95Ms: 40 } } }), 'latency');
+    expect(h?.spec?.metrics?.[1]).toEqual({
+      type: 'Object',
+      object: {
+        describedObject: { apiVersion: 'v1', kind: 'Service', name: 'sentiment-latency' },
+        metric: { name: 'servingstack_pool_request_duration_p95_seconds' },
+        // One value for the pool, not an average per pod: one slow pod moves it.
+        target: { type: 'Value', value: '40m' },
+      },
+    });
+    expect(
+      h?.spec?.metrics?.some((m) => m.pods?.metric.name === 'servingstack_request_duration_p95_seconds'),
+    ).toBe(false);
   });
 
   test('behavior: immediate scale-up, scale-down stabilised by the spec window', () => {

@@ -1,0 +1,369 @@
+/**
+ * @jest-environment ./server-image/test/support/ort-environment.js
+ */
+// Spill-over between two real servers on loopback, one per pool, each on the bundled model behind
+// a gate that holds its runs (a busy pool without timing). What the sibling computed is told by
+// the answer's headers and by each server's own counters.
+import { request } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.ts';
+import { parseConfig } from '../../src/config.ts';
+import type { Pool } from '../../src/config.ts';
+import { createMetrics } from '../../src/metrics.ts';
+import type { Metrics } from '../../src/metrics.ts';
+import { createBatcher } from '../../src/pipeline.ts';
+import type { ModelBatcher } from '../../src/pipeline.ts';
+import { parseSpilloverConfig } from '../../src/spillover/config.ts';
+import { Spillover } from '../../src/spillover/spillover.ts';
+import { gatedModel, loadModel, MLP_DIR, mlpRequest } from '../support/app.ts';
+import type { GatedModel } from '../support/app.ts';
+
+interface PoolServer {
+  pool: Pool;
+  app: FastifyInstance;
+  metrics: Metrics;
+  batcher: ModelBatcher;
+  gate: GatedModel;
+  spillover: Spillover;
+  /** Headers of every request this server received. */
+  seen: IncomingHttpHeaders[];
+  url: string;
+}
+
+let servers: PoolServer[] = [];
+
+jest.setTimeout(30_000);
+
+afterEach(async () => {
+  for (const s of servers) s.gate.release();
+  for (const s of servers) {
+    await s.app.close();
+    s.spillover.close();
+    await s.gate.model.close();
+  }
+  servers = [];
+});
+
+/**
+ * A server of `pool` whose sibling is at `sibling` (a URL object the test may point elsewhere once
+ * the sibling listens: the two servers need each other's port).
+ */
+async function startPool(pool: Pool, sibling: URL, env: Record<string, string> = {}): Promise<PoolServer> {
+  // Thresholds far above what a test server takes, so that no deadline here is tight.
+  env = { LATENCY_BELOW_MS: '2000', THROUGHPUT_ABOVE_MS: '5000', ...env };
+  const config = parseConfig({
+    MODEL_DIR: MLP_DIR,
+    MODEL_NAME: 'mlp',
+    INTRA_OP_THREADS: '1',
+    INFERENCE_THREAD: 'main',
+    POOL: pool,
+    ...env,
+  });
+  const metrics = createMetrics();
+  const model = await loadModel(MLP_DIR);
+  // The first run of a session is slow (allocation, profiling): not something to time a hop by.
+  await model.run({ input: { data: new Float32Array(16), shape: [1, 16] } });
+  const gate = gatedModel(model);
+  const batcher = createBatcher(config, gate.model, metrics);
+  const spillover = new Spillover({
+    config: { ...parseSpilloverConfig(env, pool), siblingUrl: sibling },
+    headers: config,
+    modelName: config.modelName,
+    capacity: config.maxQueueSize + config.maxBatchSize,
+    registry: metrics.registry,
+    now: () => performance.now(),
+  });
+  const app = buildApp({
+    config,
+    model: gate.model,
+    batcher,
+    metrics,
+    state: { warm: true, draining: false },
+    logger: false,
+    spillover,
+  });
+  const seen: IncomingHttpHeaders[] = [];
+  app.addHook('onRequest', (request, _reply, done) => {
+    seen.push(request.headers);
+    done();
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const s = { pool, app, metrics, batcher, gate, spillover, seen, url };
+  servers.push(s);
+  return s;
+}
+
+/** Both pools, each the other's sibling. */
+async function startPools(
+  env: Partial<Record<Pool, Record<string, string>>> = {},
+): Promise<{ throughput: PoolServer; latency: PoolServer }> {
+  const toLatency = new URL('http://127.0.0.1:1');
+  const toThroughput = new URL('http://127.0.0.1:1');
+  const throughput = await startPool('throughput', toLatency, env.throughput);
+  const latency = await startPool('latency', toThroughput, env.latency);
+  toLatency.port = new URL(latency.url).port;
+  toThroughput.port = new URL(throughput.url).port;
+  return { throughput, latency };
+}
+
+/** Waits, by the clock (a loaded machine may be slow), until `done` holds. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (!done()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** A port nothing listens on: a sibling that is down. */
+async function closedPort(): Promise<string> {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  return String(port);
+}
+
+/** An answer as a test reads it: status, headers and the body as text. */
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
+
+/** One inference request to `s` on a connection of its own. */
+function infer(s: PoolServer, headers: Record<string, string> = {}, rows = 1): Promise<Answer> {
+  const body = JSON.stringify(mlpRequest(rows));
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${s.url}/v2/models/mlp/infer`,
+      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A model run held open on `s`: the pool is busy until the test releases its gate. */
+async function busy(s: PoolServer, runMs = 2000): Promise<{ running: Promise<Answer> }> {
+  s.batcher.seed([
+    { rows: 1, work: 16, ms: runMs },
+    { rows: 2, work: 32, ms: runMs * 1.25 },
+  ]);
+  s.gate.hold();
+  const running = infer(s);
+  await until(() => s.gate.runs.length === 1, `a held run on the ${s.pool} pool`);
+  // Wrapped: an async function returning the promise itself would wait for it.
+  return { running };
+}
+
+async function counter(s: PoolServer, name: string, labels: Record<string, string>): Promise<number> {
+  const metric = s.metrics.registry.getSingleMetric(name);
+  if (!metric) return 0;
+  const values = (await metric.get()).values;
+  return values
+    .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
+    .reduce((n, v) => n + v.value, 0);
+}
+
+const answered = (s: PoolServer, code = '200') => counter(s, 'servingstack_requests_total', { code });
+
+describe('spill-over between the pools', () => {
+  it('sends a deadline the busy throughput pool cannot meet to the latency pool, with what is left of it', async () => {
+    const { throughput, latency } = await startPools();
+    const { running } = await busy(throughput);
+    const res = await infer(throughput, { 'X-Request-Timeout-Ms': '3000' });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-serving-pool']).toBe('latency');
+    expect(res.headers['x-serving-spilled-from']).toBe('throughput');
+    expect((JSON.parse(res.text) as { outputs: unknown[] }).outputs).toHaveLength(1);
+    const hop = latency.seen.at(-1)!;
+    expect(hop['x-serving-spilled-from']).toBe('throughput');
+    expect(hop['x-serving-spill-reason']).toBe('deadline');
+    const left = Number(hop['x-request-timeout-ms']);
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThanOrEqual(3000);
+    expect(
+      await counter(throughput, 'servingstack_spillover_total', {
+        from: 'throughput',
+        to: 'latency',
+        reason: 'deadline',
+      }),
+    ).toBe(1);
+    // Computed and counted by the latency pool alone.
+    expect(await answered(latency)).toBe(1);
+    throughput.gate.release();
+    expect((await running).status).toBe(200);
+    expect(await answered(throughput)).toBe(1);
+  });
+
+  it('sends a request the batcher refuses once its body is read (its rows cost more than one row)', async () => {
+    const { throughput, latency } = await startPools({ latency: { MAX_BATCH_SIZE: '4' } });
+    // One row would make it (about 1 s busy + 1 s), two rows would not (about 1 s + 2.5 s).
+    const { running } = await busy(throughput, 1000);
+    throughput.batcher.seed([{ rows: 2, work: 32, ms: 2500 }]);
+    expect(throughput.batcher.refusalBefore('default', performance.now() + 3000)).toBeUndefined();
+    const res = await infer(throughput, { 'X-Request-Timeout-Ms': '3000' }, 2);
+    expect(res.status).toBe(200);
+    expect(res.headers['x-serving-pool']).toBe('latency');
+    expect((JSON.parse(res.text) as { outputs: { shape: number[] }[] }).outputs[0]!.shape[0]).toBe(2);
+    expect(await answered(latency)).toBe(1);
+    expect(
+      await counter(throughput, 'servingstack_spillover_total', { to: 'latency', reason: 'deadline' }),
+    ).toBe(1);
+    throughput.gate.release();
+    await running;
+  });
+
+  it('sends a request the full latency queue cannot take to the throughput pool', async () => {
+    const { throughput, latency } = await startPools({ latency: { MAX_QUEUE_SIZE: '1' } });
+    const { running } = await busy(latency);
+    const queued = infer(latency);
+    await until(() => latency.batcher.depth === 1, 'a queued request on the latency pool');
+    const res = await infer(latency);
+    expect(res.status).toBe(200);
+    expect(res.headers['x-serving-pool']).toBe('throughput');
+    expect(res.headers['x-serving-spilled-from']).toBe('latency');
+    expect(
+      await counter(latency, 'servingstack_spillover_total', { to: 'throughput', reason: 'queue-full' }),
+    ).toBe(1);
+    expect(await answered(throughput)).toBe(1);
+    latency.gate.release();
+    expect((await running).status).toBe(200);
+    expect((await queued).status).toBe(200);
+  });
+
+  it('forwards no more requests at once than it has connections to the sibling; beyond, it refuses at once', async () => {
+    const { throughput, latency } = await startPools({
+      latency: { MAX_QUEUE_SIZE: '1', SPILLOVER_CONNECTIONS: '1' },
+    });
+    const { running: runningT } = await busy(throughput);
+    const { running: runningL } = await busy(latency);
+    const queuedL = infer(latency);
+    await until(() => latency.batcher.depth === 1, 'a queued request on the latency pool');
+    // Forwarded, and queued behind the held run on the throughput pool: one forward in flight.
+    const forwarded = infer(latency);
+    await until(() => throughput.batcher.depth === 1, 'the forwarded request queued on the throughput pool');
+    const refused = await infer(latency);
+    expect(refused.status).toBe(503);
+    expect(refused.headers['x-serving-pool']).toBe('latency');
+    expect(throughput.seen.filter((h) => h['x-serving-spilled-from'] === 'latency')).toHaveLength(1);
+    throughput.gate.release();
+    latency.gate.release();
+    const answer = await forwarded;
+    expect([answer.status, answer.headers['x-serving-pool']]).toEqual([200, 'throughput']);
+    await Promise.all([runningT, runningL, queuedL]);
+  });
+
+  it('keeps work without a deadline off the latency pool: a full throughput queue answers 503 itself', async () => {
+    const { throughput, latency } = await startPools({ throughput: { MAX_QUEUE_SIZE: '1' } });
+    const { running } = await busy(throughput);
+    const queued = infer(throughput);
+    await until(() => throughput.batcher.depth === 1, 'a queued request on the throughput pool');
+    const res = await infer(throughput);
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBeDefined();
+    expect(latency.seen).toHaveLength(0);
+    throughput.gate.release();
+    await Promise.all([running, queued]);
+  });
+
+  it('sends a request the router left on the wrong pool to the pool its headers name, both ways', async () => {
+    const { throughput, latency } = await startPools();
+    const short = await infer(throughput, { 'X-Request-Timeout-Ms': '1500' });
+    expect(short.status).toBe(200);
+    expect(short.headers['x-serving-pool']).toBe('latency');
+    expect(short.headers['x-serving-spilled-from']).toBe('throughput');
+    const batch = await infer(latency, { 'X-Serving-Priority': 'batch' });
+    expect(batch.headers['x-serving-pool']).toBe('throughput');
+    // The contract's own pool computes it where it lands.
+    const here = await infer(throughput, { 'X-Serving-Priority': 'batch', 'X-Request-Timeout-Ms': '9000' });
+    expect(here.headers['x-serving-pool']).toBe('throughput');
+    expect(here.headers['x-serving-spilled-from']).toBeUndefined();
+    expect(await counter(throughput, 'servingstack_spillover_total', { reason: 'route' })).toBe(1);
+    expect(await counter(latency, 'servingstack_spillover_total', { reason: 'route' })).toBe(1);
+    expect(await answered(latency)).toBe(1);
+    expect(await answered(throughput)).toBe(2);
+  });
+
+  it('never forwards a request twice: a spilled request the sibling cannot take gets the original refusal', async () => {
+    const { throughput, latency } = await startPools({ latency: { MAX_QUEUE_SIZE: '1' } });
+    const { running: runningT } = await busy(throughput);
+    const { running: runningL } = await busy(latency);
+    const queuedL = infer(latency);
+    await until(() => latency.batcher.depth === 1, 'a queued request on the latency pool');
+    const res = await infer(throughput, { 'X-Request-Timeout-Ms': '3000' });
+    // The latency pool refused at admission (full) and did not send it back.
+    expect(res.status).toBe(504);
+    expect(res.headers['x-serving-pool']).toBe('throughput');
+    expect(res.headers['x-serving-spilled-from']).toBeUndefined();
+    expect((JSON.parse(res.text) as { error: string }).error).toMatch(/deadline cannot be met/);
+    expect(latency.seen.filter((h) => h['x-serving-spilled-from'] === 'throughput')).toHaveLength(1);
+    expect(throughput.seen.filter((h) => h['x-serving-spilled-from'] !== undefined)).toHaveLength(0);
+    expect(await counter(latency, 'servingstack_spillover_total', {})).toBe(0);
+    expect(await counter(throughput, 'servingstack_spillover_failed_total', { why: 'refused' })).toBe(1);
+    // A request that says it was spilled is never forwarded, whatever its headers ask.
+    const hop = await infer(latency, {
+      'X-Serving-Spilled-From': 'throughput',
+      'X-Serving-Priority': 'batch',
+    });
+    expect(hop.status).toBe(503);
+    expect(hop.headers['x-serving-pool']).toBe('latency');
+    throughput.gate.release();
+    latency.gate.release();
+    await Promise.all([runningT, runningL, queuedL]);
+  });
+
+  it('caps what spilled requests may hold of a pool; misrouted ones are the pool’s own and pass', async () => {
+    // 1% of 128 queued + 1 running: one spilled request at a time.
+    const { latency } = await startPools({ latency: { SPILLOVER_MAX_SHARE_PERCENT: '1' } });
+    const spilled = { 'X-Serving-Spilled-From': 'throughput', 'X-Serving-Spill-Reason': 'deadline' };
+    latency.gate.hold();
+    const first = infer(latency, spilled);
+    await until(() => latency.gate.runs.length === 1, 'the spilled request running');
+    const second = await infer(latency, spilled);
+    expect(second.status).toBe(503);
+    expect((JSON.parse(second.text) as { error: string }).error).toMatch(
+      /spilled from the throughput pool may hold 1%/,
+    );
+    const misrouted = infer(latency, { ...spilled, 'X-Serving-Spill-Reason': 'route' });
+    await until(() => latency.batcher.depth === 1, 'the misrouted request queued');
+    expect(latency.spillover.spilledInFlight).toBe(1);
+    latency.gate.release();
+    expect((await first).status).toBe(200);
+    expect((await misrouted).status).toBe(200);
+    await until(() => latency.spillover.spilledInFlight === 0, 'the spilled request to leave');
+    expect((await infer(latency, spilled)).status).toBe(200);
+  });
+
+  it('answers with the original refusal when the sibling is down, and stops trying it for a while', async () => {
+    const { throughput } = await startPools();
+    (throughput.spillover as unknown as { client: { base: URL } }).client.base.port = await closedPort();
+    const { running } = await busy(throughput);
+    const first = await infer(throughput, { 'X-Request-Timeout-Ms': '3000' });
+    expect(first.status).toBe(504);
+    expect(first.headers['x-serving-pool']).toBe('throughput');
+    expect(await counter(throughput, 'servingstack_spillover_failed_total', { why: 'unreachable' })).toBe(1);
+    const second = await infer(throughput, { 'X-Request-Timeout-Ms': '3000' });
+    expect(second.status).toBe(504);
+    // Known down: refused at admission, no connection tried and no body read.
+    expect(await counter(throughput, 'servingstack_spillover_failed_total', { why: 'unreachable' })).toBe(1);
+    throughput.gate.release();
+    await running;
+    // A misrouted request is computed where it landed while its pool is down.
+    const short = await infer(throughput, { 'X-Request-Timeout-Ms': '1500' });
+    expect(short.status).toBe(200);
+    expect(short.headers['x-serving-pool']).toBe('throughput');
+  });
+});
