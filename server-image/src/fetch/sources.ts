@@ -44,7 +44,12 @@ async function httpOpen(url: string, headers: Record<string, string>): Promise<O
     };
     let res: Response;
     try {
-      res = await fetch(current, { headers: sent, redirect: 'manual', signal: idle.signal });
+      // identity: the bytes hashed and counted are the file's, and Content-Length is their number.
+      res = await fetch(current, {
+        headers: { ...sent, 'accept-encoding': 'identity' },
+        redirect: 'manual',
+        signal: idle.signal,
+      });
     } catch (err) {
       clearTimeout(timer);
       throw new FetchError(`GET ${current} failed: ${(err as Error).cause ?? (err as Error).message}`);
@@ -77,7 +82,10 @@ async function httpOpen(url: string, headers: Record<string, string>): Promise<O
       await res.body?.cancel();
       throw new FetchError(`GET ${current} answered HTTP ${res.status} ${res.statusText}`);
     }
-    const length = res.headers.get('content-length');
+    // A body sent encoded anyway (an object stored with Content-Encoding) is decoded by fetch, and
+    // its Content-Length then counts the encoded bytes, not the file's.
+    const encoding = res.headers.get('content-encoding');
+    const length = encoding && encoding !== 'identity' ? null : res.headers.get('content-length');
     const web = res.body;
     // Rearmed per chunk inside the stream itself: a 'data' listener would start the flow early.
     const watched = async function* () {
