@@ -41,7 +41,7 @@ step_show_cluster() {
 # The operator runs from source (Node 24 runs TypeScript), detached, pid in $CLUSTER_DIR/run/operator.pid,
 # log in $CLUSTER_DIR/logs/operator.log; `make down` stops it. Loopback ports avoid `make serve` (8080).
 # The local node's nvidia.com/gpu are the node agent's fakes, so the sample's GPU pools run the CPU
-# image here instead of the CUDA one (which would fall back to the CPU anyway, after a 1.6 GB download).
+# image here instead of the CUDA one (which would find no CUDA there, after a 1.6 GB download).
 step_operator() {
   kubectl apply --server-side --force-conflicts -f crds/
   kubectl wait --for=condition=Established --timeout=60s crd/servingstacks.servingstack.dev
