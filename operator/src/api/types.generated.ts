@@ -402,7 +402,7 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
               message: 'spec.model.maxSize must be a quantity such as 16Gi',
             },
             {
-              rule: "type(self) == int ? self > 0 : quantity(self).isGreaterThan(quantity('0'))",
+              rule: "type(self) == int ? self > 0 : !isQuantity(self) || quantity(self).isGreaterThan(quantity('0'))",
               message: 'spec.model.maxSize must be positive',
             },
           ],
