@@ -233,12 +233,13 @@ describe('the ServingStack CRD', () => {
     ],
     [
       'cuda on a pool without GPUs',
-      'spec.latency.executionProvider cuda needs resources.gpus > 0',
+      // The API server's JSON escapes '>' (\u003e): match the message around it.
+      'spec.latency.executionProvider cuda needs resources.gpus',
       { latency: { executionProvider: 'cuda', resources: { gpus: 0 } } },
     ],
     [
       'cpu on a pool that holds GPUs',
-      'spec.throughput.executionProvider cuda needs resources.gpus > 0 and cpu needs resources.gpus 0',
+      'and cpu needs resources.gpus 0 (auto lets a GPU pool fall back to CPU)',
       { throughput: { executionProvider: 'cpu' } },
     ],
     [
