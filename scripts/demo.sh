@@ -19,7 +19,7 @@ STEPS=(
   "step_router|start Traefik, the routing controller, on http://127.0.0.1:8088"
   "step_metrics|start Prometheus and prometheus-adapter, which feed the pools' HPAs"
   "step_operator|install the ServingStack CRD and start the operator"
-  "step_sample_stack|apply examples/sentiment.yaml and show what the operator made"
+  "step_sample_stack|apply examples/sentiment.yaml (executionProvider: auto, for the fake GPUs) and show what the operator made"
   "step_traffic|send a short burst of each kind of request through the router"
   "step_show_autoscaling|show the HPAs reading each pool's p95 and requests per second"
   "step_picture|draw both pools over the burst, from Prometheus, as the chart's dashboard does"
@@ -41,7 +41,7 @@ step_show_cluster() {
 # The operator runs from source (Node 24 runs TypeScript), detached, pid in $CLUSTER_DIR/run/operator.pid,
 # log in $CLUSTER_DIR/logs/operator.log; `make down` stops it. Loopback ports avoid `make serve` (8080).
 # The local node's nvidia.com/gpu are the node agent's fakes, so the sample's GPU pools run the CPU
-# image here instead of the CUDA one (which would fall back to the CPU anyway, after a 1.6 GB download).
+# image here instead of the CUDA one (which would find no CUDA there, after a 1.6 GB download).
 step_operator() {
   kubectl apply --server-side --force-conflicts -f crds/
   kubectl wait --for=condition=Established --timeout=60s crd/servingstacks.servingstack.dev
@@ -57,8 +57,13 @@ step_operator() {
   echo "operator ready (pid $(proc_pid operator)); metrics on http://127.0.0.1:18080/metrics"
 }
 
+# The sample's pools hold GPUs, so their pods run EXECUTION_PROVIDER=cuda and exit when CUDA cannot
+# load, as they should on a real node. The local node's GPUs are the agent's fakes: the demo applies
+# the sample with the spec's explicit opt-out (executionProvider: auto), so the CPU image serves.
 step_sample_stack() {
-  kubectl apply -f examples/sentiment.yaml
+  kubectl patch --local -f examples/sentiment.yaml --type merge -o yaml \
+    -p '{"spec":{"throughput":{"executionProvider":"auto"},"latency":{"executionProvider":"auto"}}}' |
+    kubectl apply -f -
   local i gen seen
   for ((i = 0; i < 120; i++)); do
     gen="$(kubectl get servingstack sentiment -o jsonpath='{.metadata.generation}')"

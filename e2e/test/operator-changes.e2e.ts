@@ -132,7 +132,7 @@ describe('children follow the spec, whatever it was before', () => {
       model: {
         name: 'mlp',
         uri: 'https://models.example.com/mlp',
-        sha256: 'a'.repeat(64),
+        digests: { 'model.fp16.onnx': 'a'.repeat(64), 'model.int8.onnx': 'b'.repeat(64) },
         credentialsSecretName: 'model-creds',
       },
       // The stack's image, which the pool's override below hides until it is removed.
@@ -215,7 +215,7 @@ describe('children follow the spec, whatever it was before', () => {
     });
 
     await patchStack(ns.name, 'opt', {
-      model: { uri: MODEL.uri, sha256: null, credentialsSecretName: null },
+      model: { uri: MODEL.uri, digests: null, credentialsSecretName: null },
       routing: { gateway: { namespace: null, sectionName: null } },
       throughput: {
         image: null,

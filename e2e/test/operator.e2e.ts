@@ -200,6 +200,66 @@ describe('the ServingStack CRD', () => {
         latency: { batching: { maxBatchSize: 1, maxQueueSize: 10 } },
       },
     ],
+    [
+      'sha256 with a folder URI (it would cover model.onnx alone)',
+      'spec.model.sha256 is the digest of the one file',
+      { model: { name: 'm', uri: 'https://models.test/m/', sha256: 'a'.repeat(64) } },
+    ],
+    [
+      "digests without the file the throughput pool's precision loads",
+      'spec.model.digests must have a digest for the file each pool loads',
+      { model: { name: 'm', uri: 's3://b/m/', digests: { 'model.int8.onnx': 'a'.repeat(64) } } },
+    ],
+    [
+      'digests on a model that is not fetched',
+      'spec.model.sha256 and spec.model.digests apply to fetched models',
+      { model: { name: 'm', uri: 'pvc://models/m', digests: { 'model.onnx': 'a'.repeat(64) } } },
+    ],
+    [
+      'a digests key outside the folder',
+      "spec.model.digests keys must be relative paths inside the model's folder",
+      {
+        model: {
+          name: 'm',
+          uri: 'https://models.test/m.onnx',
+          sha256: 'a'.repeat(64),
+          digests: { '../etc/w.bin': 'a'.repeat(64) },
+        },
+      },
+    ],
+    [
+      'a digest that is not a sha256',
+      'spec.model.digests',
+      {
+        model: {
+          name: 'm',
+          uri: 'https://models.test/m.onnx',
+          sha256: 'a'.repeat(64),
+          digests: { 'w.bin': 'xyz' },
+        },
+      },
+    ],
+    [
+      'maxSize not a quantity',
+      'spec.model.maxSize must be a quantity',
+      { model: { name: 'm', uri: 's3://b/m/', maxSize: 'lots' } },
+    ],
+    [
+      'cuda on a pool without GPUs',
+      // The API server's JSON escapes '>' (\u003e): match the message around it.
+      'spec.latency.executionProvider cuda needs resources.gpus',
+      { latency: { executionProvider: 'cuda', resources: { gpus: 0 } } },
+    ],
+    [
+      'cpu on a pool that holds GPUs',
+      'and cpu needs resources.gpus 0 (auto lets a GPU pool fall back to CPU)',
+      { throughput: { executionProvider: 'cpu' } },
+    ],
+    [
+      'an unknown execution provider',
+      'spec.throughput.executionProvider',
+      { throughput: { executionProvider: 'tensorrt' } },
+    ],
   ];
 
   test.each(invalid)('rejects %s, naming %s', async (_what, field, override) => {
@@ -211,6 +271,31 @@ describe('the ServingStack CRD', () => {
       message = String((e as ApiException<unknown>).body);
     }
     expect(message).toContain(field);
+  });
+
+  test('accepts a folder manifest that covers both pools, a single file with its external data, and the auto opt-out', async () => {
+    const digests = {
+      'model.fp16.onnx': 'a'.repeat(64),
+      'model.int8.onnx': 'b'.repeat(64),
+      'w 1.bin': 'c'.repeat(64),
+    };
+    await createStack(ns.name, 'manifest', {
+      ...base,
+      model: { name: 'm', uri: 's3://b/m/', digests, maxSize: '2Gi' },
+      throughput: { executionProvider: 'auto', threads: { spinning: true } },
+    });
+    await createStack(ns.name, 'single', {
+      ...base,
+      model: {
+        name: 'm',
+        uri: 'https://models.test/m.onnx',
+        sha256: 'd'.repeat(64),
+        digests: { 'w.bin': 'e'.repeat(64) },
+      },
+      latency: { executionProvider: 'cpu', resources: { gpus: 0 } },
+    });
+    expect((await getStack(ns.name, 'manifest')).spec).toMatchObject({ model: { maxSize: '2Gi', digests } });
+    expect((await getStack(ns.name, 'single')).spec).toMatchObject({ model: { maxSize: '16Gi' } });
   });
 
   test('accepts the sample and fills the defaults', async () => {

@@ -4,6 +4,8 @@
 import { BATCH_DIMENSIONS } from './batch-contract.ts';
 import type { BatchDimension } from './batch-contract.ts';
 import type { ExecutionProviderChoice, Precision } from './model.ts';
+import { cpuFacts, intraOpThreadsFor } from './threads.ts';
+import type { CpuFacts } from './threads.ts';
 
 export type Pool = 'throughput' | 'latency';
 
@@ -32,8 +34,11 @@ export interface Config {
   /** Where /metrics is served: a port of its own, which no Service routes to. */
   metricsPort: number;
   host: string;
+  /** Set, or sized to the pod's CPUs (threads.ts); never 0 (onnxruntime's host-sized default). */
   intraOpThreads: number;
   interOpThreads: number;
+  /** Whether onnxruntime's idle pool threads spin (they then compete with the event loop for CPU). */
+  threadSpinning: boolean;
   /** Largest request body, binary tensor data included (decompressed size). */
   maxBodyBytes: number;
   /**
@@ -96,6 +101,9 @@ const SETTINGS = [
   'HOST',
   'INTRA_OP_THREADS',
   'INTER_OP_THREADS',
+  'THREAD_SPINNING',
+  'CPU_REQUEST_MILLICORES',
+  'CPU_LIMIT_MILLICORES',
   'MAX_BODY_BYTES',
   'MAX_JSON_BODY_BYTES',
   'EXECUTION_PROVIDER',
@@ -216,7 +224,11 @@ function headerName(values: Partial<Record<Setting, string>>, s: Setting, fallba
   return raw;
 }
 
-export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = []): Config {
+export function parseConfig(
+  env: NodeJS.ProcessEnv,
+  argv: readonly string[] = [],
+  facts: (request: number | undefined, limit: number | undefined) => CpuFacts = cpuFacts,
+): Config {
   const v = collect(env, argv);
   const pool = oneOf(v, 'POOL', ['throughput', 'latency'] as const, 'throughput');
   const d = POOL_DEFAULTS[pool];
@@ -258,8 +270,21 @@ export function parseConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = []
     port,
     metricsPort,
     host: v.HOST ?? '0.0.0.0',
-    intraOpThreads: int(v, 'INTRA_OP_THREADS', 0, 0, 1024),
+    intraOpThreads:
+      v.INTRA_OP_THREADS !== undefined && v.INTRA_OP_THREADS !== '0'
+        ? int(v, 'INTRA_OP_THREADS', 0, 1, 1024)
+        : intraOpThreadsFor(
+            facts(
+              v.CPU_REQUEST_MILLICORES === undefined
+                ? undefined
+                : int(v, 'CPU_REQUEST_MILLICORES', 0, 0, 10_000_000),
+              v.CPU_LIMIT_MILLICORES === undefined
+                ? undefined
+                : int(v, 'CPU_LIMIT_MILLICORES', 0, 0, 10_000_000),
+            ),
+          ),
     interOpThreads: int(v, 'INTER_OP_THREADS', 0, 0, 1024),
+    threadSpinning: oneOf(v, 'THREAD_SPINNING', ['0', '1'] as const, '0') === '1',
     maxBodyBytes,
     maxJsonBodyBytes,
     executionProvider: oneOf(v, 'EXECUTION_PROVIDER', ['auto', 'cuda', 'cpu'] as const, 'auto'),

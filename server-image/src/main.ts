@@ -2,7 +2,7 @@
 // The image's entrypoint: `fetch-model ...` makes it the model-fetch init container; anything
 // else is server configuration (flags with env twins, see config.ts).
 import { ConfigError, parseConfig } from './config.ts';
-import { FetchError, fetchModelMain } from './fetch-model.ts';
+import { FetchError, fetchModelMain } from './fetch/fetch-model.ts';
 
 const [command, ...rest] = process.argv.slice(2);
 

@@ -49,6 +49,8 @@ export interface ModelOptions {
   executionProvider: ExecutionProviderChoice;
   intraOpThreads: number;
   interOpThreads: number;
+  /** Whether idle pool threads spin; off unless asked for, so they leave the CPU to the event loop. */
+  threadSpinning?: boolean;
   /** Whether dimension 0 is the batch: from the model's dimension names (default), or as set. */
   batchDimension?: BatchDimension;
   log?: (msg: string) => void;
@@ -170,6 +172,13 @@ export class Model {
       intraOpNumThreads: opts.intraOpThreads,
       interOpNumThreads: opts.interOpThreads,
       graphOptimizationLevel: 'all',
+      // onnxruntime_session_options_config_keys.h; the Node binding takes string values only.
+      extra: {
+        session: {
+          intra_op: { allow_spinning: opts.threadSpinning ? '1' : '0' },
+          inter_op: { allow_spinning: opts.threadSpinning ? '1' : '0' },
+        },
+      },
     };
     const create = async (ep: 'cuda' | 'cpu') => {
       const profile = profileFolder();

@@ -1,7 +1,8 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 
 // A small ServingStack for the e2e suites and the demo: the locally built server image, the
-// test model inside it, one replica per pool, one FAKE GPU each.
+// test model inside it, one replica per pool, one FAKE GPU each (executionProvider: auto, so the CPU
+// image serves on them).
 
 export const SERVER_IMAGE = process.env.SERVINGSTACK_SERVER_IMAGE ?? 'localhost/servingstack/server:dev';
 export const TEST_MODEL = { name: 'mlp', uri: 'file:///opt/servingstack/models/mlp' };
@@ -25,6 +26,9 @@ export function stackManifest(o: StackOptions): KubernetesObject & { spec: Recor
     replicas: 1,
     batching,
     resources: { gpus: 1, cpu: '250m', memory: '512Mi' },
+    // The node's GPUs are FAKES and the image is the CPU one: a pool with GPUs runs cuda (and exits
+    // without it) unless it opts out, so these pools opt out.
+    executionProvider: 'auto',
     threads: { intraOp: 1, interOp: 1 },
     terminationGracePeriodSeconds: 20,
   });

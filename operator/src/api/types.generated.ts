@@ -12,8 +12,12 @@ export interface ModelSpec {
   name: string;
   /** Where the model directory lives: pvc://<claim>/<path> (mounted read-only), https:// or s3:// (fetched by an init container), oci://<image> (image volume), file:///<path> (a path already inside the server image). */
   uri: string;
-  /** Expected SHA-256 of the fetched model (https:// and s3:// only). */
+  /** SHA-256 of the file a URI ending in .onnx names (https:// and s3:// only). Once any digest is given, every file fetched must have one: the external-data files it names go in digests. */
   sha256?: string;
+  /** SHA-256 of each file fetched (https:// and s3:// only), by its path relative to the model's folder: model.onnx, model.fp16.onnx, model.int8.onnx, and the external-data files a model names. With a folder URI it must cover the file each pool's precision loads; the init container refuses any file it fetches without a digest here. */
+  digests?: Record<string, string>;
+  /** Most the fetched files may take together (https:// and s3://): the init container stops at it with an error naming it, and it is the size limit of the emptyDir they land in. */
+  maxSize?: number | string;
   /** A Secret whose keys become env of the model-fetch init container (e.g. AWS_ACCESS_KEY_ID). */
   credentialsSecretName?: string;
   /** Whether requests may be stacked into one run (Triton's max_batch_size contract: dimension 0 is the batch of every input and output). auto: when the model names dimension 0 alike on every input and output and no other dimension like a batch; first: dimension 0 is the batch (for exporters that name it apart on each tensor); none: one request per run. */
@@ -95,10 +99,12 @@ export interface BatchingSpec {
   targetP95Ms?: number;
 }
 
-/** onnxruntime thread pools; the server picks when unset. */
+/** onnxruntime thread pools. Unset, intra-op threads follow the pod's CPUs (resources.cpu, from the downward API), not the node's cores. */
 export interface ThreadsSpec {
   intraOp?: number;
   interOp?: number;
+  /** Let idle pool threads spin waiting for work (lower latency on dedicated cores, CPU taken from the event loop otherwise). Off by default. */
+  spinning?: boolean;
 }
 
 export interface ResourcesSpec {
@@ -140,11 +146,13 @@ export interface PoolSpec {
   /** Replicas when autoscaling is not set. */
   replicas?: number;
   batching?: BatchingSpec;
-  /** onnxruntime thread pools; the server picks when unset. */
+  /** onnxruntime thread pools. Unset, intra-op threads follow the pod's CPUs (resources.cpu, from the downward API), not the node's cores. */
   threads?: ThreadsSpec;
   resources?: ResourcesSpec;
   /** When set, an HPA owns the replica count; when unset, the pool's replicas field does. */
   autoscaling?: AutoscalingSpec;
+  /** Where the model runs. Unset: cuda when resources.gpus > 0 (the pod fails rather than serve on CPU when CUDA cannot load), cpu otherwise. auto is the explicit opt-out for a GPU pool: CUDA when it loads, CPU otherwise. */
+  executionProvider?: 'cuda' | 'cpu' | 'auto';
   /** Time to drain in-flight requests on shutdown. */
   terminationGracePeriodSeconds?: number;
   nodeSelector?: Record<string, string>;
@@ -174,8 +182,12 @@ export interface ModelSpecDefaulted {
   name: string;
   /** Where the model directory lives: pvc://<claim>/<path> (mounted read-only), https:// or s3:// (fetched by an init container), oci://<image> (image volume), file:///<path> (a path already inside the server image). */
   uri: string;
-  /** Expected SHA-256 of the fetched model (https:// and s3:// only). */
+  /** SHA-256 of the file a URI ending in .onnx names (https:// and s3:// only). Once any digest is given, every file fetched must have one: the external-data files it names go in digests. */
   sha256?: string;
+  /** SHA-256 of each file fetched (https:// and s3:// only), by its path relative to the model's folder: model.onnx, model.fp16.onnx, model.int8.onnx, and the external-data files a model names. With a folder URI it must cover the file each pool's precision loads; the init container refuses any file it fetches without a digest here. */
+  digests?: Record<string, string>;
+  /** Most the fetched files may take together (https:// and s3://): the init container stops at it with an error naming it, and it is the size limit of the emptyDir they land in. */
+  maxSize: number | string;
   /** A Secret whose keys become env of the model-fetch init container (e.g. AWS_ACCESS_KEY_ID). */
   credentialsSecretName?: string;
   /** Whether requests may be stacked into one run (Triton's max_batch_size contract: dimension 0 is the batch of every input and output). auto: when the model names dimension 0 alike on every input and output and no other dimension like a batch; first: dimension 0 is the batch (for exporters that name it apart on each tensor); none: one request per run. */
@@ -280,11 +292,13 @@ export interface PoolSpecDefaulted {
   /** Replicas when autoscaling is not set. */
   replicas: number;
   batching: BatchingSpecDefaulted;
-  /** onnxruntime thread pools; the server picks when unset. */
+  /** onnxruntime thread pools. Unset, intra-op threads follow the pod's CPUs (resources.cpu, from the downward API), not the node's cores. */
   threads?: ThreadsSpec;
   resources: ResourcesSpecDefaulted;
   /** When set, an HPA owns the replica count; when unset, the pool's replicas field does. */
   autoscaling?: AutoscalingSpecDefaulted;
+  /** Where the model runs. Unset: cuda when resources.gpus > 0 (the pod fails rather than serve on CPU when CUDA cannot load), cpu otherwise. auto is the explicit opt-out for a GPU pool: CUDA when it loads, CPU otherwise. */
+  executionProvider?: 'cuda' | 'cpu' | 'auto';
   /** Time to drain in-flight requests on shutdown. */
   terminationGracePeriodSeconds: number;
   nodeSelector?: Record<string, string>;
@@ -362,12 +376,37 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
         "spec.routing.spillover.toThroughput.maxSharePercent of a throughput server's capacity (spec.throughput.batching.maxQueueSize + maxBatchSize) admits no spilled request; raise it or disable toThroughput",
       fieldPath: '.routing.spillover.toThroughput.maxSharePercent',
     },
+    {
+      rule: "!has(self.model.digests) || self.model.uri.endsWith('.onnx') || [self.throughput.precision, self.latency.precision].all(p, (p == 'fp32' ? 'model.onnx' : 'model.' + p + '.onnx') in self.model.digests)",
+      message:
+        'spec.model.digests must have a digest for the file each pool loads (model.onnx for fp32, model.fp16.onnx, model.int8.onnx) when spec.model.uri names a folder',
+      fieldPath: '.model.digests',
+    },
   ],
   properties: {
     model: {
       type: 'object',
       description: 'The model both pools serve.',
       required: ['name', 'uri'],
+      'x-kubernetes-validations': [
+        {
+          rule: "(!has(self.sha256) && !has(self.digests)) || self.uri.startsWith('https://') || self.uri.startsWith('s3://')",
+          message:
+            'spec.model.sha256 and spec.model.digests apply to fetched models (https:// and s3:// URIs) only',
+        },
+        {
+          rule: "!has(self.sha256) || self.uri.endsWith('.onnx')",
+          message:
+            'spec.model.sha256 is the digest of the one file a URI ending in .onnx names; for a folder, give spec.model.digests (a sha256 per file)',
+          fieldPath: '.sha256',
+        },
+        {
+          rule: "!has(self.digests) || !self.uri.endsWith('.onnx') || has(self.sha256)",
+          message:
+            'spec.model.sha256 is required with spec.model.digests when spec.model.uri names one .onnx file',
+          fieldPath: '.sha256',
+        },
+      ],
       properties: {
         name: {
           type: 'string',
@@ -399,8 +438,38 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
         },
         sha256: {
           type: 'string',
-          description: 'Expected SHA-256 of the fetched model (https:// and s3:// only).',
+          description:
+            'SHA-256 of the file a URI ending in .onnx names (https:// and s3:// only). Once any digest is given, every file fetched must have one: the external-data files it names go in digests.',
           pattern: '^[a-f0-9]{64}$',
+        },
+        digests: {
+          type: 'object',
+          description:
+            "SHA-256 of each file fetched (https:// and s3:// only), by its path relative to the model's folder: model.onnx, model.fp16.onnx, model.int8.onnx, and the external-data files a model names. With a folder URI it must cover the file each pool's precision loads; the init container refuses any file it fetches without a digest here.",
+          maxProperties: 256,
+          additionalProperties: { type: 'string', pattern: '^[a-f0-9]{64}$' },
+          'x-kubernetes-validations': [
+            {
+              rule: "self.all(k, !k.startsWith('/') && !k.startsWith('../') && k != '..')",
+              message: "spec.model.digests keys must be relative paths inside the model's folder",
+            },
+          ],
+        },
+        maxSize: {
+          'x-kubernetes-int-or-string': true,
+          description:
+            'Most the fetched files may take together (https:// and s3://): the init container stops at it with an error naming it, and it is the size limit of the emptyDir they land in.',
+          default: '16Gi',
+          'x-kubernetes-validations': [
+            {
+              rule: 'type(self) == int || isQuantity(self)',
+              message: 'spec.model.maxSize must be a quantity such as 16Gi',
+            },
+            {
+              rule: "type(self) == int ? self > 0 : !isQuantity(self) || quantity(self).isGreaterThan(quantity('0'))",
+              message: 'spec.model.maxSize must be positive',
+            },
+          ],
         },
         credentialsSecretName: {
           type: 'string',
@@ -607,6 +676,14 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
       type: 'object',
       description: 'The pool tuned for requests per GPU-second.',
       default: {},
+      'x-kubernetes-validations': [
+        {
+          rule: "!has(self.executionProvider) || self.executionProvider == 'auto' || (self.executionProvider == 'cuda') == (self.resources.gpus > 0)",
+          message:
+            'spec.throughput.executionProvider cuda needs resources.gpus > 0 and cpu needs resources.gpus 0 (auto lets a GPU pool fall back to CPU)',
+          fieldPath: '.executionProvider',
+        },
+      ],
       properties: {
         image: {
           type: 'string',
@@ -668,10 +745,16 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
         },
         threads: {
           type: 'object',
-          description: 'onnxruntime thread pools; the server picks when unset.',
+          description:
+            "onnxruntime thread pools. Unset, intra-op threads follow the pod's CPUs (resources.cpu, from the downward API), not the node's cores.",
           properties: {
             intraOp: { type: 'integer', minimum: 1, maximum: 1024 },
             interOp: { type: 'integer', minimum: 1, maximum: 1024 },
+            spinning: {
+              type: 'boolean',
+              description:
+                'Let idle pool threads spin waiting for work (lower latency on dedicated cores, CPU taken from the event loop otherwise). Off by default.',
+            },
           },
         },
         resources: {
@@ -743,6 +826,12 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
             scaleDownStabilizationWindowSeconds: { type: 'integer', default: 300, minimum: 0, maximum: 3600 },
           },
         },
+        executionProvider: {
+          type: 'string',
+          description:
+            'Where the model runs. Unset: cuda when resources.gpus > 0 (the pod fails rather than serve on CPU when CUDA cannot load), cpu otherwise. auto is the explicit opt-out for a GPU pool: CUDA when it loads, CPU otherwise.',
+          enum: ['cuda', 'cpu', 'auto'],
+        },
         terminationGracePeriodSeconds: {
           type: 'integer',
           description: 'Time to drain in-flight requests on shutdown.',
@@ -776,6 +865,14 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
       type: 'object',
       description: 'The pool tuned for per-request latency.',
       default: {},
+      'x-kubernetes-validations': [
+        {
+          rule: "!has(self.executionProvider) || self.executionProvider == 'auto' || (self.executionProvider == 'cuda') == (self.resources.gpus > 0)",
+          message:
+            'spec.latency.executionProvider cuda needs resources.gpus > 0 and cpu needs resources.gpus 0 (auto lets a GPU pool fall back to CPU)',
+          fieldPath: '.executionProvider',
+        },
+      ],
       properties: {
         image: {
           type: 'string',
@@ -837,10 +934,16 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
         },
         threads: {
           type: 'object',
-          description: 'onnxruntime thread pools; the server picks when unset.',
+          description:
+            "onnxruntime thread pools. Unset, intra-op threads follow the pod's CPUs (resources.cpu, from the downward API), not the node's cores.",
           properties: {
             intraOp: { type: 'integer', minimum: 1, maximum: 1024 },
             interOp: { type: 'integer', minimum: 1, maximum: 1024 },
+            spinning: {
+              type: 'boolean',
+              description:
+                'Let idle pool threads spin waiting for work (lower latency on dedicated cores, CPU taken from the event loop otherwise). Off by default.',
+            },
           },
         },
         resources: {
@@ -911,6 +1014,12 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
             scaleUpStabilizationWindowSeconds: { type: 'integer', default: 0, minimum: 0, maximum: 3600 },
             scaleDownStabilizationWindowSeconds: { type: 'integer', default: 300, minimum: 0, maximum: 3600 },
           },
+        },
+        executionProvider: {
+          type: 'string',
+          description:
+            'Where the model runs. Unset: cuda when resources.gpus > 0 (the pod fails rather than serve on CPU when CUDA cannot load), cpu otherwise. auto is the explicit opt-out for a GPU pool: CUDA when it loads, CPU otherwise.',
+          enum: ['cuda', 'cpu', 'auto'],
         },
         terminationGracePeriodSeconds: {
           type: 'integer',

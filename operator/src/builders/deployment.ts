@@ -51,10 +51,15 @@ function quantity(field: string, v: string | number): string {
   }
 }
 
+/** The pool's executionProvider, else cuda for a pool with GPUs and cpu for one without. */
+export function executionProvider(p: DefaultedStack['spec'][Pool]): 'cuda' | 'cpu' | 'auto' {
+  return p.executionProvider ?? (p.resources.gpus > 0 ? 'cuda' : 'cpu');
+}
+
 export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildContext): V1Deployment {
   const p = stack.spec[pool];
   const image = serverImage(stack, pool, ctx);
-  const model = modelSource(stack.spec.model);
+  const model = modelSource(stack.spec.model, p.precision);
   const termination = terminationPlan(p.terminationGracePeriodSeconds);
   const env: V1EnvVar[] = [
     { name: 'MODEL_NAME', value: stack.spec.model.name },
@@ -76,6 +81,17 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
     env.push({ name: 'INTRA_OP_THREADS', value: String(p.threads.intraOp) });
   if (p.threads?.interOp !== undefined)
     env.push({ name: 'INTER_OP_THREADS', value: String(p.threads.interOp) });
+  // Unset, the server sizes intra-op threads to these (the pod's CPUs), not to the node's cores.
+  for (const [name, resource] of [
+    ['CPU_REQUEST_MILLICORES', 'requests.cpu'],
+    ['CPU_LIMIT_MILLICORES', 'limits.cpu'],
+  ] as const)
+    env.push({ name, valueFrom: { resourceFieldRef: { containerName: 'server', resource, divisor: '1m' } } });
+  if (p.threads?.spinning) env.push({ name: 'THREAD_SPINNING', value: '1' });
+  // A pool that holds GPUs runs on CUDA or fails to start, never silently on CPU; auto opts out.
+  env.push({ name: 'EXECUTION_PROVIDER', value: executionProvider(p) });
+  // The CUDA driver's JIT cache defaults to ~/.nv, which the read-only root filesystem refuses.
+  if (p.resources.gpus > 0) env.push({ name: 'CUDA_CACHE_PATH', value: '/tmp/cuda-cache' });
 
   const limits: Record<string, string> = {};
   const requests: Record<string, string> = {};

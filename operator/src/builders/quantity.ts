@@ -23,6 +23,24 @@ const NANO = 10n ** 9n;
 
 const ceilDiv = (a: bigint, b: bigint) => (a + b - 1n) / b;
 
+/** A quantity's value in whole units, rounded up as apimachinery's Quantity.Value() does: 16Gi is 17179869184. */
+export function quantityValue(input: string | number): bigint {
+  const text = String(input);
+  const m = QUANTITY.exec(text);
+  const [, sign = '', whole = '', frac = '', suffix = ''] = m ?? [];
+  if (!m || whole + frac === '') throw new RangeError(`not a quantity: ${JSON.stringify(input)}`);
+  const digits = BigInt(whole + frac);
+  const value =
+    suffix in BINARY_EXP
+      ? ceilDiv(digits * 2n ** BigInt(BINARY_EXP[suffix] ?? 0), 10n ** BigInt(frac.length))
+      : (() => {
+          const shift =
+            -frac.length + (/^[eE]/.test(suffix) ? Number(suffix.slice(1)) : (DECIMAL_EXP[suffix] ?? 0));
+          return shift >= 0 ? digits * 10n ** BigInt(shift) : ceilDiv(digits, 10n ** BigInt(-shift));
+        })();
+  return sign === '-' ? -value : value;
+}
+
 /** The canonical string of a Kubernetes quantity (a string such as "0.5", "1024Mi", "1e3", or an integer). */
 export function canonicalQuantity(input: string | number): string {
   const text = String(input);

@@ -42,6 +42,11 @@ describe('buildDeployment', () => {
       METRICS_PORT: '9090',
       DRAIN_TIMEOUT_MS: '23000',
       ORT_DISABLE_TELEMETRY: '1',
+      // From the downward API (valueFrom), checked in 'threads sized to the pod' below.
+      CPU_REQUEST_MILLICORES: undefined,
+      CPU_LIMIT_MILLICORES: undefined,
+      EXECUTION_PROVIDER: 'cuda',
+      CUDA_CACHE_PATH: '/tmp/cuda-cache',
     });
     const l = buildDeployment(
       defaulted({ latency: { threads: { intraOp: 2, interOp: 1 } } }),
@@ -289,11 +294,18 @@ describe('buildDeployment', () => {
     expect(d.spec?.template.spec?.initContainers).toBeUndefined();
   });
 
-  test('https:// fetches with an init container of the same image into an emptyDir, with the checksum', () => {
-    const sha = 'a'.repeat(64);
+  test("https:// fetches the pool's precision with an init container of the same image, capped, verified by a sha256 per file", () => {
+    const [a, b, c] = ['a', 'b', 'c'].map((x) => x.repeat(64));
     const d = buildDeployment(
       defaulted({
-        model: { name: 'm', uri: 'https://models.test/m.tar', sha256: sha, credentialsSecretName: 'creds' },
+        model: {
+          name: 'm',
+          uri: 'https://models.test/m/',
+          // Given out of order: the args are sorted, so the pod template does not churn.
+          digests: { 'model.int8.onnx': b!, 'model.fp16.onnx': a!, 'weights/w.bin': c! },
+          maxSize: '2Gi',
+          credentialsSecretName: 'creds',
+        },
       }),
       'throughput',
       ctx,
@@ -303,16 +315,51 @@ describe('buildDeployment', () => {
     expect(init?.args).toEqual([
       'fetch-model',
       '--uri',
-      'https://models.test/m.tar',
+      'https://models.test/m/',
       '--dest',
       '/mnt/models',
-      '--sha256',
-      sha,
+      '--precision',
+      'fp16',
+      '--max-bytes',
+      String(2 * 1024 ** 3),
+      '--digest',
+      `model.fp16.onnx=${a}`,
+      '--digest',
+      `model.int8.onnx=${b}`,
+      '--digest',
+      `weights/w.bin=${c}`,
     ]);
     expect(init?.envFrom).toEqual([{ secretRef: { name: 'creds' } }]);
     expect(init?.securityContext?.readOnlyRootFilesystem).toBe(true);
-    expect(d.spec?.template.spec?.volumes).toContainEqual({ name: 'model', emptyDir: {} });
+    expect(init?.resources).toEqual({
+      requests: { cpu: '100m', memory: '64Mi' },
+      limits: { memory: '256Mi' },
+    });
+    expect(d.spec?.template.spec?.volumes).toContainEqual({ name: 'model', emptyDir: { sizeLimit: '2Gi' } });
     expect(env(d).MODEL_DIR).toBe('/mnt/models');
+  });
+
+  test('a single-file URI passes its sha256; the default cap is 16Gi', () => {
+    const sha = 'a'.repeat(64);
+    const d = buildDeployment(
+      defaulted({ model: { name: 'm', uri: 'https://models.test/resnet.onnx', sha256: sha } }),
+      'latency',
+      ctx,
+    );
+    expect(d.spec?.template.spec?.initContainers?.[0]?.args).toEqual([
+      'fetch-model',
+      '--uri',
+      'https://models.test/resnet.onnx',
+      '--dest',
+      '/mnt/models',
+      '--precision',
+      'int8',
+      '--max-bytes',
+      String(16 * 1024 ** 3),
+      '--sha256',
+      sha,
+    ]);
+    expect(d.spec?.template.spec?.volumes).toContainEqual({ name: 'model', emptyDir: { sizeLimit: '16Gi' } });
   });
 
   test('s3:// without a checksum fetches too; oci:// becomes an image volume', () => {
@@ -323,6 +370,10 @@ describe('buildDeployment', () => {
       's3://bucket/m',
       '--dest',
       '/mnt/models',
+      '--precision',
+      'int8',
+      '--max-bytes',
+      String(16 * 1024 ** 3),
     ]);
     const oci = buildDeployment(
       defaulted({ model: { name: 'm', uri: 'oci://registry.test/models/m:1' } }),
@@ -339,5 +390,35 @@ describe('buildDeployment', () => {
     expect(() =>
       buildDeployment(defaulted({ model: { name: 'm', uri: 'ftp://x/y' } }), 'latency', ctx),
     ).toThrow(/spec\.model\.uri/);
+  });
+
+  test('threads sized to the pod: the CPU request and limit from the downward API; spinning only when asked for', () => {
+    const d = buildDeployment(defaulted({ throughput: { resources: { cpu: '2' } } }), 'throughput', ctx);
+    const byName = Object.fromEntries((server(d).env ?? []).map((e) => [e.name, e]));
+    expect(byName.CPU_REQUEST_MILLICORES?.valueFrom).toEqual({
+      resourceFieldRef: { containerName: 'server', resource: 'requests.cpu', divisor: '1m' },
+    });
+    expect(byName.CPU_LIMIT_MILLICORES?.valueFrom).toEqual({
+      resourceFieldRef: { containerName: 'server', resource: 'limits.cpu', divisor: '1m' },
+    });
+    expect(byName.THREAD_SPINNING).toBeUndefined();
+    expect(byName.INTRA_OP_THREADS).toBeUndefined();
+    const spinning = buildDeployment(defaulted({ latency: { threads: { spinning: true } } }), 'latency', ctx);
+    expect(env(spinning).THREAD_SPINNING).toBe('1');
+  });
+
+  test('a pool with GPUs runs on CUDA or does not start; auto is the opt-out; a CPU pool runs on CPU', () => {
+    const gpu = buildDeployment(defaulted(), 'throughput', ctx);
+    expect(env(gpu)).toMatchObject({ EXECUTION_PROVIDER: 'cuda', CUDA_CACHE_PATH: '/tmp/cuda-cache' });
+    expect(env(gpu).CUDA_CACHE_PATH?.startsWith('/tmp/')).toBe(true); // the only writable path
+    const optOut = buildDeployment(
+      defaulted({ throughput: { executionProvider: 'auto' } }),
+      'throughput',
+      ctx,
+    );
+    expect(env(optOut).EXECUTION_PROVIDER).toBe('auto');
+    const cpu = buildDeployment(defaulted({ latency: { resources: { gpus: 0 } } }), 'latency', ctx);
+    expect(env(cpu).EXECUTION_PROVIDER).toBe('cpu');
+    expect(env(cpu).CUDA_CACHE_PATH).toBeUndefined();
   });
 });

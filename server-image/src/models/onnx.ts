@@ -20,6 +20,8 @@ export interface Initializer {
   dims: number[];
   /** Little-endian element bytes (TensorProto.raw_data). */
   raw: Uint8Array;
+  /** Where the bytes live instead, beside the model (data_location EXTERNAL); `raw` is then not written. */
+  external?: { location: string; offset: number; length: number };
 }
 
 export type Attribute = { name: string; int: number } | { name: string; float: number };
@@ -50,6 +52,7 @@ const IR_VERSION = 8;
 const OPSET = 17;
 const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
+const DATA_LOCATION_EXTERNAL = 1;
 
 function writeValueInfo(w: ProtoWriter, v: ValueInfo): void {
   w.string(1, v.name).message(2, (type) =>
@@ -86,7 +89,14 @@ export function encodeModel(graph: Graph, producer: string): Uint8Array {
       for (const t of graph.initializers) {
         g.message(5, (w) => {
           for (const d of t.dims) w.int(1, d);
-          w.int(2, t.elemType).string(8, t.name).bytes(9, t.raw);
+          w.int(2, t.elemType).string(8, t.name);
+          if (!t.external) w.bytes(9, t.raw);
+          else {
+            const { location, offset, length } = t.external;
+            for (const [key, value] of Object.entries({ location, offset, length }))
+              w.message(13, (e) => e.string(1, key).string(2, String(value)));
+            w.int(14, DATA_LOCATION_EXTERNAL);
+          }
         });
       }
       for (const v of graph.inputs) g.message(11, (w) => writeValueInfo(w, v));

@@ -14,8 +14,12 @@ export interface S3Env {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const hmac = (key: Buffer | string, s: string) => createHmac('sha256', key).update(s).digest();
-// RFC 3986 encoding per path segment, as SigV4 canonical URIs require.
-const encodeKey = (key: string) =>
+/**
+ * Each path segment percent-encoded once (RFC 3986 unreserved characters kept), as SigV4's
+ * canonical URI for S3 requires: the key `my model/ü.onnx` is `my%20model/%C3%BC.onnx`, on the
+ * wire and in the signature alike.
+ */
+export const encodePath = (key: string) =>
   key
     .split('/')
     .map((seg) =>
@@ -28,7 +32,7 @@ export interface S3Request {
   headers: Record<string, string>;
 }
 
-/** The URL and headers for GET s3://bucket/key; `date` is injectable for tests. */
+/** The URL and headers for GET s3://bucket/key, `key` unencoded; `date` is injectable for tests. */
 export function s3Get(bucket: string, key: string, env: S3Env, date = new Date()): S3Request {
   const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const endpoint = (
@@ -37,7 +41,7 @@ export function s3Get(bucket: string, key: string, env: S3Env, date = new Date()
     `https://s3.${region}.amazonaws.com`
   ).replace(/\/+$/, '');
   const base = new URL(endpoint);
-  const path = `${base.pathname.replace(/\/$/, '')}/${bucket}/${encodeKey(key)}`;
+  const path = `${base.pathname.replace(/\/$/, '')}/${bucket}/${encodePath(key)}`;
   const url = `${base.origin}${path}`;
   if (!env.AWS_ACCESS_KEY_ID || !env.AWS_SECRET_ACCESS_KEY) return { url, headers: {} };
 
