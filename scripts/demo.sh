@@ -42,6 +42,9 @@ step_show_cluster() {
 # log in $CLUSTER_DIR/logs/operator.log; `make down` stops it. Loopback ports avoid `make serve` (8080).
 # The local node's nvidia.com/gpu are the node agent's fakes, so the sample's GPU pools run the CPU
 # image here instead of the CUDA one (which would find no CUDA there, after a 1.6 GB download).
+# It watches only the namespace the sample goes to (default): `make test` after `make demo` runs the
+# e2e suites' own operators in their own namespaces, and a second, cluster-wide one (with this
+# image flag) would apply over theirs.
 step_operator() {
   kubectl apply --server-side --force-conflicts -f crds/
   kubectl wait --for=condition=Established --timeout=60s crd/servingstacks.servingstack.dev
@@ -50,7 +53,7 @@ step_operator() {
     echo "operator already running (pid $pid)"
   else
     proc_start operator node "$REPO_ROOT/operator/src/main.ts" --leader-elect=false \
-      --default-gpu-image=localhost/servingstack/server:dev \
+      --watch-namespaces=default --default-gpu-image=localhost/servingstack/server:dev \
       --metrics-bind-address=127.0.0.1:18080 --health-probe-bind-address=127.0.0.1:18081
   fi
   node -e 'const t = Date.now() + 60000; (async () => { for (;;) { try { if ((await fetch("http://127.0.0.1:18081/readyz")).ok) return; } catch {} if (Date.now() > t) { console.error("operator not ready after 60s; see .cluster/logs/operator.log"); process.exit(1); } await new Promise((r) => setTimeout(r, 500)); } })()'

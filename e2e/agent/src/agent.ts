@@ -34,7 +34,8 @@ export async function runAgent(
 
   const stopHeartbeat = await startHeartbeat(api, config, network.gateway, podmanVersion, reporting, log);
   const forward = new KubeForward(network.gateway, kc.getCurrentCluster()?.server ?? '', log);
-  // Before any pod starts: a sandbox gets the hosts entries of the Services known when it is made.
+  // Before any pod starts: a sandbox gets the hosts entries of the Services known when it is made,
+  // and every pod's hosts file follows the Services from then on.
   const services = new ServiceProxy(kc, log);
   await services.start();
   const workers = new Map<string, PodWorker>();
@@ -52,8 +53,13 @@ export async function runAgent(
     network,
     allocatable: allocatable(config),
     kubeEnv: () => forward.env(),
-    hosts: () => ({ ...services.hosts(), [KubeForward.SERVICE_NAME]: network.gateway }),
+    hosts: () => ({ [KubeForward.SERVICE_NAME]: network.gateway }),
+    serviceHosts: () => services.hosts(),
   };
+
+  services.onHostsChange(() => {
+    for (const worker of workers.values()) void worker.refreshServiceHosts();
+  });
 
   const upsert = (pod: V1Pod) => {
     const uid = pod.metadata?.uid ?? '';

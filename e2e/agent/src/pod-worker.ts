@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Container, V1Pod, V1PodStatus, V1Probe } from '@kubernetes/client-node';
 import { describeApiError, type AgentApi } from './api.ts';
@@ -12,6 +12,7 @@ import type { Reporting } from './reporting.ts';
 import { statusDiff, withOtherWriters } from './status-sync.ts';
 import { newTally, recordProbe, type ProbeTally } from './probe-state.ts';
 import { buildRunArgs, effectiveSecurity, nonRootViolation } from './run-args.ts';
+import { withServiceSection } from './service-rules.ts';
 import { mountsFor, prepareVolumes, type PreparedVolume } from './volumes.ts';
 
 /** Labels on everything the agent creates in podman; `agent.sh stop` removes only these. */
@@ -43,8 +44,10 @@ export interface WorkerDeps {
   allocatable: Record<string, string>;
   /** Variables the kubelet injects into every container (how to reach the API server). */
   kubeEnv: () => Promise<Record<string, string>>;
-  /** Extra /etc/hosts entries for every pod. */
+  /** Extra /etc/hosts entries for every pod, fixed for its life. */
   hosts: () => Record<string, string>;
+  /** The Services' /etc/hosts entries now (rewritten in each pod's hosts file as they change). */
+  serviceHosts: () => Record<string, string>;
 }
 
 /** What one `podman ps` returned, and when that call began. */
@@ -87,6 +90,8 @@ export class PodWorker {
   #busy = false;
   #retryAt = 0;
   #podIP?: string;
+  /** The pod's hosts file (podman's, mounted by all its containers), once its sandbox exists. */
+  #hostsPath?: string;
   #startTime?: number;
   #volumes = new Map<string, PreparedVolume>();
   readonly #init: ContainerRecord[];
@@ -177,6 +182,23 @@ export class PodWorker {
     }
   }
 
+  /**
+   * Writes the Services' entries into the pod's hosts file, in place (the containers bind-mount
+   * that very file): a Service made after the pod, as the operator may make a pool's sibling,
+   * resolves in it from then on, as with cluster DNS.
+   */
+  async refreshServiceHosts(): Promise<void> {
+    const path = this.#hostsPath;
+    if (!path) return;
+    try {
+      const content = await readFile(path, 'utf8');
+      const next = withServiceSection(content, this.#deps.serviceHosts());
+      if (next !== content) await writeFile(path, next);
+    } catch (err) {
+      this.#log.warn('hosts file not updated', { path, err: errorMessage(err) });
+    }
+  }
+
   async #prepare(now: number): Promise<void> {
     const { podman, network } = this.#deps;
     await mkdir(join(this.#podDir, 'logs'), { recursive: true });
@@ -197,6 +219,8 @@ export class PodWorker {
     await podman.exec(args);
     await podman.exec(['pod', 'start', this.#podmanPod]);
     this.#podIP = await podman.podIP(this.#podmanPod, network.name);
+    this.#hostsPath = await podman.hostsPath(this.#podmanPod);
+    await this.refreshServiceHosts();
     this.#startTime = now;
     this.#volumes = await prepareVolumes(this.pod, this.#podDir, this.#deps.api, this.#addresses());
     this.#log.info('pod sandbox ready', { podIP: this.#podIP, podmanPod: this.#podmanPod });

@@ -111,6 +111,14 @@ export class Podman {
   }
 
   /** The address the pod's infra container got on the network: the pod IP. */
+  /** The hosts file podman made for a pod's infra container, which every container of the pod mounts. */
+  async hostsPath(podName: string): Promise<string> {
+    const infra = (await this.exec(['pod', 'inspect', '--format', '{{.InfraContainerID}}', podName])).trim();
+    const path = (await this.exec(['inspect', '--format', '{{.HostsPath}}', infra])).trim();
+    if (!path) throw new Error(`podman pod ${podName} has no hosts file`);
+    return path;
+  }
+
   async podIP(podName: string, network: string): Promise<string> {
     const infra = (await this.exec(['pod', 'inspect', '--format', '{{.InfraContainerID}}', podName])).trim();
     const nets = JSON.parse(

@@ -20,7 +20,8 @@ import { serviceHosts, serviceListeners, type Backend } from './service-rules.ts
  * listens on each of its TCP ports and relays every connection to one ready endpoint of that port
  * (round robin), following EndpointSlices as they change. Pods reach ClusterIPs through the
  * bridge's gateway, the host itself directly. Pods resolve `<svc>.<ns>.svc` through /etc/hosts
- * entries (serviceHosts) written when their sandbox is created: there is no cluster DNS.
+ * entries (serviceHosts), which the agent rewrites in every pod's hosts file whenever they change
+ * (onHostsChange): there is no cluster DNS.
  */
 export class ServiceProxy {
   static readonly ADDRESS_LABEL = 'lo:ssk';
@@ -33,6 +34,9 @@ export class ServiceProxy {
   readonly #next = new Map<string, number>();
   readonly #addresses = new Set<string>();
   #pending = false;
+  /** The hosts entries last announced, and who is told when they change. */
+  #lastHosts = '';
+  #hostsListeners: (() => void)[] = [];
   #stopping = false;
   /** Reconciles run one at a time: each awaits `ip` and listens before the next looks. */
   #running: Promise<void> = Promise.resolve();
@@ -57,9 +61,14 @@ export class ServiceProxy {
     await this.#running;
   }
 
-  /** /etc/hosts entries for every Service known now (a pod's sandbox gets them at creation). */
+  /** /etc/hosts entries for every Service known now. */
   hosts(): Record<string, string> {
     return serviceHosts(this.#services.list());
+  }
+
+  /** Calls `listener` after a reconcile that changed the hosts entries (a Service added, gone, re-addressed). */
+  onHostsChange(listener: () => void): void {
+    this.#hostsListeners.push(listener);
   }
 
   async close(): Promise<void> {
@@ -100,6 +109,11 @@ export class ServiceProxy {
 
   async #reconcile(): Promise<void> {
     if (this.#stopping) return;
+    const hosts = JSON.stringify(this.hosts());
+    if (hosts !== this.#lastHosts) {
+      this.#lastHosts = hosts;
+      for (const listener of this.#hostsListeners) listener();
+    }
     const listeners = serviceListeners(this.#services.list(), this.#slices.list());
     const wanted = new Map(listeners.map((l) => [l.key, l]));
     for (const [key, server] of this.#servers) {

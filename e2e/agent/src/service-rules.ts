@@ -91,3 +91,23 @@ export function serviceHosts(services: readonly V1Service[]): Record<string, str
   }
   return hosts;
 }
+
+const SECTION_BEGIN = '# servingstack services (node agent)';
+const SECTION_END = '# end servingstack services';
+
+/**
+ * A pod's hosts file with its Services section replaced by `entries`, the rest (podman's own lines:
+ * localhost, the pod's name) kept. Cluster DNS answers for Services created after a pod started
+ * too, so the agent rewrites this section whenever the Services change, not only at creation.
+ */
+export function withServiceSection(hostsFile: string, entries: Record<string, string>): string {
+  const lines = hostsFile.split('\n');
+  const begin = lines.indexOf(SECTION_BEGIN);
+  const end = lines.indexOf(SECTION_END, begin);
+  const kept = begin >= 0 && end > begin ? [...lines.slice(0, begin), ...lines.slice(end + 1)] : lines;
+  while (kept.length > 0 && kept.at(-1) === '') kept.pop();
+  const section = Object.entries(entries)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([host, ip]) => `${ip}\t${host}`);
+  return [...kept, SECTION_BEGIN, ...section, SECTION_END, ''].join('\n');
+}

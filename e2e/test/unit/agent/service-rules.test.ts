@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import { serviceHosts, serviceListeners } from '../../../agent/src/service-rules.ts';
+import { serviceHosts, serviceListeners, withServiceSection } from '../../../agent/src/service-rules.ts';
 
 function service(
   ns: string,
@@ -106,5 +106,27 @@ describe('serviceHosts', () => {
       'a.ns.svc': '10.0.0.17',
       'a.ns.svc.cluster.local': '10.0.0.17',
     });
+  });
+});
+
+describe('withServiceSection', () => {
+  const podman = '127.0.0.1\tlocalhost\n::1\tlocalhost\n10.88.0.5\tdemo-latency-abc\n';
+
+  it("adds the Services' entries after podman's own lines, which it keeps", () => {
+    const out = withServiceSection(podman, { 'b.ns.svc': '10.0.0.2', 'a.ns.svc': '10.0.0.1' });
+    expect(out).toBe(
+      podman +
+        '# servingstack services (node agent)\n10.0.0.1\ta.ns.svc\n10.0.0.2\tb.ns.svc\n# end servingstack services\n',
+    );
+  });
+
+  it('replaces the section it wrote before: a Service made later appears, one deleted goes', () => {
+    const first = withServiceSection(podman, { 'old.ns.svc': '10.0.0.9' });
+    const second = withServiceSection(first, { 'sibling.ns.svc': '10.0.0.3' });
+    expect(second).toContain('10.0.0.3\tsibling.ns.svc');
+    expect(second).not.toContain('old.ns.svc');
+    expect(second.startsWith(podman)).toBe(true);
+    // Idempotent: the same entries give the same file, so no write.
+    expect(withServiceSection(second, { 'sibling.ns.svc': '10.0.0.3' })).toBe(second);
   });
 });
