@@ -5,7 +5,7 @@ import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from './config.ts';
 import { noteBody } from './body-memory.ts';
-import { clientErrorHandler } from './client-errors.ts';
+import { clientErrorHandler, expectationHandler } from './client-errors.ts';
 import { fromRefusal, frameworkMessage, RequestError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import type { Model } from './model.ts';
@@ -115,16 +115,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     loggerInstance: typeof deps.logger === 'object' ? deps.logger : undefined,
     logger: typeof deps.logger === 'boolean' ? deps.logger : undefined,
     bodyLimit: config.maxBodyBytes,
-    ...(deps.requestTimeouts
-      ? {
-          requestTimeout: deps.requestTimeouts.requestTimeoutMs,
-          // Node checks the request deadline only where the headers' one is no longer.
-          http: {
+    ...(deps.requestTimeouts ? { requestTimeout: deps.requestTimeouts.requestTimeoutMs } : {}),
+    http: {
+      // Node would answer an HTTP/1.1 request without Host with a bare 400 before the app sees
+      // it; the onRequest hook below refuses it in the protocol's shape instead.
+      requireHostHeader: false,
+      ...(deps.requestTimeouts
+        ? {
+            // Node checks the request deadline only where the headers' one is no longer.
             connectionsCheckingInterval: deps.requestTimeouts.checkIntervalMs,
             headersTimeout: deps.requestTimeouts.requestTimeoutMs,
-          },
-        }
-      : {}),
+          }
+        : {}),
+    },
     // Per-request access logs would cost more than a small model's inference; errors are logged.
     logController: new LogController({ disableRequestLogging: true }),
     // A request that reaches a draining server on a connection a router still holds is served
@@ -142,7 +145,24 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         .send(Buffer.from(JSON.stringify({ error: `malformed request URL: ${err.message}` }))),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
+  // An unmet Expect gets the protocol's 417, not Node's bare one (client-errors.ts).
+  app.server.on('checkExpectation', expectationHandler(config.pool));
+
   app.decorateRequest('binaryData', null);
+
+  // HTTP/1.1 requires Host (RFC 9112 3.2); Node's own check is off so that this answer has the
+  // protocol's shape and the pool.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      return done(
+        new RequestError(
+          400,
+          'malformed HTTP request: HTTP/1.1 needs a Host header and this one has no Host header',
+        ),
+      );
+    }
+    done();
+  });
 
   // Every body goes through one parser: JSON alone, or a JSON header followed by binary tensor
   // data when Inference-Header-Content-Length is present (clients send that with any type).

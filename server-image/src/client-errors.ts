@@ -4,6 +4,7 @@
 // content type clients check for (exactly `application/json`: KServe's client reads the
 // message only then) and X-Serving-Pool, like every answer the app sends.
 import { STATUS_CODES } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 interface ParserError extends Error {
@@ -54,5 +55,23 @@ export function clientErrorHandler(pool: string) {
       return;
     }
     socket.destroy(err);
+  };
+}
+
+/**
+ * A `checkExpectation` listener: without one Node answers an `Expect` other than 100-continue
+ * with a bare 417 (no body, no pool) before any request reaches the app.
+ */
+export function expectationHandler(pool: string) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const body = JSON.stringify({
+      error: `cannot meet Expect '${String(req.headers.expect)}': this server meets only 100-continue`,
+    });
+    res.writeHead(417, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'x-serving-pool': pool,
+    });
+    res.end(body);
   };
 }

@@ -107,6 +107,19 @@ describe('errors over a real socket', () => {
     );
   });
 
+  it('an Expect the server cannot meet: 417 (Node answers it bare unless told otherwise)', async () => {
+    const a = await exchange('GET /v2/health/live HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\n\r\n');
+    expectProtocolError(a, 417, /Expect 'something-else'.*100-continue/);
+  });
+
+  it('an HTTP/1.1 request without Host: 400 (Node answers it bare unless told otherwise)', async () => {
+    const a = await exchange('GET /v2/health/live HTTP/1.1\r\n\r\n');
+    expectProtocolError(a, 400, /no Host header/);
+    // HTTP/1.0 needs none.
+    const old = await exchange('GET /v2/health/live HTTP/1.0\r\n\r\n');
+    expect(old.status).toBe(200);
+  });
+
   it('a body over the limit: 413 naming the limit', async () => {
     expectProtocolError(await exchange(`${infer}Content-Length: 70000\r\n\r\n`), 413, /at most 65536 bytes/);
   });
