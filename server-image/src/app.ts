@@ -1,6 +1,7 @@
 // The HTTP app: Open Inference Protocol v2 REST routes; metrics are on a port of their own
 // (metrics-server.ts). Built without listening so tests drive it with `inject`; server.ts adds
 // the socket, signals and lifecycle.
+import type { Socket } from 'node:net';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from './config.ts';
@@ -36,6 +37,10 @@ export const EXTENSIONS = [
   'statistics',
   'model_repository_metadata',
 ] as const;
+
+/** Requests taken on a connection and not yet answered (more than one when a client pipelines). */
+const PENDING = Symbol('servingstack.pending');
+type PipelinedSocket = Socket & { [PENDING]?: number };
 
 /** Lifecycle flags that server.ts flips: warm after warm-up, draining after SIGTERM. */
 export interface ServerState {
@@ -150,9 +155,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.decorateRequest('binaryData', null);
 
-  // HTTP/1.1 requires Host (RFC 9112 3.2); Node's own check is off so that this answer has the
-  // protocol's shape and the pool.
   app.addHook('onRequest', (request, _reply, done) => {
+    // Counted per connection, so that a drain closes it after its last pipelined answer (onSend).
+    const socket = request.raw.socket as PipelinedSocket;
+    socket[PENDING] = (socket[PENDING] ?? 0) + 1;
+    // HTTP/1.1 requires Host (RFC 9112 3.2); Node's own check is off so that this answer has the
+    // protocol's shape and the pool.
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
       return done(
         new RequestError(
@@ -219,7 +227,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   // Hooks on every request take callbacks rather than being async: no promise per hook.
-  app.addHook('onSend', (_request, reply, payload, done) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     // A spilled request's answer names the sibling pool that computed it.
     if (!reply.hasHeader('x-serving-pool')) reply.header('x-serving-pool', config.pool);
     // Exactly `application/json`, as Triton sends it: KServe's Python client reads an error's
@@ -227,10 +235,22 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (reply.getHeader('content-type') === 'application/json; charset=utf-8') {
       reply.header('content-type', 'application/json');
     }
-    // While draining, each connection closes after its answer, so none is left idle behind
-    // a router's pool to hold the drain open (drain.ts).
-    if (state.draining) reply.header('connection', 'close');
+    // While draining, each connection closes after its last answer, so none is left idle behind
+    // a router's pool to hold the drain open (drain.ts). Its last: requests a client pipelined
+    // behind this one are already taken, and a close now would drop their answers.
+    if (state.draining && ((request.raw.socket as PipelinedSocket)[PENDING] ?? 1) <= 1) {
+      reply.header('connection', 'close');
+    }
     done(null, payload);
+  });
+
+  app.addHook('onResponse', (request, _reply, done) => {
+    const socket = request.raw.socket as PipelinedSocket;
+    socket[PENDING] = Math.max(0, (socket[PENDING] ?? 1) - 1);
+    // Pipelined answers can be ready out of order, so the one that went out last may not have
+    // said close: once nothing is pending, a connection left idle is closed here.
+    if (state.draining && socket[PENDING] === 0) setImmediate(() => app.server.closeIdleConnections());
+    done();
   });
 
   app.setErrorHandler((thrown: Error & { statusCode?: number; validation?: unknown }, request, reply) => {

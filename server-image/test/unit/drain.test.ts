@@ -144,6 +144,26 @@ describe('drain under keep-alive load', () => {
     expect(text.toLowerCase()).toContain('connection: close');
   });
 
+  it('answers every pipelined request already on a connection when the drain starts', async () => {
+    gate.hold();
+    const socket = connect(port, '127.0.0.1');
+    const received: Buffer[] = [];
+    socket.on('data', (d) => received.push(d));
+    const closed = new Promise((r) => socket.once('close', r));
+    await new Promise((r) => socket.once('connect', r));
+    const one = `POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    socket.write(one + one + one);
+    await until(() => gate.runs.length >= 1, 'the first request running');
+    const drained = drain({ app: t.app, batcher: t.batcher, state: t.state, budgetMs: BUDGET_MS });
+    gate.release();
+    expect(await drained).toBe('drained');
+    await closed;
+    const text = Buffer.concat(received).toString('latin1');
+    const answers = text.match(/HTTP\/1\.1 \d+/g) ?? [];
+    // Three requests the server took: three answers, the last one closing the connection.
+    expect(answers).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200']);
+  });
+
   it('reports a drain that cannot finish within its budget, and destroys what is left', async () => {
     gate.hold();
     const agent = new Agent({ keepAlive: true });
