@@ -23,6 +23,11 @@ export interface Source {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** A URL as messages show it: without its query, which may hold a signature or a token. */
+const shown = (u: URL | string) => {
+  const v = new URL(u);
+  return `${v.origin}${v.pathname}${v.search ? '?…' : ''}`;
+};
 const MAX_REDIRECTS = 5;
 /** A transfer that stalls this long fails; a slow one that keeps moving may take as long as it needs. */
 export const IDLE_TIMEOUT_MS = 60_000;
@@ -52,24 +57,25 @@ async function httpOpen(url: string, headers: Record<string, string>): Promise<O
       });
     } catch (err) {
       clearTimeout(timer);
-      throw new FetchError(`GET ${current} failed: ${(err as Error).cause ?? (err as Error).message}`);
+      throw new FetchError(`GET ${shown(current)} failed: ${(err as Error).cause ?? (err as Error).message}`);
     }
     if (!res.ok || !res.body) clearTimeout(timer);
     if (REDIRECTS.has(res.status)) {
       await res.body?.cancel();
       const location = res.headers.get('location');
-      if (!location) throw new FetchError(`GET ${current} answered HTTP ${res.status} without a Location`);
+      if (!location)
+        throw new FetchError(`GET ${shown(current)} answered HTTP ${res.status} without a Location`);
       const next = new URL(location, current);
       if (current.protocol === 'https:' && next.protocol !== 'https:') {
         throw new FetchError(
-          `GET ${current} redirected to ${next}: refusing to follow a redirect from https to ${next.protocol.slice(0, -1)} (the model would travel unprotected)`,
+          `GET ${shown(current)} redirected to ${shown(next)}: refusing to follow a redirect from https to ${next.protocol.slice(0, -1)} (the model would travel unprotected)`,
         );
       }
       if (next.protocol !== 'https:' && next.protocol !== 'http:') {
-        throw new FetchError(`GET ${current} redirected to ${next}: not an http(s) URL`);
+        throw new FetchError(`GET ${shown(current)} redirected to ${shown(next)}: not an http(s) URL`);
       }
       if (hop >= MAX_REDIRECTS)
-        throw new FetchError(`GET ${url} redirected more than ${MAX_REDIRECTS} times`);
+        throw new FetchError(`GET ${shown(url)} redirected more than ${MAX_REDIRECTS} times`);
       if (next.origin !== current.origin) sent = {};
       current = next;
       continue;
@@ -80,7 +86,7 @@ async function httpOpen(url: string, headers: Record<string, string>): Promise<O
     }
     if (!res.ok || !res.body) {
       await res.body?.cancel();
-      throw new FetchError(`GET ${current} answered HTTP ${res.status} ${res.statusText}`);
+      throw new FetchError(`GET ${shown(current)} answered HTTP ${res.status} ${res.statusText}`);
     }
     // A body sent encoded anyway (an object stored with Content-Encoding) is decoded by fetch, and
     // its Content-Length then counts the encoded bytes, not the file's.
@@ -107,7 +113,7 @@ async function httpOpen(url: string, headers: Record<string, string>): Promise<O
     return {
       body,
       size: length !== null && /^\d+$/.test(length) ? Number(length) : undefined,
-      from: current.href,
+      from: shown(current),
     };
   }
 }
@@ -141,8 +147,15 @@ export function sourceOf(
   switch (url.protocol) {
     case 'https:':
     case 'http:': {
-      const at = (p: string) => new URL(encodePath(`${folder}${p}`), url.origin).href;
-      return { single, source: { describe: at, open: (p) => httpOpen(at(p), {}) } };
+      const at = (p: string) => new URL(encodePath(`${folder}${p}`), url.origin);
+      // The URI's query goes with every request (a presigned URL's signature, a token) as given,
+      // and stays out of messages, where it would leak into the init container's log.
+      const get = (p: string) => {
+        const u = at(p);
+        u.search = url.search;
+        return u.href;
+      };
+      return { single, source: { describe: (p) => at(p).href, open: (p) => httpOpen(get(p), {}) } };
     }
     case 's3:': {
       const bucket = url.hostname;

@@ -26,6 +26,7 @@ const files: Record<string, Buffer> = {
   '/ext-short/weights/w.bin': ext.weights.subarray(0, 20),
   '/ext-escape/model.onnx': externalDataModel('../w.bin').model,
   '/my%20models/%C3%BC%20v1.onnx': mlp('model.onnx'),
+  '/signed/resnet.onnx?X-Amz-Signature=ab%2Bcd&X-Amz-Expires=60': mlp('model.onnx'),
 };
 const listing = (dir: string) => readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort();
 
@@ -125,6 +126,20 @@ describe('fetch-model over http', () => {
     await fetchModel({ uri: `${base}/my%20models/%C3%BC%20v1.onnx`, dest });
     expect(listing(dest)).toEqual(['model.onnx']);
     expect(seen.map((s) => s.url)).toContain('/my%20models/%C3%BC%20v1.onnx');
+  });
+
+  it("keeps a presigned URL's query on its request, and out of what it logs", async () => {
+    const dest = tmp();
+    const logged: string[] = [];
+    const query = '?X-Amz-Signature=ab%2Bcd&X-Amz-Expires=60';
+    await fetchModel({ uri: `${base}/signed/resnet.onnx${query}`, dest, log: (m) => logged.push(m) });
+    expect(listing(dest)).toEqual(['model.onnx']);
+    expect(seen.map((s) => s.url)).toContain(`/signed/resnet.onnx${query}`);
+    const refused = await fetchModel({ uri: `${base}/signed/other.onnx${query}`, dest: tmp() }).catch(
+      (err: Error) => err.message,
+    );
+    expect(refused).toMatch(/other\.onnx not found/);
+    expect(`${logged.join('\n')}\n${String(refused)}`).not.toContain('Signature');
   });
 
   it('fetches the external data a model names beside it, verified, and onnxruntime loads the result', async () => {
