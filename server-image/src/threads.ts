@@ -20,15 +20,14 @@ export interface CpuFacts {
 
 /**
  * Intra-op threads for these facts: the CPU request when there is one (what the pod is sure
- * to get), else the limit; never more than the cgroup's quota or the CPUs the process may use;
- * at least one.
+ * to get, rounded), else the limit; never more than the cgroup's quota or the CPUs the process
+ * may use (whole CPUs: a 1.5-CPU quota runs one thread, as two would be throttled); at least one.
  */
 export function intraOpThreadsFor(f: CpuFacts): number {
   const millis = f.requestMillicores || f.limitMillicores;
-  const bounds = [f.usableCpus, f.cgroupCpus, millis ? millis / 1000 : undefined].filter(
-    (x): x is number => x !== undefined && x > 0,
-  );
-  return Math.max(1, Math.round(Math.min(...bounds)));
+  const caps = [f.usableCpus, f.cgroupCpus].filter((x): x is number => x !== undefined && x > 0);
+  const wanted = millis ? Math.round(millis / 1000) : Infinity;
+  return Math.max(1, Math.min(wanted, ...caps.map(Math.floor)));
 }
 
 /** cgroup v2's cpu.max ("max 100000" or "<quota> <period>") in CPUs; undefined when unlimited or unreadable. */

@@ -19,6 +19,12 @@ describe('intra-op threads sized to the pod', () => {
     ['a request under the limit: the request', { requestMillicores: 1500, limitMillicores: 8000 }, 2],
     ['the cgroup quota caps everything (podman --cpus 1)', { requestMillicores: 4000, cgroupCpus: 1 }, 1],
     ['the affinity mask caps everything (taskset -c 0)', { usableCpus: 1, requestMillicores: 4000 }, 1],
+    [
+      'a fractional quota is not rounded up past (1.5 CPUs: one thread, not two)',
+      { requestMillicores: 1500, limitMillicores: 1500, cgroupCpus: 1.5 },
+      1,
+    ],
+    ['a quota of 2.5 CPUs and no request: two threads', { cgroupCpus: 2.5 }, 2],
   ])('%s', (_what, facts, threads) => {
     expect(intraOpThreadsFor({ ...host64, ...facts })).toBe(threads);
   });
