@@ -119,21 +119,37 @@ const duration = (s: number) => (Number.isInteger(s) ? `${s}s` : `${Math.round(s
 const regexEscape = (v: string) => v.replace(/\\/g, '\\\\\\\\').replace(/[$^*{}[\]'+?.()|]/g, '\\\\$&');
 const plainEscape = (v: string) => v.replace(/\\/g, '\\\\').replace(/'/g, "\\\\'");
 
-function variableValue(v: TemplateVariable, selected: readonly string[] | 'All'): string {
+// Grafana's own formats, `${var:format}`: they replace the data source's escaping above. Only the
+// ones a PromQL query can use; any other format throws rather than being sent unformatted.
+const grafanaRegexEscape = (v: string) => v.replace(/[\\^$*+?.()|[\]{}/]/g, '\\$&');
+const FORMATS: Record<string, (values: readonly string[]) => string> = {
+  regex: (vs) => (vs.length === 1 ? grafanaRegexEscape(vs[0]!) : `(${vs.map(grafanaRegexEscape).join('|')})`),
+  pipe: (vs) => vs.join('|'),
+  raw: (vs) => vs.join(','),
+  csv: (vs) => vs.join(','),
+};
+
+function variableValue(v: TemplateVariable, selected: readonly string[] | 'All', format?: string): string {
+  const formatted = format === undefined ? undefined : FORMATS[format];
+  if (format !== undefined && formatted === undefined) {
+    throw new Error(`template variable ${v.name}: format ${format} is not one this helper sends (${Object.keys(FORMATS).join(', ')})`);
+  }
   if (selected === 'All') {
     if (!v.includeAll) throw new Error(`template variable ${v.name} has no "All" option`);
     if (v.allValue === undefined) {
       throw new Error(`template variable ${v.name}: "All" without an allValue needs its option values`);
     }
+    // Grafana sends a custom allValue as it is, whatever the format.
     return v.allValue;
   }
   if (selected.length === 0) throw new Error(`template variable ${v.name} has no value selected`);
   if (!v.multi && selected.length > 1) throw new Error(`template variable ${v.name} takes one value`);
+  if (formatted) return formatted(selected);
   if (!v.multi && !v.includeAll) return plainEscape(selected[0]!);
   return selected.length === 1 ? regexEscape(selected[0]!) : `(${selected.map(regexEscape).join('|')})`;
 }
 
-const REFERENCE = /\$(\w+)|\$\{(\w+)(?::\w+)?\}|\[\[(\w+)(?::\w+)?\]\]/g;
+const REFERENCE = /\$(\w+)|\$\{(\w+)(?::(\w+))?\}|\[\[(\w+)(?::(\w+))?\]\]/g;
 
 /**
  * `text` with every variable reference replaced as Grafana replaces it. Built-ins need `intervals`
@@ -145,7 +161,7 @@ export function interpolate(
   selection: Selection,
   time?: { range: TimeRange; intervals: Intervals },
 ): string {
-  return text.replace(REFERENCE, (whole, a?: string, b?: string, c?: string) => {
+  return text.replace(REFERENCE, (whole, a?: string, b?: string, bf?: string, c?: string, cf?: string) => {
     const name = a ?? b ?? c ?? '';
     const builtIn = time && builtInValue(name, time.range, time.intervals);
     if (builtIn !== undefined) return builtIn;
@@ -154,7 +170,7 @@ export function interpolate(
     if (variable === undefined || selected === undefined) {
       throw new Error(`${whole} in ${JSON.stringify(text)}: no value for template variable ${name}`);
     }
-    return variableValue(variable, selected);
+    return variableValue(variable, selected, bf ?? cf);
   });
 }
 

@@ -54,6 +54,15 @@ describe('interpolate', () => {
     expect(interpolate('x=~"$namespace"', dashboard, { namespace: ['ml', 'a.b'] })).toBe('x=~"(ml|a\\\\.b)"');
   });
 
+  it("applies Grafana's own formats instead of the data source's escaping, and refuses one it does not know", () => {
+    const two = { namespace: ['a.b', 'c'] };
+    expect(interpolate('x=~"${namespace:regex}"', dashboard, two)).toBe('x=~"(a\\.b|c)"');
+    expect(interpolate('x=~"${namespace:pipe}"', dashboard, two)).toBe('x=~"a.b|c"');
+    expect(interpolate('x="${namespace:raw}" y="[[namespace:csv]]"', dashboard, two)).toBe('x="a.b,c" y="a.b,c"');
+    expect(interpolate('x=~"${namespace:regex}"', dashboard, { namespace: 'All' })).toBe('x=~".*"');
+    expect(() => interpolate('x="${namespace:json}"', dashboard, two)).toThrow(/format json/);
+  });
+
   it('gives "All" as the variable\'s allValue', () => {
     expect(interpolate('x=~"$namespace"', dashboard, { namespace: 'All' })).toBe('x=~".*"');
   });
