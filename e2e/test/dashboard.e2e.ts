@@ -197,6 +197,14 @@ describe('the Grafana dashboard against the e2e Prometheus, after traffic throug
     expect(options.stack).toEqual([STACK]);
     expect(options.model).toEqual([TEST_MODEL.name]);
     expect(options.pool).toEqual([...POOLS]);
+    // With one pool picked, the list still offers both (a variable filtered by itself would not).
+    const picked = await variableOptions(
+      PROMETHEUS,
+      dashboard,
+      { ...selection(), pool: [POOLS[0]] },
+      evaluation.range,
+    );
+    expect(picked.pool).toEqual([...POOLS]);
   });
 
   it('every query of every panel runs without an error', () => {

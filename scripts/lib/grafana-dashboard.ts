@@ -132,7 +132,9 @@ const FORMATS: Record<string, (values: readonly string[]) => string> = {
 function variableValue(v: TemplateVariable, selected: readonly string[] | 'All', format?: string): string {
   const formatted = format === undefined ? undefined : FORMATS[format];
   if (format !== undefined && formatted === undefined) {
-    throw new Error(`template variable ${v.name}: format ${format} is not one this helper sends (${Object.keys(FORMATS).join(', ')})`);
+    throw new Error(
+      `template variable ${v.name}: format ${format} is not one this helper sends (${Object.keys(FORMATS).join(', ')})`,
+    );
   }
   if (selected === 'All') {
     if (!v.includeAll) throw new Error(`template variable ${v.name} has no "All" option`);
