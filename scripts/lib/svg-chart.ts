@@ -93,7 +93,8 @@ function panel(p: Panel, dx: number, dy: number): string {
   let yLo: number;
   let yHi: number;
   if (p.y.log) {
-    yLo = Math.log10(Math.max(1e-6, Math.min(...ys) / 1.5));
+    // Every y here is positive (drawable): the axis reaches down to the smallest, however small.
+    yLo = Math.log10(Math.min(...ys) / 1.5);
     yHi = Math.log10(Math.max(...ys) * 1.5);
   } else {
     // Headroom above the highest value for the legend's rows, so the lines stay clear of it.

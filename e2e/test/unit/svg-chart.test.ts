@@ -76,6 +76,30 @@ describe('chart', () => {
     expect(svg).not.toMatch(/Infinity|NaN/);
   });
 
+  it('keeps every point of a log axis inside the plot, however small', () => {
+    const svg = chart([
+      {
+        title: 'tiny',
+        x: { label: 'x' },
+        y: { label: 'y', log: true },
+        series: [
+          {
+            label: 's',
+            color: '#000',
+            points: [
+              { x: 0, y: 1e-9 },
+              { x: 1, y: 1 },
+            ],
+          },
+        ],
+      },
+    ]);
+    // The plot's frame: y from 36 (top margin) to 312 (height 360 less the bottom margin 48).
+    const ys = [...paths(svg)[0]!.matchAll(/[ML][\d.]+,([-\d.]+)/g)].map((m) => Number(m[1]));
+    expect(ys).toHaveLength(2);
+    for (const y of ys) expect(y >= 36 && y <= 312).toBe(true);
+  });
+
   it('says "no data" in a panel with nothing to draw, and escapes text', () => {
     const svg = chart([
       linear([{ label: 'a<b & "c"', color: '#000', points: [{ x: 0, y: Number.NaN }] }], 'q<1'),
