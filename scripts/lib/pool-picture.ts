@@ -40,7 +40,8 @@ export function picturePanels(results: readonly TargetResult[], startS: number):
     const unit = UNITS[unitName] ?? { scale: 1, label: unitName };
     const series: Series[] = targets.flatMap((r, i) =>
       r.series.map((s) => {
-        const [strong, light] = POOL_COLORS[s.metric.pool ?? ''] ?? OTHER_COLORS;
+        // The spill-over panel's series name their pool `from` (the pool that forwarded).
+        const [strong, light] = POOL_COLORS[s.metric.pool ?? s.metric.from ?? ''] ?? OTHER_COLORS;
         return {
           label: legendOf(r.target.legendFormat, s.metric),
           color: i >= 2 ? light : strong,

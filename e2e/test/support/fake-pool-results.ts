@@ -3,6 +3,14 @@ import { loadDashboard } from '../../../scripts/lib/grafana-dashboard.ts';
 import { PICTURE_PANELS } from '../../../scripts/lib/pool-picture.ts';
 import { repoRoot } from './paths.ts';
 
+// The labels a target's series carry: the spill-over panel's are the forwarding pool (`from`), the
+// pool it spilled to and why; every other panel's are the pool.
+function labelsOf(legendFormat: string, pool: string): Record<string, string> {
+  if (!legendFormat.includes('{{from}}')) return { pool };
+  const other = pool === 'latency' ? 'throughput' : 'latency';
+  return { from: pool, to: other, ...(legendFormat.includes('{{reason}}') && { reason: 'deadline' }) };
+}
+
 /**
  * FAKE range results, shaped as Prometheus returns them, for every target of the picture's
  * dashboard panels: both pools, a NaN gap at the start (a quantile before any request), then waves.
@@ -18,7 +26,7 @@ export function fakePoolResults(startS: number): TargetResult[] {
         target,
         query: target.expr,
         series: ['latency', 'throughput'].map((pool, i) => ({
-          metric: { pool },
+          metric: labelsOf(target.legendFormat ?? '', pool),
           values: Array.from({ length: 20 }, (_, k): [number, string] => [
             startS + 2 * k,
             String(

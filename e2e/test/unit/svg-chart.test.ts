@@ -149,6 +149,14 @@ describe('picturePanels', () => {
     // Seconds become milliseconds, times become seconds since the start.
     expect(latency.series[1]!.points[2]).toEqual({ x: 4, y: expect.closeTo(10 * (1 + Math.sin(2 / 3)), 6) });
     expect(panels.find((p) => p.title.startsWith('Queue depth'))!.y.label).toBe('requests waiting');
+    // The spill-over panel's series carry the forwarding pool as `from`, not `pool`: its colour all the same.
+    const spill = panels.find((p) => p.title.startsWith('Spilled'))!;
+    expect(spill.series.map((s) => [s.label, s.color])).toEqual([
+      ['latency → throughput (deadline)', '#1f77b4'],
+      ['latency → throughput refused by the sibling or not reached', '#1f77b4'],
+      ['throughput → latency (deadline)', '#e6550d'],
+      ['throughput → latency refused by the sibling or not reached', '#e6550d'],
+    ]);
     expect(panels[0]!.x.label).toBe('seconds since 22:13:20 UTC');
   });
 
