@@ -118,13 +118,8 @@ step_traffic() {
     --model "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.model.name}')"
     --provider "$(kubectl get servingstack "$stack" -o jsonpath='{.spec.routing.provider}')")
   node scripts/demo-traffic.ts "${args[@]}" --requests 3 --concurrency 1 >/dev/null
-  local pools=0 query="count(count by (pool) (servingstack_requests_total{servingstack=\"$stack\"}))"
-  for ((i = 1; i <= 30; i++)); do
-    pools="$(curl -fsS --get "http://${PROMETHEUS_ADDR:-127.0.0.1:19090}/api/v1/query" --data-urlencode "query=$query" |
-      node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")).data.result; console.log(r[0] ? r[0].value[1] : 0)')" || pools=0
-    ((pools >= 2)) && break
-    sleep 1
-  done
+  local pools
+  pools="$(pools_with_requests "http://${PROMETHEUS_ADDR:-127.0.0.1:19090}" "$stack" 2 30)"
   ((pools >= 2)) || echo "(Prometheus has requests of $pools of the 2 pools yet; the picture may miss part of the burst)"
   burst_from="$(date +%s)"
   node scripts/demo-traffic.ts "${args[@]}" --requests 100 --concurrency 4

@@ -50,3 +50,22 @@ ETCD_PEER_PORT="${ETCD_PEER_PORT:-12380}"
 APISERVER_PORT="${APISERVER_PORT:-16443}"
 CONTROLLER_MANAGER_PORT="${CONTROLLER_MANAGER_PORT:-16257}"
 SCHEDULER_PORT="${SCHEDULER_PORT:-16259}"
+
+# pools_with_requests PROMETHEUS STACK WANT TRIES: how many of STACK's pools Prometheus has a
+# request counter of, asking once a second until WANT or TRIES asks. Each ask is bounded (curl
+# --max-time 5); a Prometheus that never answers dies naming itself and its last error, rather
+# than looking like one with no requests yet.
+pools_with_requests() {
+  local prometheus="$1" stack="$2" want="$3" tries="$4" pools=0 answered=0 answer="" i
+  local query="count(count by (pool) (servingstack_requests_total{servingstack=\"$stack\"}))"
+  for ((i = 1; i <= tries; i++)); do
+    if answer="$(curl -fsS --max-time 5 --get "$prometheus/api/v1/query" --data-urlencode "query=$query" 2>&1)"; then
+      answered=1
+      pools="$(node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")).data.result; console.log(r[0] ? r[0].value[1] : 0)' <<<"$answer")"
+    fi
+    ((pools >= want)) && break
+    if ((i < tries)); then sleep 1; fi
+  done
+  ((answered)) || die "Prometheus at $prometheus did not answer in $tries tries (last: $answer)"
+  echo "$pools"
+}
