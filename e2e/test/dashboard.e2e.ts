@@ -236,6 +236,7 @@ describe('the Grafana dashboard against the e2e Prometheus, after traffic throug
       { from: 'throughput', to: 'latency', reason: 'route', max: expect.any(Number) as unknown },
     ]);
     expect(series('A')[0]!.max).toBeGreaterThan(0);
+    expect(series('A')[0]!.max).toBeLessThanOrEqual(1);
     expect(series('B')).toEqual([{ from: 'throughput', to: 'latency', max: 0 }]);
   });
 

@@ -116,15 +116,30 @@ describe('Grafana dashboard', () => {
     );
   });
 
-  it('shows the share of spilled requests per direction and reason, over every answered request', () => {
+  it('shows the share of spilled requests per direction and reason, over the requests that reached the selected pools', () => {
     const panel = dashboard.panels.find((p) => p.title === 'Spilled requests share');
     expect(panel).toBeDefined();
     const [spilled] = panel!.targets.map((t) => t.expr.replace(/\{[^}]*\}/g, ''));
-    // Spilled requests are counted where they were computed, so all answers is the denominator.
+    // A request is counted where it was answered: the sibling counts a spilled request (and its
+    // refusal of one), the pool that forwarded it does not. The requests that reached the selected
+    // pools are their answers, plus what they spilled out, less what was spilled in to them (answered
+    // or refused). Over every answer instead, one pool picked: 3 spilled of 8 arrivals read 3/5.
     expect(spilled).toBe(
       'sum by (from, to, reason) (rate(servingstack_spillover_total[$__rate_interval])) / ' +
-        'scalar(sum(rate(servingstack_requests_total[$__rate_interval])))',
+        'scalar(sum(rate(servingstack_requests_total[$__rate_interval])) + ' +
+        '(sum(rate(servingstack_spillover_total[$__rate_interval])) or vector(0)) - ' +
+        '(sum(rate(servingstack_spillover_total[$__rate_interval])) or vector(0)) - ' +
+        '(sum(rate(servingstack_spillover_failed_total[$__rate_interval])) or vector(0)))',
     );
+    const terms = panel!.targets[0]!.expr.match(/\{[^}]*\}/g)!;
+    expect(terms.map((t) => /(from|to|pool)=~"\$pool"/.exec(t)?.[1])).toEqual([
+      'from',
+      'pool',
+      'from',
+      'to',
+      'to',
+    ]);
+    expect(terms[4]).toContain('why="refused"');
   });
 
   it('has a stable uid and unique panel ids', () => {
