@@ -7,6 +7,7 @@ import {
   interpolate,
   labelValuesQuery,
   queryVariables,
+  unmodelledSettings,
   type Dashboard,
   type DashboardPanel,
   type DashboardTarget,
@@ -63,6 +64,12 @@ export async function evaluatePanels(
   for (const panel of dashboard.panels) {
     for (const target of panel.targets ?? []) {
       const query = interpolate(target.expr, dashboard, selection, { range, intervals });
+      const unmodelled = unmodelledSettings(panel, target);
+      if (unmodelled.length > 0) {
+        const error = `${unmodelled.join(', ')}: Grafana would send this query otherwise; not evaluated`;
+        results.push({ panel, target, query, series: [], error });
+        continue;
+      }
       try {
         const series = await queryRange(prometheus, query, {
           startS: intervals.startS,

@@ -12,6 +12,7 @@ export interface DashboardTarget {
   refId: string;
   expr: string;
   legendFormat?: string;
+  [setting: string]: unknown;
 }
 
 export interface DashboardPanel {
@@ -20,6 +21,7 @@ export interface DashboardPanel {
   title: string;
   fieldConfig?: { defaults?: { unit?: string } };
   targets?: DashboardTarget[];
+  [setting: string]: unknown;
 }
 
 export interface TemplateVariable {
@@ -202,6 +204,20 @@ export function labelValuesQuery(v: TemplateVariable): { match: string | undefin
   const m = /^\s*label_values\(\s*(?:(.+?)\s*,\s*)?(\w+)\s*\)\s*$/.exec(text ?? '');
   if (!m) throw new Error(`template variable ${v.name}: not a label_values() query: ${JSON.stringify(text)}`);
   return { match: m[1], label: m[2]! };
+}
+
+// Settings that change the query Grafana sends (its step, its kind, whether it runs at all) and
+// that this helper does not model: a panel or target using one is refused, not evaluated otherwise.
+const PANEL_SETTINGS = ['interval', 'maxDataPoints', 'timeFrom', 'timeShift', 'hideTimeOverride'];
+const TARGET_SETTINGS = ['interval', 'intervalFactor', 'step', 'instant', 'hide', 'format'];
+
+/** The settings of a panel and its target that Grafana would send differently from what this helper does. */
+export function unmodelledSettings(panel: DashboardPanel, target: DashboardTarget): string[] {
+  const set = (o: Record<string, unknown>, names: string[], what: string) =>
+    names.filter((n) => o[n] !== undefined && o[n] !== false && o[n] !== '').map((n) => `${what}.${n}`);
+  const settings = [...set(panel, PANEL_SETTINGS, 'panel'), ...set(target, TARGET_SETTINGS, 'target')];
+  // The time-series format is what this helper reads (a range query, "range": true, is not listed).
+  return settings.filter((s) => !(s === 'target.format' && target.format === 'time_series'));
 }
 
 /** The dashboard's `query` variables, in the order Grafana resolves them (each may use the earlier ones). */

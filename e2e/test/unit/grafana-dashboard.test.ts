@@ -8,6 +8,7 @@ import {
   metricsOf,
   queryVariables,
   roundInterval,
+  unmodelledSettings,
   type Dashboard,
 } from '../../../scripts/lib/grafana-dashboard.ts';
 import { durationS } from '../../../scripts/lib/prometheus-api.ts';
@@ -134,6 +135,29 @@ describe('labelValuesQuery, metricsOf, legendOf', () => {
   it("names a series from the legend format and the series' labels", () => {
     expect(legendOf('{{pool}} p95', { pool: 'latency' })).toBe('latency p95');
     expect(legendOf(undefined, { pool: 'latency' })).toBe('{"pool":"latency"}');
+  });
+});
+
+describe('unmodelledSettings', () => {
+  const panel = { id: 1, type: 'timeseries', title: 'p' };
+  const target = { refId: 'A', expr: 'up' };
+  it('names the panel and target settings that would make Grafana send a different query', () => {
+    expect(
+      unmodelledSettings(panel, { ...target, range: true, format: 'time_series', instant: false }),
+    ).toEqual([]);
+    expect(
+      unmodelledSettings(
+        { ...panel, interval: '1m' },
+        { ...target, instant: true, hide: true, intervalFactor: 2 },
+      ),
+    ).toEqual(['panel.interval', 'target.intervalFactor', 'target.instant', 'target.hide']);
+  });
+
+  it("finds none in the chart's dashboard (its every query is evaluated as Grafana sends it)", () => {
+    const real = loadDashboard(repoRoot);
+    expect(real.panels.flatMap((p) => (p.targets ?? []).flatMap((t) => unmodelledSettings(p, t)))).toEqual(
+      [],
+    );
   });
 });
 
