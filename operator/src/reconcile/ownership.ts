@@ -7,7 +7,9 @@
 //    someone else's object that already held exactly the operator's values. The apply added the
 //    operator's labels, owner reference and annotation to it, so they are released again.
 // Only then is the object read, to tell a ChildConflict from a child of this stack the caches do
-// not show yet.
+// not show yet. The third case cannot be told by a read (the apply has just put the stack's owner
+// reference on it): the reconciler remembers the uids of the stack's children from its last pass,
+// so its own child that someone edited (kubectl rollout restart) is not given back.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { FIELD_MANAGER } from '../builders/names.ts';
 import { HANDOVER_MANAGER } from './replicas.ts';

@@ -78,6 +78,10 @@ interface Pass {
   unplaced: Set<string>;
   /** Something waits on someone else who usually answers in seconds. */
   waiting: boolean;
+  /** Uids of the children this pass found to be this stack's. */
+  uids: Set<string>;
+  /** Those of the stack's last pass. */
+  known: ReadonlySet<string>;
 }
 
 /** A part of a pass for one child, merged back with merge(). */
@@ -90,6 +94,8 @@ const part = (p: Pass): Pass => ({
   placed: new Set(),
   unplaced: new Set(),
   waiting: false,
+  uids: new Set(),
+  known: p.known,
 });
 
 function merge(p: Pass, q: Pass): void {
@@ -101,6 +107,7 @@ function merge(p: Pass, q: Pass): void {
   for (const c of q.placed) p.placed.add(c);
   for (const c of q.unplaced) p.unplaced.add(c);
   p.waiting ||= q.waiting;
+  for (const u of q.uids) p.uids.add(u);
 }
 
 const inPlace = (p: Pass, component: string) => p.placed.has(component) && !p.unplaced.has(component);
@@ -112,6 +119,13 @@ export class Reconciler {
   private readonly ctx: BuildContext;
   private readonly now: Clock;
   private readonly log: Logger;
+  /**
+   * Uids of each stack's children as its last pass found them (cache or apply answer), by
+   * namespace/name. A child the caches do not show whose apply answer names another writer is
+   * this stack's if its uid is here (someone edited it, e.g. kubectl rollout restart); the answer
+   * alone cannot tell, since the apply has just made it look like the stack's either way.
+   */
+  private readonly childUids = new Map<string, { stack: string; uids: ReadonlySet<string> }>();
 
   constructor(caches: Caches, kube: Kube, events: EventRecorder, ctx: BuildContext, now: Clock, log: Logger) {
     this.caches = caches;
@@ -127,9 +141,11 @@ export class Reconciler {
     // Gone or going: owner references let the garbage collector take the children.
     if (!raw || raw.metadata.deletionTimestamp) {
       this.events.forget(namespace, name);
+      this.childUids.delete(`${namespace}/${name}`);
       return {};
     }
     const stack = withDefaults(raw);
+    const last = this.childUids.get(`${namespace}/${name}`);
     const p: Pass = {
       stack,
       log: this.log.child({ stack: `${namespace}/${name}`, generation: stack.generation }),
@@ -139,6 +155,8 @@ export class Reconciler {
       placed: new Set(),
       unplaced: new Set(),
       waiting: false,
+      uids: new Set(),
+      known: last?.stack === stack.uid ? last.uids : new Set(),
     };
     let provider: string = stack.spec.routing.provider;
     let unexpressedRules: string[] = [];
@@ -175,6 +193,10 @@ export class Reconciler {
         note: `${provider} cannot express: ${unexpressedRules.join('; ')}`,
       });
     }
+
+    // A pass cut short has not seen every child: it keeps what the last one knew too.
+    if (failure !== undefined) for (const u of p.known) p.uids.add(u);
+    this.childUids.set(`${namespace}/${name}`, { stack: stack.uid, uids: p.uids });
 
     // One Event at most. A pass cut short has not seen every standing warning: none is forgotten then.
     await this.events.pass(stack, p.changes, p.warnings, failure === undefined);
@@ -269,6 +291,7 @@ export class Reconciler {
     const cache = this.caches.children.get(kindKey(desired.apiVersion, desired.kind));
     let live: KubernetesObject | undefined = cache?.get(desired.metadata?.name ?? '', stack.namespace);
     if (live && controllerStackUid(live.metadata) !== stack.uid) return this.conflict(p, component, desired);
+    if (live?.metadata?.uid) p.uids.add(live.metadata.uid);
     const intent = withIntent(desired);
     if (!live) {
       live = await this.create(p, component, intent);
@@ -295,6 +318,7 @@ export class Reconciler {
   ): Promise<KubernetesObject | undefined> {
     try {
       const live = await this.kube.apply(intent);
+      if (live.metadata?.uid) p.uids.add(live.metadata.uid);
       p.log.info({ child: describe(intent) }, 'updated child');
       p.changes.push(`updated ${describe(intent)}`);
       return live;
@@ -336,7 +360,15 @@ export class Reconciler {
       }
       return this.update(p, component, intent);
     }
+    const uid = live.metadata?.uid ?? '';
     const writer = foreignWriter(live);
+    if (writer !== undefined && p.known.has(uid)) {
+      // This stack's child, which someone else edited: the apply without force held the intent.
+      p.uids.add(uid);
+      p.log.info({ child: describe(intent), writer }, 'applied child the caches do not show yet');
+      p.changes.push(`updated ${describe(intent)}`);
+      return live;
+    }
     if (writer !== undefined) {
       // Someone else's object that held the operator's values already: give back what the apply took.
       try {
@@ -348,6 +380,7 @@ export class Reconciler {
       this.conflict(p, component, intent);
       return undefined;
     }
+    if (uid) p.uids.add(uid);
     p.log.info({ child: describe(intent) }, 'created child');
     p.changes.push(`created ${describe(intent)}`);
     return live;

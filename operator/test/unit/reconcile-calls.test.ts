@@ -163,3 +163,46 @@ describe('a name taken by someone else, learned from the apply', () => {
     );
   });
 });
+
+describe('a child of this stack edited by someone else', () => {
+  test('missing from a lagging cache: not a conflict, and nothing of it is given back', async () => {
+    let hidden = false;
+    const h = harness((o) => hidden && o.metadata?.name === 'sentiment-throughput');
+    await h.pass();
+    // kubectl rollout restart: another manager writes a field the operator does not set.
+    h.fake.update(
+      'apps/v1',
+      'Deployment',
+      'sentiment-throughput',
+      (o) => {
+        const t = getPath(o, ['spec', 'template', 'metadata']) as Record<string, unknown>;
+        t.annotations = { ...(t.annotations as object), 'kubectl.kubernetes.io/restartedAt': 'now' };
+      },
+      'kubectl-rollout',
+    );
+    const before = h.fake.get('apps/v1', 'Deployment', 'sentiment-throughput');
+    hidden = true;
+    await h.pass();
+    expect(h.condition('Ready')?.reason).not.toBe('ChildConflict');
+    const after = h.fake.get('apps/v1', 'Deployment', 'sentiment-throughput');
+    expect(getPath(after, ['metadata', 'ownerReferences'])).toEqual(
+      getPath(before, ['metadata', 'ownerReferences']),
+    );
+    expect(getPath(after, ['metadata', 'labels'])).toEqual(getPath(before, ['metadata', 'labels']));
+    expect(getPath(after, ['spec', 'template'])).toEqual(getPath(before, ['spec', 'template']));
+  });
+
+  test('deleted, then its name taken by someone else with the same content: still a conflict', async () => {
+    const h = harness();
+    await h.pass();
+    const svc = h.fake.get('v1', 'Service', 'sentiment-latency') as unknown as KubernetesObject;
+    await h.fake.delete(svc, svc.metadata?.uid ?? '');
+    const copy = buildService(defaulted(spec()), 'latency');
+    h.fake.createForeign({ ...copy, metadata: { name: copy.metadata?.name, namespace: 'ml' } });
+    await h.pass();
+    expect(h.condition('Ready')).toMatchObject({ status: 'False', reason: 'ChildConflict' });
+    const taken = h.fake.get('v1', 'Service', 'sentiment-latency');
+    expect(getPath(taken, ['metadata', 'ownerReferences'])).toBeUndefined();
+    expect(getPath(taken, ['metadata', 'labels'])).toBeUndefined();
+  });
+});
