@@ -3,7 +3,7 @@
 // (Services, Deployments and routing at once, then the HPAs), one Event at most; a name taken by
 // someone else is learned from the apply's answer and that object is left as it was.
 import { describe, expect, test } from '@jest/globals';
-import type { KubernetesObject, ObjectCache } from '@kubernetes/client-node';
+import { ApiException, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import type { ServingStackSpec } from '../../src/api/servingstack.ts';
 import { buildService } from '../../src/builders/service.ts';
@@ -204,5 +204,37 @@ describe('a child of this stack edited by someone else', () => {
     const taken = h.fake.get('v1', 'Service', 'sentiment-latency');
     expect(getPath(taken, ['metadata', 'ownerReferences'])).toBeUndefined();
     expect(getPath(taken, ['metadata', 'labels'])).toBeUndefined();
+  });
+});
+
+describe('one apply of a concurrent round fails', () => {
+  test('the others land; the status and the one Event say what failed and what was applied', async () => {
+    const h = harness();
+    h.fake.gate = async (r) => {
+      // The other Deployment's apply is still out when this one fails.
+      if (r.verb === 'apply' && r.name === 'sentiment-throughput' && r.kind === 'Deployment')
+        await new Promise((res) => setTimeout(res, 5));
+    };
+    h.fake.fail({
+      verb: 'apply',
+      kind: 'Deployment',
+      error: new ApiException(500, 'boom', '{"message":"etcd timeout"}', {}),
+    });
+    await expect(h.pass()).rejects.toThrow(/apply Deployment sentiment-latency/);
+    expect(h.fake.names('Service')).toEqual(['sentiment-latency', 'sentiment-throughput']);
+    expect(h.fake.names('Deployment')).toEqual(['sentiment-throughput']);
+    expect(h.fake.names('HorizontalPodAutoscaler')).toEqual([]);
+    expect(h.condition('Ready')).toMatchObject({ status: 'False', reason: 'ApiError' });
+    expect(h.condition('Ready')?.message).toContain('Deployment sentiment-latency');
+    expect(h.fake.events).toHaveLength(1);
+    expect(h.fake.events[0]).toMatchObject({ type: 'Warning', reason: 'ApiError' });
+    expect(h.fake.events[0]?.note).toContain('created Deployment sentiment-throughput');
+    expect(h.fake.events[0]?.note).toContain('created Service sentiment-latency');
+    // The retry completes it, with one Event again.
+    h.fake.gate = async () => {};
+    await h.pass();
+    expect(h.fake.names('Deployment')).toEqual(['sentiment-latency', 'sentiment-throughput']);
+    expect(h.condition('Ready')?.reason).not.toBe('ApiError');
+    expect(h.fake.events).toHaveLength(2);
   });
 });
