@@ -126,6 +126,13 @@ export class Reconciler {
    * alone cannot tell, since the apply has just made it look like the stack's either way.
    */
   private readonly childUids = new Map<string, { stack: string; uids: ReadonlySet<string> }>();
+  /**
+   * Uids of objects of someone else that an apply without force took and whose give-back has not
+   * succeeded yet, by stack namespace/name: until it does they carry the stack's labels and owner
+   * reference and the caches show them as its children; they must be given back, never adopted
+   * (nor pruned).
+   */
+  private readonly notOurs = new Map<string, Set<string>>();
 
   constructor(caches: Caches, kube: Kube, events: EventRecorder, ctx: BuildContext, now: Clock, log: Logger) {
     this.caches = caches;
@@ -142,6 +149,7 @@ export class Reconciler {
     if (!raw || raw.metadata.deletionTimestamp) {
       this.events.forget(namespace, name);
       this.childUids.delete(`${namespace}/${name}`);
+      this.notOurs.delete(`${namespace}/${name}`);
       return {};
     }
     const stack = withDefaults(raw);
@@ -230,6 +238,7 @@ export class Reconciler {
           (o) =>
             o.metadata?.labels?.[LABEL_INSTANCE] === instance &&
             controllerStackUid(o.metadata) === stack.uid &&
+            !this.notOurs.get(`${stack.namespace}/${stack.name}`)?.has(o.metadata?.uid ?? '') &&
             !o.metadata?.deletionTimestamp,
         )
         // List responses leave apiVersion and kind out of their items.
@@ -291,8 +300,10 @@ export class Reconciler {
     const cache = this.caches.children.get(kindKey(desired.apiVersion, desired.kind));
     let live: KubernetesObject | undefined = cache?.get(desired.metadata?.name ?? '', stack.namespace);
     if (live && controllerStackUid(live.metadata) !== stack.uid) return this.conflict(p, component, desired);
-    if (live?.metadata?.uid) p.uids.add(live.metadata.uid);
     const intent = withIntent(desired);
+    if (live && this.notOurs.get(`${stack.namespace}/${stack.name}`)?.has(live.metadata?.uid ?? ''))
+      return this.giveBack(p, component, intent, live.metadata?.uid ?? '', 'not given back yet');
+    if (live?.metadata?.uid) p.uids.add(live.metadata.uid);
     if (!live) {
       live = await this.create(p, component, intent);
       if (!live) return;
@@ -371,19 +382,36 @@ export class Reconciler {
     }
     if (writer !== undefined) {
       // Someone else's object that held the operator's values already: give back what the apply took.
-      try {
-        await this.kube.apply(released(intent), { force: false });
-      } catch (err) {
-        throw new StepError(`release ${describe(intent)}`, err);
-      }
-      p.log.warn({ child: describe(intent), writer }, 'name taken by an object of someone else');
-      this.conflict(p, component, intent);
+      await this.giveBack(p, component, intent, uid, writer);
       return undefined;
     }
     if (uid) p.uids.add(uid);
     p.log.info({ child: describe(intent) }, 'created child');
     p.changes.push(`created ${describe(intent)}`);
     return live;
+  }
+
+  /** Gives back what an apply took of someone else's object; remembered until that succeeds. */
+  private async giveBack(
+    p: Pass,
+    component: string,
+    intent: KubernetesObject,
+    uid: string,
+    writer: string,
+  ): Promise<void> {
+    const key = `${p.stack.namespace}/${p.stack.name}`;
+    const pending = this.notOurs.get(key) ?? new Set<string>();
+    this.notOurs.set(key, pending);
+    pending.add(uid);
+    try {
+      await this.kube.apply(released(intent), { force: false });
+    } catch (err) {
+      throw new StepError(`release ${describe(intent)}`, err);
+    }
+    pending.delete(uid);
+    if (pending.size === 0) this.notOurs.delete(key);
+    p.log.warn({ child: describe(intent), writer }, 'name taken by an object of someone else');
+    this.conflict(p, component, intent);
   }
 
   private applyFailed(p: Pass, component: string, intent: KubernetesObject, err: unknown): void {

@@ -162,6 +162,24 @@ describe('a name taken by someone else, learned from the apply', () => {
       2,
     );
   });
+  test('the give-back fails: the next pass gives it back again, never adopts it', async () => {
+    const h = harness();
+    const copy = buildService(defaulted(spec()), 'latency');
+    h.fake.createForeign({ ...copy, metadata: { name: copy.metadata?.name, namespace: 'ml' } });
+    let applies = 0;
+    h.fake.gate = async (r) => {
+      if (r.verb === 'apply' && r.kind === 'Service' && r.name === 'sentiment-latency' && ++applies === 2)
+        throw new ApiException(503, 'Service Unavailable', '{"message":"try again"}', {});
+    };
+    await expect(h.pass()).rejects.toThrow(/release Service sentiment-latency/);
+    h.fake.gate = async () => {};
+    await h.pass();
+    expect(h.condition('Ready')).toMatchObject({ status: 'False', reason: 'ChildConflict' });
+    const svc = h.fake.get('v1', 'Service', 'sentiment-latency');
+    expect(getPath(svc, ['metadata', 'ownerReferences'])).toBeUndefined();
+    expect(getPath(svc, ['metadata', 'labels'])).toBeUndefined();
+    expect(getPath(svc, ['metadata', 'annotations'])).toBeUndefined();
+  });
 });
 
 describe('a child of this stack edited by someone else', () => {
