@@ -256,3 +256,24 @@ describe('one apply of a concurrent round fails', () => {
     expect(h.fake.events).toHaveLength(2);
   });
 });
+
+describe('a child of this stack deleted by someone', () => {
+  test('is made again by the next pass, a creation and not a conflict', async () => {
+    const h = harness();
+    await h.pass();
+    const dep = h.fake.get('apps/v1', 'Deployment', 'sentiment-latency') as unknown as KubernetesObject;
+    await h.fake.delete(dep, dep.metadata?.uid ?? '');
+    const mark = h.fake.events.length;
+    await h.pass();
+    const again = h.fake.get('apps/v1', 'Deployment', 'sentiment-latency');
+    expect(getPath(again, ['metadata', 'uid'])).not.toBe(dep.metadata?.uid);
+    expect(getPath(again, ['metadata', 'labels'])).toEqual(dep.metadata?.labels);
+    expect(h.condition('Ready')?.reason).not.toBe('ChildConflict');
+    expect(
+      h.fake.events
+        .slice(mark)
+        .map((e) => e.note)
+        .join(),
+    ).toContain('created Deployment sentiment-latency');
+  });
+});
