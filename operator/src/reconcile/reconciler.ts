@@ -26,7 +26,7 @@ import type { Clock } from '../status/conditions.ts';
 import { apiMessage, classify, statusCode } from './errors.ts';
 import type { EventRecorder, StackEvent } from './events.ts';
 import { inEffect, withIntent } from './intent.ts';
-import { foreignWriter, isSecondController, released } from './ownership.ts';
+import { foreignWriter, released } from './ownership.ts';
 import { CHILD_KINDS, childKind, kindKey } from './kinds.ts';
 import type { Kube } from './kube-client.ts';
 import { HANDOVER_MANAGER, holdReplicas, leavesReplicasOut, releasesReplicas } from './replicas.ts';
@@ -353,8 +353,9 @@ export class Reconciler {
       live = await this.kube.apply(intent, { force: false });
     } catch (err) {
       const code = statusCode(err);
-      const contested = code === 409 || (code === 422 && isSecondController(apiMessage(err)));
-      if (!contested) {
+      // 422 too: applied onto someone else's object the intent may be invalid (an immutable
+      // selector, a second controller), which says nothing about the intent itself.
+      if (code !== 409 && code !== 422) {
         this.applyFailed(p, component, intent, err);
         return undefined;
       }
@@ -363,6 +364,11 @@ export class Reconciler {
       try {
         other = await this.kube.read(intent);
       } catch (readErr) {
+        // Nothing there: the intent itself was refused.
+        if (code === 422 && classify(readErr) === 'notFound') {
+          this.applyFailed(p, component, intent, err);
+          return undefined;
+        }
         throw new StepError(`read ${describe(intent)}`, readErr);
       }
       if (controllerStackUid(other.metadata) !== p.stack.uid) {

@@ -180,6 +180,49 @@ describe('a name taken by someone else, learned from the apply', () => {
     expect(getPath(svc, ['metadata', 'labels'])).toBeUndefined();
     expect(getPath(svc, ['metadata', 'annotations'])).toBeUndefined();
   });
+  test("an apply refused as invalid on someone else's object (a selector is immutable): ChildConflict", async () => {
+    const h = harness();
+    h.fake.createForeign({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'sentiment-latency', namespace: 'ml' },
+      spec: {
+        selector: { matchLabels: { app: 'other' } },
+        template: { metadata: { labels: { app: 'other' } } },
+      },
+    } as KubernetesObject);
+    const immutable = new ApiException(
+      422,
+      'Unprocessable Entity',
+      '{"message":"Deployment.apps \\"sentiment-latency\\" is invalid: spec.selector: Invalid value: field is immutable"}',
+      {},
+    );
+    h.fake.fail({ verb: 'apply', kind: 'Deployment', error: immutable });
+    h.fake.gate = async (r) => {
+      // The other pool's Deployment goes first, so the refusal is the taken name's.
+      if (r.verb === 'apply' && r.name === 'sentiment-latency' && r.kind === 'Deployment') return;
+      if (r.verb === 'apply' && r.kind === 'Deployment') await new Promise((res) => setTimeout(res, 5));
+    };
+    await h.pass();
+    expect(h.condition('Ready')).toMatchObject({ status: 'False', reason: 'ChildConflict' });
+    expect(h.condition('Ready')?.message).toContain('Deployment sentiment-latency');
+  });
+
+  test('an apply refused as invalid where the name is free: ApplyRejected, not retried as an API error', async () => {
+    const h = harness();
+    h.fake.fail({
+      verb: 'apply',
+      kind: 'Ingress',
+      error: new ApiException(
+        422,
+        'Unprocessable Entity',
+        '{"message":"spec.rules[0].host: Invalid value"}',
+        {},
+      ),
+    });
+    await h.pass();
+    expect(h.condition('Ready')).toMatchObject({ status: 'False', reason: 'ApplyRejected' });
+  });
 });
 
 describe('a child of this stack edited by someone else', () => {
