@@ -238,4 +238,28 @@ describe('the shared transport', () => {
     expect(methods.at(-1)).toBe('GET');
     await transport.close();
   });
+
+  test('a token rotated while a call is out: that call ends with the token it was sent with, the next one sends the new one', async () => {
+    const tokenFile = join(dir, 'token-inflight');
+    writeFileSync(tokenFile, 'old\n');
+    let now = 0;
+    const kc = kubeConfig({ authProvider: { name: 'tokenFile', config: { tokenFile } } });
+    const transport = new SharedTransport(kc, { refreshMs: 1_000, now: () => now });
+    const core = new CoreV1Api(apiConfiguration(kc, OPEN_GATE, 'op-a', undefined, transport));
+    let release: () => void = () => {};
+    holdGets = new Promise<void>((r) => (release = r));
+    const mark = auth.length;
+    const first = core.listNamespacedService({ namespace: 'ml' });
+    while (auth.length === mark) await new Promise((r) => setTimeout(r, 1));
+    writeFileSync(tokenFile, 'new\n');
+    now = 1_000;
+    holdGets = undefined;
+    const second = core.listNamespacedService({ namespace: 'ml' });
+    await second;
+    release();
+    await first;
+    expect(auth.slice(mark)).toEqual(['Bearer old', 'Bearer new']);
+    expect(transport.builds).toBe(1);
+    await transport.close();
+  });
 });
