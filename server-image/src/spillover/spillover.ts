@@ -44,11 +44,23 @@ const NOT_FORWARDED = new Set([
   'host',
   'content-length',
   'inference-header-content-length',
+  // The body sent on is the one this server decoded (JSON re-serialized), never the bytes the
+  // client compressed: the sibling would try to decompress plain JSON and answer 400.
+  'content-encoding',
   SPILLED_FROM,
   SPILL_REASON,
 ]);
 // Answer headers passed back to the caller from the sibling's response.
-const ANSWER_HEADERS = ['content-type', 'inference-header-content-length', 'retry-after', 'x-model-version'];
+// The client's Accept-Encoding goes on, so the sibling compresses (once) and says so: its
+// Content-Encoding and Vary must come back with the bytes, or a client reads gzip as JSON.
+const ANSWER_HEADERS = [
+  'content-type',
+  'content-encoding',
+  'vary',
+  'inference-header-content-length',
+  'retry-after',
+  'x-model-version',
+];
 
 export interface SpilloverDeps {
   config: SpilloverConfig;

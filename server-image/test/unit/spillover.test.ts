@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
@@ -148,6 +149,29 @@ function infer(s: PoolServer, headers: Record<string, string> = {}, rows = 1): P
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));
         res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A request with a body of the test's own bytes; the answer's body as raw bytes. */
+function post(
+  s: PoolServer,
+  headers: Record<string, string>,
+  body: Buffer,
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${s.url}/v2/models/mlp/infer`,
+      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
       },
     );
     req.on('error', reject);
@@ -365,5 +389,33 @@ describe('spill-over between the pools', () => {
     const short = await infer(throughput, { 'X-Request-Timeout-Ms': '1500' });
     expect(short.status).toBe(200);
     expect(short.headers['x-serving-pool']).toBe('throughput');
+  });
+});
+
+describe('spill-over of encoded requests and answers', () => {
+  it('forwards a gzip-encoded request as the body it decoded, without the Content-Encoding it no longer has', async () => {
+    const { throughput, latency } = await startPools();
+    // Misrouted: a short deadline on the throughput pool goes to the latency pool.
+    const res = await post(
+      throughput,
+      { 'X-Request-Timeout-Ms': '1500', 'content-encoding': 'gzip' },
+      gzipSync(JSON.stringify(mlpRequest(1))),
+    );
+    expect([res.status, res.headers['x-serving-pool']]).toEqual([200, 'latency']);
+    expect((JSON.parse(res.body.toString()) as { outputs: unknown[] }).outputs).toHaveLength(1);
+    expect(latency.seen.at(-1)!['content-encoding']).toBeUndefined();
+  });
+
+  it('passes the sibling’s compressed answer on with its Content-Encoding, compressed once', async () => {
+    const { throughput } = await startPools();
+    const res = await post(
+      throughput,
+      { 'X-Request-Timeout-Ms': '1500', 'accept-encoding': 'gzip' },
+      Buffer.from(JSON.stringify(mlpRequest(1))),
+    );
+    expect([res.status, res.headers['x-serving-pool']]).toEqual([200, 'latency']);
+    expect(res.headers['content-encoding']).toBe('gzip');
+    expect(res.headers.vary).toMatch(/accept-encoding/i);
+    expect((JSON.parse(gunzipSync(res.body).toString()) as { outputs: unknown[] }).outputs).toHaveLength(1);
   });
 });
