@@ -418,4 +418,31 @@ describe('spill-over of encoded requests and answers', () => {
     expect(res.headers.vary).toMatch(/accept-encoding/i);
     expect((JSON.parse(gunzipSync(res.body).toString()) as { outputs: unknown[] }).outputs).toHaveLength(1);
   });
+
+  it('forwards binary tensor data with its header length, and passes a binary answer back whole', async () => {
+    const { throughput, latency } = await startPools();
+    const data = new Float32Array(Array.from({ length: 16 }, (_, i) => i / 8));
+    const json = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'input', shape: [1, 16], datatype: 'FP32', parameters: { binary_data_size: 64 } }],
+        parameters: { binary_data_output: true },
+      }),
+    );
+    const headers = {
+      'X-Request-Timeout-Ms': '1500',
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(json.length),
+    };
+    const body = Buffer.concat([json, Buffer.from(data.buffer)]);
+    const here = await post(latency, headers, body);
+    const res = await post(throughput, headers, body);
+    expect(here.status).toBe(200);
+    expect([res.status, res.headers['x-serving-pool']]).toEqual([200, 'latency']);
+    expect(res.headers['x-serving-spilled-from']).toBe('throughput');
+    expect(res.headers['inference-header-content-length']).toBe(
+      here.headers['inference-header-content-length'],
+    );
+    expect(res.body.equals(here.body)).toBe(true);
+    expect(Number(latency.seen.at(-1)!['inference-header-content-length'])).toBe(json.length);
+  });
 });
