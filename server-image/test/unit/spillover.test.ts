@@ -4,7 +4,8 @@
 // Spill-over between two real servers on loopback, one per pool, each on the bundled model behind
 // a gate that holds its runs (a busy pool without timing). What the sibling computed is told by
 // the answer's headers and by each server's own counters.
-import { request } from 'node:http';
+import { createServer as createHttpServer, request } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
@@ -444,5 +445,87 @@ describe('spill-over of encoded requests and answers', () => {
     );
     expect(res.body.equals(here.body)).toBe(true);
     expect(Number(latency.seen.at(-1)!['inference-header-content-length'])).toBe(json.length);
+  });
+});
+
+/** A sibling of the test's own on loopback (one that fails or hangs), put in `s`'s place. */
+async function fakeSibling(
+  s: PoolServer,
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ server: Server; closed: () => number }> {
+  let closed = 0;
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    req.socket.once('close', () => closed++);
+    handle(req, res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  fakes.push(server);
+  (s.spillover as unknown as { client: { base: URL } }).client.base.port = String(
+    (server.address() as AddressInfo).port,
+  );
+  return { server, closed: () => closed };
+}
+
+let fakes: Server[] = [];
+afterEach(async () => {
+  for (const f of fakes) {
+    f.closeAllConnections();
+    await new Promise((r) => f.close(r));
+  }
+  fakes = [];
+});
+
+const forwarding = (s: PoolServer) => (s.spillover as unknown as { forwarding: number }).forwarding;
+
+describe('spill-over to a sibling that fails', () => {
+  it('computes a misrouted request here when the sibling answers 500, rather than passing the 500 on', async () => {
+    const { throughput } = await startPools();
+    await fakeSibling(throughput, (_req, res) => {
+      res.writeHead(500, { 'content-type': 'application/json', 'x-serving-pool': 'latency' });
+      res.end('{"error":"internal server error"}');
+    });
+    const res = await infer(throughput, { 'X-Request-Timeout-Ms': '1500' });
+    expect([res.status, res.headers['x-serving-pool']]).toEqual([200, 'throughput']);
+    expect(await counter(throughput, 'servingstack_spillover_failed_total', { why: 'refused' })).toBe(1);
+    expect(await counter(throughput, 'servingstack_spillover_total', {})).toBe(0);
+  });
+
+  it('answers a request whose sibling hangs with its own refusal by its deadline', async () => {
+    const { throughput } = await startPools();
+    await fakeSibling(throughput, () => undefined);
+    const { running } = await busy(throughput);
+    const res = await infer(throughput, { 'X-Request-Timeout-Ms': '1500' });
+    expect([res.status, res.headers['x-serving-pool']]).toEqual([504, 'throughput']);
+    expect(await counter(throughput, 'servingstack_spillover_failed_total', { why: 'timeout' })).toBe(1);
+    await until(() => forwarding(throughput) === 0, 'the forward to be let go');
+    throughput.gate.release();
+    await running;
+  });
+
+  it('lets go of the forward when its client leaves: the sibling’s request is closed and the count falls', async () => {
+    const { latency } = await startPools({ latency: { MAX_QUEUE_SIZE: '1' } });
+    let arrived = 0;
+    const fake = await fakeSibling(latency, () => arrived++);
+    const { running } = await busy(latency);
+    const queued = infer(latency);
+    await until(() => latency.batcher.depth === 1, 'a queued request on the latency pool');
+    const body = JSON.stringify(mlpRequest(1));
+    const leaving = request(`${latency.url}/v2/models/mlp/infer`, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'application/json' },
+    });
+    leaving.on('error', () => undefined);
+    leaving.end(body);
+    await until(() => arrived === 1, 'the forward to reach the sibling');
+    expect(forwarding(latency)).toBe(1);
+    leaving.destroy();
+    await until(() => fake.closed() === 1, 'the sibling’s request to be closed');
+    await until(() => forwarding(latency) === 0, 'the forward count to fall');
+    expect(await counter(latency, 'servingstack_spillover_failed_total', { why: 'aborted' })).toBe(1);
+    expect(await counter(latency, 'servingstack_spillover_total', {})).toBe(0);
+    latency.gate.release();
+    await Promise.all([running, queued]);
   });
 });
