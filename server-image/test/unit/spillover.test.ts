@@ -13,6 +13,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
+import { drain } from '../../src/drain.ts';
 import { parseConfig } from '../../src/config.ts';
 import type { Pool } from '../../src/config.ts';
 import { createMetrics } from '../../src/metrics.ts';
@@ -526,6 +527,65 @@ describe('spill-over to a sibling that fails', () => {
     expect(await counter(latency, 'servingstack_spillover_failed_total', { why: 'aborted' })).toBe(1);
     expect(await counter(latency, 'servingstack_spillover_total', {})).toBe(0);
     latency.gate.release();
+    await Promise.all([running, queued]);
+  });
+});
+
+describe('spill-over under concurrency and drain', () => {
+  it('gives each of many concurrent forwards over few connections its own answer', async () => {
+    const { throughput, latency } = await startPools({ throughput: { SPILLOVER_CONNECTIONS: '2' } });
+    const bodies = Array.from({ length: 12 }, (_, k) => {
+      const r = mlpRequest(1);
+      r.inputs[0]!.data = r.inputs[0]!.data.map((v) => v * (k + 1));
+      return Buffer.from(JSON.stringify(r));
+    });
+    const headers = { 'X-Request-Timeout-Ms': '1500' };
+    const direct = await Promise.all(bodies.map((b) => post(latency, headers, b)));
+    // Misrouted to the latency pool, all at once; past two in flight, computed here instead.
+    const spilled = await Promise.all(bodies.map((b) => post(throughput, headers, b)));
+    const outputs = (r: { body: Buffer }) =>
+      JSON.stringify((JSON.parse(r.body.toString()) as { outputs: unknown }).outputs);
+    spilled.forEach((r, k) => {
+      expect(r.status).toBe(200);
+      expect(outputs(r)).toBe(outputs(direct[k]!));
+    });
+    expect(spilled.some((r) => r.headers['x-serving-pool'] === 'latency')).toBe(true);
+    expect(await counter(throughput, 'servingstack_spillover_total', { reason: 'route' })).toBe(
+      spilled.filter((r) => r.headers['x-serving-pool'] === 'latency').length,
+    );
+  });
+
+  it('finishes a forward in flight when its server drains: the sibling’s answer, then the connection closes', async () => {
+    const { latency } = await startPools({ latency: { MAX_QUEUE_SIZE: '1' } });
+    let answer: (() => void) | undefined;
+    await fakeSibling(latency, (_req, res) => {
+      answer = () => {
+        res.writeHead(200, { 'content-type': 'application/json', 'x-serving-pool': 'throughput' });
+        res.end('{"outputs":[]}');
+      };
+    });
+    const { running } = await busy(latency);
+    const queued = infer(latency);
+    await until(() => latency.batcher.depth === 1, 'a queued request on the latency pool');
+    const forwarded = infer(latency);
+    await until(() => answer !== undefined, 'the forward to reach the sibling');
+    const state = { warm: true, draining: false };
+    const drained = drain({
+      app: latency.app,
+      batcher: latency.batcher,
+      state,
+      budgetMs: 10_000,
+    });
+    latency.gate.release();
+    answer!();
+    const res = await forwarded;
+    expect([res.status, res.headers['x-serving-pool'], res.text]).toEqual([
+      200,
+      'throughput',
+      '{"outputs":[]}',
+    ]);
+    expect(await drained).toBe('drained');
+    latency.spillover.close();
     await Promise.all([running, queued]);
   });
 });
