@@ -526,6 +526,8 @@ describe('spill-over to a sibling that fails', () => {
     await until(() => forwarding(latency) === 0, 'the forward count to fall');
     expect(await counter(latency, 'servingstack_spillover_failed_total', { why: 'aborted' })).toBe(1);
     expect(await counter(latency, 'servingstack_spillover_total', {})).toBe(0);
+    // No refusal counted for an answer never sent (the sibling counts the request that left).
+    expect(await answered(latency, '503')).toBe(0);
     latency.gate.release();
     await Promise.all([running, queued]);
   });
@@ -587,5 +589,25 @@ describe('spill-over under concurrency and drain', () => {
     expect(await drained).toBe('drained');
     latency.spillover.close();
     await Promise.all([running, queued]);
+  });
+});
+
+describe('spill-over of deadlines at the edges', () => {
+  it('forwards a misrouted request whose deadline is beyond what a timer holds (days away)', async () => {
+    const { latency } = await startPools();
+    // 35 days: past a timer's 2^31-1 ms (which fires at once instead); 1e11 ms: past 2^32.
+    for (const ms of ['3000000000', '100000000000']) {
+      const res = await infer(latency, { 'X-Request-Timeout-Ms': ms });
+      expect([res.status, res.headers['x-serving-pool'], ms]).toEqual([200, 'throughput', ms]);
+    }
+    expect(await counter(latency, 'servingstack_spillover_total', { reason: 'route' })).toBe(2);
+  });
+
+  it('does not forward a request whose deadline has passed: it gets its own 504 and the sibling sees nothing', async () => {
+    const { throughput, latency } = await startPools();
+    const res = await infer(throughput, { 'X-Request-Timeout-Ms': '0' });
+    expect([res.status, res.headers['x-serving-pool']]).toEqual([504, 'throughput']);
+    expect(latency.seen).toHaveLength(0);
+    expect(await counter(throughput, 'servingstack_spillover_total', {})).toBe(0);
   });
 });
