@@ -557,7 +557,7 @@ describe('spill-over under concurrency and drain', () => {
     );
   });
 
-  it('finishes a forward in flight when its server drains: the sibling’s answer, then the connection closes', async () => {
+  it('finishes a forward in flight when its server drains: the client gets the sibling’s answer and the drain completes', async () => {
     const { latency } = await startPools({ latency: { MAX_QUEUE_SIZE: '1' } });
     let answer: (() => void) | undefined;
     await fakeSibling(latency, (_req, res) => {
