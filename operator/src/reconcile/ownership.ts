@@ -2,12 +2,16 @@
 // missing from them is either free or taken by someone else. Instead of reading before every create,
 // the operator applies without force and learns from the answer:
 //  - 409: someone else owns fields with other values (an object made with kubectl create, say);
-//  - 422 about ownerReferences: it has another controller;
+//  - 422: the intent is invalid on that object (it has another controller, or the apply would
+//    change an immutable field such as a Deployment's selector), or invalid in itself (then the
+//    read finds nothing and the refusal is reported as such);
 //  - success, but managedFields show another manager that wrote its content (spec, data, ...):
 //    someone else's object that already held exactly the operator's values. The apply added the
 //    operator's labels, owner reference and annotation to it, so they are released again.
 // Only then is the object read, to tell a ChildConflict from a child of this stack the caches do
-// not show yet.
+// not show yet. The third case cannot be told by a read (the apply has just put the stack's owner
+// reference on it): the reconciler remembers the uids of the stack's children from its last pass,
+// so its own child that someone edited (kubectl rollout restart) is not given back.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { FIELD_MANAGER } from '../builders/names.ts';
 import { HANDOVER_MANAGER } from './replicas.ts';
@@ -42,9 +46,4 @@ export function released(o: KubernetesObject): KubernetesObject {
     kind: o.kind,
     metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace },
   };
-}
-
-/** The API server refused a second controller owner reference. */
-export function isSecondController(message: string): boolean {
-  return /ownerReferences/i.test(message) && /controller/i.test(message);
 }

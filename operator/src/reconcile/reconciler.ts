@@ -26,7 +26,7 @@ import type { Clock } from '../status/conditions.ts';
 import { apiMessage, classify, statusCode } from './errors.ts';
 import type { EventRecorder, StackEvent } from './events.ts';
 import { inEffect, withIntent } from './intent.ts';
-import { foreignWriter, isSecondController, released } from './ownership.ts';
+import { foreignWriter, released } from './ownership.ts';
 import { CHILD_KINDS, childKind, kindKey } from './kinds.ts';
 import type { Kube } from './kube-client.ts';
 import { HANDOVER_MANAGER, holdReplicas, leavesReplicasOut, releasesReplicas } from './replicas.ts';
@@ -78,6 +78,10 @@ interface Pass {
   unplaced: Set<string>;
   /** Something waits on someone else who usually answers in seconds. */
   waiting: boolean;
+  /** Uids of the children this pass found to be this stack's. */
+  uids: Set<string>;
+  /** Those of the stack's last pass. */
+  known: ReadonlySet<string>;
 }
 
 /** A part of a pass for one child, merged back with merge(). */
@@ -90,6 +94,8 @@ const part = (p: Pass): Pass => ({
   placed: new Set(),
   unplaced: new Set(),
   waiting: false,
+  uids: new Set(),
+  known: p.known,
 });
 
 function merge(p: Pass, q: Pass): void {
@@ -101,6 +107,7 @@ function merge(p: Pass, q: Pass): void {
   for (const c of q.placed) p.placed.add(c);
   for (const c of q.unplaced) p.unplaced.add(c);
   p.waiting ||= q.waiting;
+  for (const u of q.uids) p.uids.add(u);
 }
 
 const inPlace = (p: Pass, component: string) => p.placed.has(component) && !p.unplaced.has(component);
@@ -112,6 +119,20 @@ export class Reconciler {
   private readonly ctx: BuildContext;
   private readonly now: Clock;
   private readonly log: Logger;
+  /**
+   * Uids of each stack's children as its last pass found them (cache or apply answer), by
+   * namespace/name. A child the caches do not show whose apply answer names another writer is
+   * this stack's if its uid is here (someone edited it, e.g. kubectl rollout restart); the answer
+   * alone cannot tell, since the apply has just made it look like the stack's either way.
+   */
+  private readonly childUids = new Map<string, { stack: string; uids: ReadonlySet<string> }>();
+  /**
+   * Uids of objects of someone else that an apply without force took and whose give-back has not
+   * succeeded yet, by stack namespace/name: until it does they carry the stack's labels and owner
+   * reference and the caches show them as its children; they must be given back, never adopted
+   * (nor pruned).
+   */
+  private readonly notOurs = new Map<string, Set<string>>();
 
   constructor(caches: Caches, kube: Kube, events: EventRecorder, ctx: BuildContext, now: Clock, log: Logger) {
     this.caches = caches;
@@ -127,9 +148,12 @@ export class Reconciler {
     // Gone or going: owner references let the garbage collector take the children.
     if (!raw || raw.metadata.deletionTimestamp) {
       this.events.forget(namespace, name);
+      this.childUids.delete(`${namespace}/${name}`);
+      this.notOurs.delete(`${namespace}/${name}`);
       return {};
     }
     const stack = withDefaults(raw);
+    const last = this.childUids.get(`${namespace}/${name}`);
     const p: Pass = {
       stack,
       log: this.log.child({ stack: `${namespace}/${name}`, generation: stack.generation }),
@@ -139,6 +163,8 @@ export class Reconciler {
       placed: new Set(),
       unplaced: new Set(),
       waiting: false,
+      uids: new Set(),
+      known: last?.stack === stack.uid ? last.uids : new Set(),
     };
     let provider: string = stack.spec.routing.provider;
     let unexpressedRules: string[] = [];
@@ -176,6 +202,10 @@ export class Reconciler {
       });
     }
 
+    // A pass cut short has not seen every child: it keeps what the last one knew too.
+    if (failure !== undefined) for (const u of p.known) p.uids.add(u);
+    this.childUids.set(`${namespace}/${name}`, { stack: stack.uid, uids: p.uids });
+
     // One Event at most. A pass cut short has not seen every standing warning: none is forgotten then.
     await this.events.pass(stack, p.changes, p.warnings, failure === undefined);
 
@@ -208,6 +238,7 @@ export class Reconciler {
           (o) =>
             o.metadata?.labels?.[LABEL_INSTANCE] === instance &&
             controllerStackUid(o.metadata) === stack.uid &&
+            !this.notOurs.get(`${stack.namespace}/${stack.name}`)?.has(o.metadata?.uid ?? '') &&
             !o.metadata?.deletionTimestamp,
         )
         // List responses leave apiVersion and kind out of their items.
@@ -270,6 +301,9 @@ export class Reconciler {
     let live: KubernetesObject | undefined = cache?.get(desired.metadata?.name ?? '', stack.namespace);
     if (live && controllerStackUid(live.metadata) !== stack.uid) return this.conflict(p, component, desired);
     const intent = withIntent(desired);
+    if (live && this.notOurs.get(`${stack.namespace}/${stack.name}`)?.has(live.metadata?.uid ?? ''))
+      return this.giveBack(p, component, intent, live.metadata?.uid ?? '', 'not given back yet');
+    if (live?.metadata?.uid) p.uids.add(live.metadata.uid);
     if (!live) {
       live = await this.create(p, component, intent);
       if (!live) return;
@@ -295,6 +329,7 @@ export class Reconciler {
   ): Promise<KubernetesObject | undefined> {
     try {
       const live = await this.kube.apply(intent);
+      if (live.metadata?.uid) p.uids.add(live.metadata.uid);
       p.log.info({ child: describe(intent) }, 'updated child');
       p.changes.push(`updated ${describe(intent)}`);
       return live;
@@ -318,8 +353,9 @@ export class Reconciler {
       live = await this.kube.apply(intent, { force: false });
     } catch (err) {
       const code = statusCode(err);
-      const contested = code === 409 || (code === 422 && isSecondController(apiMessage(err)));
-      if (!contested) {
+      // 422 too: applied onto someone else's object the intent may be invalid (an immutable
+      // selector, a second controller), which says nothing about the intent itself.
+      if (code !== 409 && code !== 422) {
         this.applyFailed(p, component, intent, err);
         return undefined;
       }
@@ -328,6 +364,11 @@ export class Reconciler {
       try {
         other = await this.kube.read(intent);
       } catch (readErr) {
+        // Nothing there: the intent itself was refused.
+        if (code === 422 && classify(readErr) === 'notFound') {
+          this.applyFailed(p, component, intent, err);
+          return undefined;
+        }
         throw new StepError(`read ${describe(intent)}`, readErr);
       }
       if (controllerStackUid(other.metadata) !== p.stack.uid) {
@@ -336,21 +377,47 @@ export class Reconciler {
       }
       return this.update(p, component, intent);
     }
+    const uid = live.metadata?.uid ?? '';
     const writer = foreignWriter(live);
+    if (writer !== undefined && p.known.has(uid)) {
+      // This stack's child, which someone else edited: the apply without force held the intent.
+      p.uids.add(uid);
+      p.log.info({ child: describe(intent), writer }, 'applied child the caches do not show yet');
+      p.changes.push(`updated ${describe(intent)}`);
+      return live;
+    }
     if (writer !== undefined) {
       // Someone else's object that held the operator's values already: give back what the apply took.
-      try {
-        await this.kube.apply(released(intent), { force: false });
-      } catch (err) {
-        throw new StepError(`release ${describe(intent)}`, err);
-      }
-      p.log.warn({ child: describe(intent), writer }, 'name taken by an object of someone else');
-      this.conflict(p, component, intent);
+      await this.giveBack(p, component, intent, uid, writer);
       return undefined;
     }
+    if (uid) p.uids.add(uid);
     p.log.info({ child: describe(intent) }, 'created child');
     p.changes.push(`created ${describe(intent)}`);
     return live;
+  }
+
+  /** Gives back what an apply took of someone else's object; remembered until that succeeds. */
+  private async giveBack(
+    p: Pass,
+    component: string,
+    intent: KubernetesObject,
+    uid: string,
+    writer: string,
+  ): Promise<void> {
+    const key = `${p.stack.namespace}/${p.stack.name}`;
+    const pending = this.notOurs.get(key) ?? new Set<string>();
+    this.notOurs.set(key, pending);
+    pending.add(uid);
+    try {
+      await this.kube.apply(released(intent), { force: false });
+    } catch (err) {
+      throw new StepError(`release ${describe(intent)}`, err);
+    }
+    pending.delete(uid);
+    if (pending.size === 0) this.notOurs.delete(key);
+    p.log.warn({ child: describe(intent), writer }, 'name taken by an object of someone else');
+    this.conflict(p, component, intent);
   }
 
   private applyFailed(p: Pass, component: string, intent: KubernetesObject, err: unknown): void {

@@ -6,6 +6,7 @@ import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-
 import { pino } from 'pino';
 import { supervisedInformer, type WatchOpener } from '../../src/controller/informers.ts';
 import { childSignature, leanChild, leanStack, stackSignature } from '../../src/controller/lean.ts';
+import { REPLICAS_ANNOTATION } from '../../src/builders/deployment.ts';
 import { INTENT_ANNOTATION } from '../../src/reconcile/intent.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 
@@ -242,5 +243,78 @@ describe('lists in pages', () => {
     expect(inf.cache.list()).toHaveLength(600);
     expect(inf.cache.get('d599', 'ml')?.metadata?.managedFields).toBeUndefined();
     expect(watch.params.resourceVersion).toBe('900');
+  });
+});
+
+describe('a watch that ends with 410 Gone', () => {
+  test('relists through the lean transform: the cache stays lean, keeps the annotations a pass reads, and a changed readiness still starts a pass', async () => {
+    class DoneWatch extends FeedWatch {
+      done: (err: unknown) => void = () => {};
+      override async watch(
+        p: string,
+        params: Record<string, unknown>,
+        cb: Cb,
+        done?: (err: unknown) => void,
+      ): Promise<AbortController> {
+        this.done = done ?? (() => {});
+        return super.watch(p, params, cb);
+      }
+    }
+    const watch = new DoneWatch();
+    const replicasFrom = { [REPLICAS_ANNOTATION]: 'spec.latency.replicas' };
+    const withAnnotations = (d: Obj): Obj => ({
+      ...d,
+      metadata: {
+        ...d.metadata,
+        annotations: { ...d.metadata?.annotations, ...replicasFrom },
+      },
+    });
+    const other = { ...deployment('5', available('2026-12-01T00:00:00Z')) };
+    other.metadata = { ...other.metadata, name: 'demo-throughput', uid: 'd-2' };
+    let lists = 0;
+    const inf = supervisedInformer<KubernetesObject>({
+      path: '/x',
+      list: async () => {
+        lists += 1;
+        const items =
+          lists === 1
+            ? [withAnnotations(deployment('5', available('2026-12-01T00:00:00Z'))), other]
+            : // The relist: demo-latency lost its readiness, demo-throughput is gone.
+              [withAnnotations(deployment('20', { ...available('2026-12-01T00:09:00Z'), readyReplicas: 0 }))];
+        return {
+          apiVersion: 'v1',
+          kind: 'List',
+          metadata: { resourceVersion: lists === 1 ? '5' : '20' },
+          items,
+        } as KubernetesListObject<KubernetesObject>;
+      },
+      optional: false,
+      watch,
+      log: pino({ level: 'silent' }),
+      onRestart: () => {},
+      timers: new ManualClock(),
+      transform: leanChild('Deployment'),
+      signature: childSignature,
+    });
+    const updates: string[] = [];
+    const deletes: string[] = [];
+    inf.on('update', (o) => updates.push(o.metadata?.name ?? ''));
+    inf.on('delete', (o) => deletes.push(o.metadata?.name ?? ''));
+    await inf.start();
+    watch.cb('ERROR', { kind: 'Status', code: 410, reason: 'Expired' }, {});
+    watch.done(null);
+    for (let i = 0; i < 50 && watch.params.resourceVersion !== '20'; i++)
+      await new Promise((r) => setTimeout(r, 1));
+    expect(lists).toBe(2);
+    expect(watch.params.resourceVersion).toBe('20');
+    expect(watch.params.allowWatchBookmarks).toBe(true);
+    expect(updates).toEqual(['demo-latency']);
+    expect(deletes).toEqual(['demo-throughput']);
+    const cached = inf.cache.get('demo-latency', 'ml');
+    expect(cached?.metadata?.managedFields).toBeUndefined();
+    expect(cached?.metadata?.creationTimestamp).toBeUndefined();
+    expect(cached?.metadata?.annotations).toEqual({ [INTENT_ANNOTATION]: 'abc', ...replicasFrom });
+    expect((cached as { status?: { readyReplicas?: number } }).status?.readyReplicas).toBe(0);
+    await inf.stop();
   });
 });

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apiConfiguration, OPEN_GATE } from '../../src/controller/api-clients.ts';
+import { apiConfiguration, OPEN_GATE, type WriteGate } from '../../src/controller/api-clients.ts';
 import { SharedTransport } from '../../src/controller/transport.ts';
 
 let dir: string;
@@ -18,8 +18,11 @@ let url: string;
 let tlsConnections = 0;
 const auth: string[] = [];
 const agents: string[] = [];
+const methods: string[] = [];
 let inFlight = 0;
 let maxInFlight = 0;
+/** While set, GETs are answered only once it resolves (a slow call holding a pooled connection). */
+let holdGets: Promise<void> | undefined;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'transport-'));
@@ -72,10 +75,13 @@ beforeAll(async () => {
     (req, res) => {
       auth.push(req.headers.authorization ?? '');
       agents.push(req.headers['user-agent'] ?? '');
+      methods.push(req.method ?? '');
       inFlight += 1;
       maxInFlight = Math.max(maxInFlight, inFlight);
+      const held = req.method === 'GET' ? holdGets : undefined;
       // A little latency so that parallel requests overlap.
-      setTimeout(() => {
+      setTimeout(async () => {
+        await held;
         inFlight -= 1;
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ apiVersion: 'v1', kind: 'ServiceList', metadata: {}, items: [] }));
@@ -194,6 +200,66 @@ describe('the shared transport', () => {
     now = 20_000;
     await expect(core.listNamespacedService({ namespace: 'ml' })).rejects.toThrow();
     expect(transport.builds).toBe(3);
+    await transport.close();
+  });
+
+  test('a write queued behind a busy pool does not leave the process once leadership is lost', async () => {
+    const kc = kubeConfig({ token: 't' });
+    const transport = new SharedTransport(kc, { maxConnections: 1 });
+    let leading = true;
+    const gate: WriteGate = {
+      check: () => {
+        if (!leading) throw new Error('not the leader');
+      },
+    };
+    const core = new CoreV1Api(apiConfiguration(kc, gate, 'op-a', undefined, transport));
+    await core.listNamespacedService({ namespace: 'ml' }); // the one connection is open
+    let release: () => void = () => {};
+    holdGets = new Promise<void>((r) => (release = r));
+    const mark = methods.length;
+    const slow = core.listNamespacedService({ namespace: 'ml' });
+    while (methods.length === mark) await new Promise((r) => setTimeout(r, 1));
+    // Leading when it is asked for: it passes the gate, then waits for the pool's only connection.
+    const write = core.deleteNamespacedService({ name: 'sentiment-latency', namespace: 'ml' });
+    const settled = write.then(
+      () => 'sent',
+      // fetch rejects with the gate's refusal as its cause.
+      (err: unknown) => `${String(err)}: ${String((err as Error).cause)}`,
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    leading = false; // the lease is lost while it waits
+    release();
+    holdGets = undefined;
+    await slow;
+    expect(await settled).toContain('not the leader');
+    expect(methods.slice(mark)).toEqual(['GET']);
+    // Reads still go (a standby reads), on the same pool.
+    await core.listNamespacedService({ namespace: 'ml' });
+    expect(methods.at(-1)).toBe('GET');
+    await transport.close();
+  });
+
+  test('a token rotated while a call is out: that call ends with the token it was sent with, the next one sends the new one', async () => {
+    const tokenFile = join(dir, 'token-inflight');
+    writeFileSync(tokenFile, 'old\n');
+    let now = 0;
+    const kc = kubeConfig({ authProvider: { name: 'tokenFile', config: { tokenFile } } });
+    const transport = new SharedTransport(kc, { refreshMs: 1_000, now: () => now });
+    const core = new CoreV1Api(apiConfiguration(kc, OPEN_GATE, 'op-a', undefined, transport));
+    let release: () => void = () => {};
+    holdGets = new Promise<void>((r) => (release = r));
+    const mark = auth.length;
+    const first = core.listNamespacedService({ namespace: 'ml' });
+    while (auth.length === mark) await new Promise((r) => setTimeout(r, 1));
+    writeFileSync(tokenFile, 'new\n');
+    now = 1_000;
+    holdGets = undefined;
+    const second = core.listNamespacedService({ namespace: 'ml' });
+    await second;
+    release();
+    await first;
+    expect(auth.slice(mark)).toEqual(['Bearer old', 'Bearer new']);
+    expect(transport.builds).toBe(1);
     await transport.close();
   });
 });

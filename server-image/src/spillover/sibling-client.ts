@@ -34,6 +34,7 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENO
 /** How often the sibling's name is looked up again once it resolved, and retried while it does not. */
 const RESOLVE_EVERY_MS = 30_000;
 const RESOLVE_RETRY_MS = 1_000;
+const TIMER_MAX_MS = 2 ** 31 - 1;
 
 class ConnectTimeout extends Error {
   readonly code = 'ECONNTIMEOUT';
@@ -90,7 +91,11 @@ export class SiblingClient {
       });
     }
     const signals = [opts.signal];
-    if (opts.timeoutMs !== undefined) signals.push(AbortSignal.timeout(Math.max(1, opts.timeoutMs)));
+    // A timer holds at most 2^31-1 ms (about 24 days): a longer one fires at once (or, past 2^32,
+    // throws). A deadline that far off is no deadline for a forward.
+    if (opts.timeoutMs !== undefined && opts.timeoutMs <= TIMER_MAX_MS) {
+      signals.push(AbortSignal.timeout(Math.max(1, opts.timeoutMs)));
+    }
     const signal = AbortSignal.any(signals);
     return new Promise((resolve) => {
       let connectTimer: NodeJS.Timeout | undefined;

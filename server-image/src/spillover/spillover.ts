@@ -28,8 +28,12 @@ export const SPILL_REASON = 'x-serving-spill-reason';
 
 export type SpillReason = 'route' | 'deadline' | 'queue-full';
 
-/** Sibling statuses that mean "cannot take it": the request gets this server's answer instead. */
-const SIBLING_REFUSED = new Set([429, 502, 503, 504]);
+/**
+ * Sibling statuses that mean "cannot take it": the request gets this server's answer instead.
+ * Any 5xx: a sibling that failed (a 500 from a broken run, a proxy's 502) must not turn a request
+ * this server would have computed (misrouted) or refused with Retry-After into a bare 500.
+ */
+const siblingRefused = (status: number) => status === 429 || status >= 500;
 
 // Headers that belong to one connection, or that the forward sets itself.
 const NOT_FORWARDED = new Set([
@@ -44,11 +48,23 @@ const NOT_FORWARDED = new Set([
   'host',
   'content-length',
   'inference-header-content-length',
+  // The body sent on is the one this server decoded (JSON re-serialized), never the bytes the
+  // client compressed: the sibling would try to decompress plain JSON and answer 400.
+  'content-encoding',
   SPILLED_FROM,
   SPILL_REASON,
 ]);
 // Answer headers passed back to the caller from the sibling's response.
-const ANSWER_HEADERS = ['content-type', 'inference-header-content-length', 'retry-after', 'x-model-version'];
+// The client's Accept-Encoding goes on, so the sibling compresses (once) and says so: its
+// Content-Encoding and Vary must come back with the bytes, or a client reads gzip as JSON.
+const ANSWER_HEADERS = [
+  'content-type',
+  'content-encoding',
+  'vary',
+  'inference-header-content-length',
+  'retry-after',
+  'x-model-version',
+];
 
 export interface SpilloverDeps {
   config: SpilloverConfig;
@@ -247,7 +263,7 @@ export class Spillover {
       signal: gone.signal,
     });
     reply.raw.off('close', onClose);
-    if (!answer.ok || SIBLING_REFUSED.has(answer.status)) {
+    if (!answer.ok || siblingRefused(answer.status)) {
       this.failed.inc({ ...labels, why: answer.ok ? 'refused' : answer.why });
       return false;
     }

@@ -4,13 +4,16 @@
 // Spill-over between two real servers on loopback, one per pool, each on the bundled model behind
 // a gate that holds its runs (a busy pool without timing). What the sibling computed is told by
 // the answer's headers and by each server's own counters.
-import { request } from 'node:http';
+import { createServer as createHttpServer, request } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
+import { drain } from '../../src/drain.ts';
 import { parseConfig } from '../../src/config.ts';
 import type { Pool } from '../../src/config.ts';
 import { createMetrics } from '../../src/metrics.ts';
@@ -148,6 +151,29 @@ function infer(s: PoolServer, headers: Record<string, string> = {}, rows = 1): P
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));
         res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A request with a body of the test's own bytes; the answer's body as raw bytes. */
+function post(
+  s: PoolServer,
+  headers: Record<string, string>,
+  body: Buffer,
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${s.url}/v2/models/mlp/infer`,
+      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
       },
     );
     req.on('error', reject);
@@ -365,5 +391,223 @@ describe('spill-over between the pools', () => {
     const short = await infer(throughput, { 'X-Request-Timeout-Ms': '1500' });
     expect(short.status).toBe(200);
     expect(short.headers['x-serving-pool']).toBe('throughput');
+  });
+});
+
+describe('spill-over of encoded requests and answers', () => {
+  it('forwards a gzip-encoded request as the body it decoded, without the Content-Encoding it no longer has', async () => {
+    const { throughput, latency } = await startPools();
+    // Misrouted: a short deadline on the throughput pool goes to the latency pool.
+    const res = await post(
+      throughput,
+      { 'X-Request-Timeout-Ms': '1500', 'content-encoding': 'gzip' },
+      gzipSync(JSON.stringify(mlpRequest(1))),
+    );
+    expect([res.status, res.headers['x-serving-pool']]).toEqual([200, 'latency']);
+    expect((JSON.parse(res.body.toString()) as { outputs: unknown[] }).outputs).toHaveLength(1);
+    expect(latency.seen.at(-1)!['content-encoding']).toBeUndefined();
+  });
+
+  it('passes the sibling’s compressed answer on with its Content-Encoding, compressed once', async () => {
+    const { throughput } = await startPools();
+    const res = await post(
+      throughput,
+      { 'X-Request-Timeout-Ms': '1500', 'accept-encoding': 'gzip' },
+      Buffer.from(JSON.stringify(mlpRequest(1))),
+    );
+    expect([res.status, res.headers['x-serving-pool']]).toEqual([200, 'latency']);
+    expect(res.headers['content-encoding']).toBe('gzip');
+    expect(res.headers.vary).toMatch(/accept-encoding/i);
+    expect((JSON.parse(gunzipSync(res.body).toString()) as { outputs: unknown[] }).outputs).toHaveLength(1);
+  });
+
+  it('forwards binary tensor data with its header length, and passes a binary answer back whole', async () => {
+    const { throughput, latency } = await startPools();
+    const data = new Float32Array(Array.from({ length: 16 }, (_, i) => i / 8));
+    const json = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'input', shape: [1, 16], datatype: 'FP32', parameters: { binary_data_size: 64 } }],
+        parameters: { binary_data_output: true },
+      }),
+    );
+    const headers = {
+      'X-Request-Timeout-Ms': '1500',
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(json.length),
+    };
+    const body = Buffer.concat([json, Buffer.from(data.buffer)]);
+    const here = await post(latency, headers, body);
+    const res = await post(throughput, headers, body);
+    expect(here.status).toBe(200);
+    expect([res.status, res.headers['x-serving-pool']]).toEqual([200, 'latency']);
+    expect(res.headers['x-serving-spilled-from']).toBe('throughput');
+    expect(res.headers['inference-header-content-length']).toBe(
+      here.headers['inference-header-content-length'],
+    );
+    expect(res.body.equals(here.body)).toBe(true);
+    expect(Number(latency.seen.at(-1)!['inference-header-content-length'])).toBe(json.length);
+  });
+});
+
+/** A sibling of the test's own on loopback (one that fails or hangs), put in `s`'s place. */
+async function fakeSibling(
+  s: PoolServer,
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ server: Server; closed: () => number }> {
+  let closed = 0;
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    req.socket.once('close', () => closed++);
+    handle(req, res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  fakes.push(server);
+  (s.spillover as unknown as { client: { base: URL } }).client.base.port = String(
+    (server.address() as AddressInfo).port,
+  );
+  return { server, closed: () => closed };
+}
+
+let fakes: Server[] = [];
+afterEach(async () => {
+  for (const f of fakes) {
+    f.closeAllConnections();
+    await new Promise((r) => f.close(r));
+  }
+  fakes = [];
+});
+
+const forwarding = (s: PoolServer) => (s.spillover as unknown as { forwarding: number }).forwarding;
+
+describe('spill-over to a sibling that fails', () => {
+  it('computes a misrouted request here when the sibling answers 500, rather than passing the 500 on', async () => {
+    const { throughput } = await startPools();
+    await fakeSibling(throughput, (_req, res) => {
+      res.writeHead(500, { 'content-type': 'application/json', 'x-serving-pool': 'latency' });
+      res.end('{"error":"internal server error"}');
+    });
+    const res = await infer(throughput, { 'X-Request-Timeout-Ms': '1500' });
+    expect([res.status, res.headers['x-serving-pool']]).toEqual([200, 'throughput']);
+    expect(await counter(throughput, 'servingstack_spillover_failed_total', { why: 'refused' })).toBe(1);
+    expect(await counter(throughput, 'servingstack_spillover_total', {})).toBe(0);
+  });
+
+  it('answers a request whose sibling hangs with its own refusal by its deadline', async () => {
+    const { throughput } = await startPools();
+    await fakeSibling(throughput, () => undefined);
+    const { running } = await busy(throughput);
+    const res = await infer(throughput, { 'X-Request-Timeout-Ms': '1500' });
+    expect([res.status, res.headers['x-serving-pool']]).toEqual([504, 'throughput']);
+    expect(await counter(throughput, 'servingstack_spillover_failed_total', { why: 'timeout' })).toBe(1);
+    await until(() => forwarding(throughput) === 0, 'the forward to be let go');
+    throughput.gate.release();
+    await running;
+  });
+
+  it('lets go of the forward when its client leaves: the sibling’s request is closed and the count falls', async () => {
+    const { latency } = await startPools({ latency: { MAX_QUEUE_SIZE: '1' } });
+    let arrived = 0;
+    const fake = await fakeSibling(latency, () => arrived++);
+    const { running } = await busy(latency);
+    const queued = infer(latency);
+    await until(() => latency.batcher.depth === 1, 'a queued request on the latency pool');
+    const body = JSON.stringify(mlpRequest(1));
+    const leaving = request(`${latency.url}/v2/models/mlp/infer`, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'application/json' },
+    });
+    leaving.on('error', () => undefined);
+    leaving.end(body);
+    await until(() => arrived === 1, 'the forward to reach the sibling');
+    expect(forwarding(latency)).toBe(1);
+    leaving.destroy();
+    await until(() => fake.closed() === 1, 'the sibling’s request to be closed');
+    await until(() => forwarding(latency) === 0, 'the forward count to fall');
+    expect(await counter(latency, 'servingstack_spillover_failed_total', { why: 'aborted' })).toBe(1);
+    expect(await counter(latency, 'servingstack_spillover_total', {})).toBe(0);
+    // No refusal counted for an answer never sent (the sibling counts the request that left).
+    expect(await answered(latency, '503')).toBe(0);
+    latency.gate.release();
+    await Promise.all([running, queued]);
+  });
+});
+
+describe('spill-over under concurrency and drain', () => {
+  it('gives each of many concurrent forwards over few connections its own answer', async () => {
+    const { throughput, latency } = await startPools({ throughput: { SPILLOVER_CONNECTIONS: '2' } });
+    const bodies = Array.from({ length: 12 }, (_, k) => {
+      const r = mlpRequest(1);
+      r.inputs[0]!.data = r.inputs[0]!.data.map((v) => v * (k + 1));
+      return Buffer.from(JSON.stringify(r));
+    });
+    const headers = { 'X-Request-Timeout-Ms': '1500' };
+    const direct = await Promise.all(bodies.map((b) => post(latency, headers, b)));
+    // Misrouted to the latency pool, all at once; past two in flight, computed here instead.
+    const spilled = await Promise.all(bodies.map((b) => post(throughput, headers, b)));
+    const outputs = (r: { body: Buffer }) =>
+      JSON.stringify((JSON.parse(r.body.toString()) as { outputs: unknown }).outputs);
+    spilled.forEach((r, k) => {
+      expect(r.status).toBe(200);
+      expect(outputs(r)).toBe(outputs(direct[k]!));
+    });
+    expect(spilled.some((r) => r.headers['x-serving-pool'] === 'latency')).toBe(true);
+    expect(await counter(throughput, 'servingstack_spillover_total', { reason: 'route' })).toBe(
+      spilled.filter((r) => r.headers['x-serving-pool'] === 'latency').length,
+    );
+  });
+
+  it('finishes a forward in flight when its server drains: the client gets the sibling’s answer and the drain completes', async () => {
+    const { latency } = await startPools({ latency: { MAX_QUEUE_SIZE: '1' } });
+    let answer: (() => void) | undefined;
+    await fakeSibling(latency, (_req, res) => {
+      answer = () => {
+        res.writeHead(200, { 'content-type': 'application/json', 'x-serving-pool': 'throughput' });
+        res.end('{"outputs":[]}');
+      };
+    });
+    const { running } = await busy(latency);
+    const queued = infer(latency);
+    await until(() => latency.batcher.depth === 1, 'a queued request on the latency pool');
+    const forwarded = infer(latency);
+    await until(() => answer !== undefined, 'the forward to reach the sibling');
+    const state = { warm: true, draining: false };
+    const drained = drain({
+      app: latency.app,
+      batcher: latency.batcher,
+      state,
+      budgetMs: 10_000,
+    });
+    latency.gate.release();
+    answer!();
+    const res = await forwarded;
+    expect([res.status, res.headers['x-serving-pool'], res.text]).toEqual([
+      200,
+      'throughput',
+      '{"outputs":[]}',
+    ]);
+    expect(await drained).toBe('drained');
+    latency.spillover.close();
+    await Promise.all([running, queued]);
+  });
+});
+
+describe('spill-over of deadlines at the edges', () => {
+  it('forwards a misrouted request whose deadline is beyond what a timer holds (days away)', async () => {
+    const { latency } = await startPools();
+    // 35 days: past a timer's 2^31-1 ms (which fires at once instead); 1e11 ms: past 2^32.
+    for (const ms of ['3000000000', '100000000000']) {
+      const res = await infer(latency, { 'X-Request-Timeout-Ms': ms });
+      expect([res.status, res.headers['x-serving-pool'], ms]).toEqual([200, 'throughput', ms]);
+    }
+    expect(await counter(latency, 'servingstack_spillover_total', { reason: 'route' })).toBe(2);
+  });
+
+  it('does not forward a request whose deadline has passed: it gets its own 504 and the sibling sees nothing', async () => {
+    const { throughput, latency } = await startPools();
+    const res = await infer(throughput, { 'X-Request-Timeout-Ms': '0' });
+    expect([res.status, res.headers['x-serving-pool']]).toEqual([504, 'throughput']);
+    expect(latency.seen).toHaveLength(0);
+    expect(await counter(throughput, 'servingstack_spillover_total', {})).toBe(0);
   });
 });
