@@ -103,7 +103,7 @@ describe('server image', () => {
       '--dest',
       '/models',
     );
-    expect(out).toMatch(/fetched model\.onnx .* into \/models/);
+    expect(out).toMatch(/fetched model\.onnx \(\d+ bytes, sha256 [0-9a-f]{64}\)/);
     expect(out).toMatch(/fetched model\.int8\.onnx/);
   });
 

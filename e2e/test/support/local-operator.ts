@@ -18,6 +18,8 @@ export interface LocalOperatorOptions {
   /** Identity (POD_NAME) it uses for the Lease. */
   identity: string;
   logLevel?: string;
+  /** How often it reconciles every stack unprompted (the operator's --resync-period). */
+  resyncPeriodSeconds?: number;
 }
 
 export interface LocalOperator {
@@ -53,6 +55,9 @@ export async function startLocalOperator(options: LocalOperatorOptions): Promise
     LOG_LEVEL: options.logLevel ?? 'info',
     METRICS_BIND_ADDRESS: `127.0.0.1:${port}`,
     HEALTH_PROBE_BIND_ADDRESS: '0',
+    ...(options.resyncPeriodSeconds !== undefined && {
+      RESYNC_PERIOD_SECONDS: String(options.resyncPeriodSeconds),
+    }),
   };
   const child: ChildProcess = spawn(process.execPath, [join(repoRoot, 'operator', 'src', 'main.ts')], {
     env,
