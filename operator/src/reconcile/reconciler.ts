@@ -85,9 +85,10 @@ interface Pass {
 }
 
 /** A part of a pass for one child, merged back with merge(). */
-const part = (p: Pass): Pass => ({
-  stack: p.stack,
-  log: p.log,
+/** A pass with nothing done yet, for `stack`. */
+const freshPass = (stack: Pass['stack'], log: Pass['log'], known: Pass['known']): Pass => ({
+  stack,
+  log,
   changes: [],
   warnings: [],
   deployments: {},
@@ -95,8 +96,10 @@ const part = (p: Pass): Pass => ({
   unplaced: new Set(),
   waiting: false,
   uids: new Set(),
-  known: p.known,
+  known,
 });
+
+const part = (p: Pass): Pass => freshPass(p.stack, p.log, p.known);
 
 function merge(p: Pass, q: Pass): void {
   p.changes.push(...q.changes);
@@ -154,18 +157,11 @@ export class Reconciler {
     }
     const stack = withDefaults(raw);
     const last = this.childUids.get(`${namespace}/${name}`);
-    const p: Pass = {
+    const p = freshPass(
       stack,
-      log: this.log.child({ stack: `${namespace}/${name}`, generation: stack.generation }),
-      changes: [],
-      warnings: [],
-      deployments: {},
-      placed: new Set(),
-      unplaced: new Set(),
-      waiting: false,
-      uids: new Set(),
-      known: last?.stack === stack.uid ? last.uids : new Set(),
-    };
+      this.log.child({ stack: `${namespace}/${name}`, generation: stack.generation }),
+      last?.stack === stack.uid ? last.uids : new Set(),
+    );
     let provider: string = stack.spec.routing.provider;
     let unexpressedRules: string[] = [];
     let failure: unknown;
