@@ -122,7 +122,9 @@ if [[ "${1:-}" == "--download-only" ]]; then exit 0; fi
 exec 9>/tmp/servingstack-build.lock
 step "traefik $TRAEFIK_VERSION: waiting for the build lock"
 flock 9
-while pgrep -f 'go build' >/dev/null; do sleep 20; done
+# Only a go command building: a process that merely names "go build" in its arguments (a shell loop,
+# an editor) must not hold this build back forever.
+while pgrep -f '(^|/)go build ' >/dev/null; do sleep 20; done
 
 mkdir -p "$out.partial/gateway-api-crds"
 cp "$crd_src"/*.yaml "$out.partial/gateway-api-crds/"
