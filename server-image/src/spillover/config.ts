@@ -25,7 +25,21 @@ export interface SpilloverConfig {
   connectTimeoutMs: number;
   /** How long a sibling that could not be reached is not tried again. */
   downForMs: number;
+  /**
+   * Longest a forward of a request without a deadline may take, from sending it to the last byte
+   * of the answer; a request with a deadline waits until its deadline instead.
+   */
+  forwardTimeoutMs: number;
 }
+
+/**
+ * 15 s: 30 times the throughput pool's default p95 target (500 ms), so a sibling that has not
+ * answered by then is stuck rather than busy (a busy one refuses at its admission, at once);
+ * inside ingress-nginx's 60 s proxy-read-timeout, so the caller gets this server's answer rather
+ * than the router's bare 504; and inside the default drain budget (23 s of a 30 s grace period),
+ * so a forward in flight at SIGTERM ends before the drain gives up.
+ */
+export const DEFAULT_FORWARD_TIMEOUT_MS = 15_000;
 
 const POOL_DEFAULT_SHARE: Record<Pool, number> = { latency: 20, throughput: 50 };
 
@@ -83,5 +97,6 @@ export function parseSpilloverConfig(env: NodeJS.ProcessEnv, pool: Pool): Spillo
     connections: integer(env, 'SPILLOVER_CONNECTIONS', 64, 1, 4096),
     connectTimeoutMs: integer(env, 'SPILLOVER_CONNECT_TIMEOUT_MS', 500, 1, 60_000),
     downForMs: integer(env, 'SPILLOVER_DOWN_FOR_MS', 1000, 0, 600_000),
+    forwardTimeoutMs: integer(env, 'SPILLOVER_FORWARD_TIMEOUT_MS', DEFAULT_FORWARD_TIMEOUT_MS, 1, 600_000),
   };
 }

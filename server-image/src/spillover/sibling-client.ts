@@ -15,7 +15,10 @@ export interface SiblingAnswer {
   body: Buffer;
 }
 
-/** Why no answer came: not reachable (or known down), past the time given, or the caller left. */
+/**
+ * Why no answer came: not reachable (or known down, or it closed the connection before its answer
+ * was whole), past the time given, or the caller left. The message says it of "it", the sibling.
+ */
 export interface SiblingFailure {
   ok: false;
   why: 'unreachable' | 'down' | 'timeout' | 'aborted';
@@ -35,6 +38,8 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENO
 const RESOLVE_EVERY_MS = 30_000;
 const RESOLVE_RETRY_MS = 1_000;
 const TIMER_MAX_MS = 2 ** 31 - 1;
+
+const gone: SiblingFailure = { ok: false, why: 'aborted', message: 'the client went away' };
 
 class ConnectTimeout extends Error {
   readonly code = 'ECONNTIMEOUT';
@@ -81,22 +86,22 @@ export class SiblingClient {
     path: string,
     headers: OutgoingHttpHeaders,
     body: Buffer,
-    opts: { timeoutMs: number | undefined; signal: AbortSignal },
+    opts: { timeoutMs: number; signal: AbortSignal },
   ): Promise<SiblingAnswer | SiblingFailure> {
     if (this.down) {
       return Promise.resolve({
         ok: false,
         why: 'down',
-        message: 'the sibling pool could not be reached lately',
+        message: 'not tried: it could not be reached lately',
       });
     }
-    const signals = [opts.signal];
+    if (opts.signal.aborted) return Promise.resolve(gone);
+    // Every forward ends by this time, answered or not: from sending the request to the last byte
+    // of the answer, so a sibling that stalls in its body is bounded as one that never answers.
     // A timer holds at most 2^31-1 ms (about 24 days): a longer one fires at once (or, past 2^32,
-    // throws). A deadline that far off is no deadline for a forward.
-    if (opts.timeoutMs !== undefined && opts.timeoutMs <= TIMER_MAX_MS) {
-      signals.push(AbortSignal.timeout(Math.max(1, opts.timeoutMs)));
-    }
-    const signal = AbortSignal.any(signals);
+    // throws), so a deadline further off than that waits that long.
+    const timeoutMs = Math.min(TIMER_MAX_MS, Math.max(1, opts.timeoutMs));
+    const signal = AbortSignal.any([opts.signal, AbortSignal.timeout(timeoutMs)]);
     return new Promise((resolve) => {
       let connectTimer: NodeJS.Timeout | undefined;
       // Whether a connection was there (reused, or opened): a failure before it is the sibling's
@@ -105,7 +110,10 @@ export class SiblingClient {
       // Whether the agent gave it a socket at all: one still waiting for a free connection failed
       // for lack of connections here, not because the sibling is gone.
       let assigned = false;
-      const fail = (err: Error) => resolve(this.failure(err, signal, opts.signal, assigned && !connected));
+      // Whether the answer's headers came: a timeout after them is a body that stalled.
+      let answering = false;
+      const fail = (err: Error) =>
+        resolve(this.failure(err, signal, opts.signal, assigned && !connected, { timeoutMs, answering }));
       const req = request(
         {
           host: this.address,
@@ -117,6 +125,7 @@ export class SiblingClient {
           signal,
         },
         (res) => {
+          answering = true;
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () =>
@@ -128,6 +137,11 @@ export class SiblingClient {
             }),
           );
           res.on('error', fail);
+          // Node destroys an answer cut short with an error; should one close without it, the
+          // forward still ends (the first of these settles it).
+          res.on('close', () => {
+            if (!res.complete) fail(new Error('the answer ended before it was whole'));
+          });
         },
       );
       req.on('socket', (socket) => {
@@ -164,26 +178,31 @@ export class SiblingClient {
     signal: AbortSignal,
     caller: AbortSignal,
     neverConnected: boolean,
+    progress: { timeoutMs: number; answering: boolean },
   ): SiblingFailure {
-    if (caller.aborted) return { ok: false, why: 'aborted', message: 'the client went away' };
+    if (caller.aborted) return gone;
     // A name that does not resolve in time (no cluster DNS, a resolver that drops queries) is a
     // sibling not reachable, not a slow answer: later requests must not wait for it too.
     if (neverConnected || err instanceof ConnectTimeout || UNREACHABLE.has(err.code ?? '')) {
       this.downUntil = this.now() + this.opts.downForMs;
+      return { ok: false, why: 'unreachable', message: `it could not be reached: ${err.message}` };
+    }
+    if (signal.aborted) {
+      const ms = progress.timeoutMs;
       return {
         ok: false,
-        why: 'unreachable',
-        message: `the sibling pool could not be reached: ${err.message}`,
+        why: 'timeout',
+        message: progress.answering
+          ? `its answer stopped after the headers and was not whole within ${ms} ms`
+          : `no answer within ${ms} ms`,
       };
     }
-    if (signal.aborted)
-      return { ok: false, why: 'timeout', message: 'no answer from the sibling pool in time' };
     // A connection the sibling closed (a draining pod, an idle keep-alive socket it had already
     // dropped): no answer, but no reason to think the pool is down.
     return {
       ok: false,
       why: 'unreachable',
-      message: `the sibling pool closed the connection: ${err.message}`,
+      message: `it closed the connection ${progress.answering ? 'in the middle of its answer' : 'without answering'}: ${err.message}`,
     };
   }
 }

@@ -13,14 +13,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Counter } from 'prom-client';
 import type { Registry } from 'prom-client';
-import { Refusal } from '../refusals.ts';
+import { cancelled, Refusal } from '../refusals.ts';
 import type { HeaderSettings } from '../request-options.ts';
 import { contractedPool } from './contract.ts';
 import type { Config } from '../config.ts';
 import { parseSpilloverConfig } from './config.ts';
 import type { SpilloverConfig } from './config.ts';
 import { SiblingClient } from './sibling-client.ts';
-import type { SiblingAnswer } from './sibling-client.ts';
+import type { SiblingAnswer, SiblingFailure } from './sibling-client.ts';
 
 /** Request headers a spilled request carries: the hop (never forwarded again) and its reason. */
 export const SPILLED_FROM = 'x-serving-spilled-from';
@@ -79,7 +79,7 @@ export interface SpilloverDeps {
 /** Per request: a refusal admission let through for spill-over, and whether it was forwarded. */
 interface SpillState {
   refusal?: Refusal;
-  /** Counted among the outgoing requests until its answer is sent. */
+  /** Counted among the outgoing requests until its answer is sent, or its forward failed. */
   held?: boolean;
   /** Sent to the sibling once already (answered or not): never again. */
   tried?: boolean;
@@ -87,6 +87,9 @@ interface SpillState {
 }
 
 type AnyRequest = FastifyRequest<{ Body: unknown }>;
+
+/** Why a forward brought no answer to pass on, for the counter and the client's message. */
+type Unanswered = Pick<SiblingFailure, 'message'> & { why: SiblingFailure['why'] | 'refused' };
 
 export class Spillover {
   private readonly cfg: SpilloverConfig;
@@ -166,22 +169,30 @@ export class Spillover {
   /**
    * Before the request is decoded: forwards one whose admission was refused here, or one the
    * contract gives to the sibling. True when the sibling's answer was sent. A refused request
-   * whose forward failed throws its original refusal; a misrouted one is computed here instead.
+   * whose forward failed throws its original refusal, saying what became of the forward; a
+   * misrouted one is computed here instead. One whose client left during the forward throws
+   * `cancelled` (nothing is computed for it here).
    */
   async first(request: AnyRequest, reply: FastifyReply, deadline: number | undefined): Promise<boolean> {
     const state = this.states.get(request);
     if (state?.refusal) {
-      if (await this.forward(request, reply, reasonOf(state.refusal)!, deadline)) return true;
-      throw state.refusal;
+      const failure = await this.forward(request, reply, reasonOf(state.refusal)!, deadline);
+      if (failure === undefined) return true;
+      throw this.unanswered(state.refusal, failure);
     }
     const contracted = contractedPool(request.headers, { ...this.deps.headers, ...this.cfg });
     if (!this.cfg.route || contracted !== this.cfg.sibling || !this.reachable(request)) return false;
     // Past the connections to the sibling, a misrouted request is computed where it landed.
     if (this.forwarding >= this.cfg.connections) return false;
-    return this.forward(request, reply, 'route', deadline);
+    const failure = await this.forward(request, reply, 'route', deadline);
+    if (failure?.why === 'aborted') throw cancelled();
+    return failure === undefined;
   }
 
-  /** On a refusal from the batcher: true when the sibling's answer was sent instead. */
+  /**
+   * On a refusal from the batcher: true when the sibling's answer was sent instead, false when
+   * the request was not forwarded. A forward that failed throws the refusal, saying why.
+   */
   async instead(
     request: AnyRequest,
     reply: FastifyReply,
@@ -190,7 +201,9 @@ export class Spillover {
   ): Promise<boolean> {
     const reason = reasonOf(refusal);
     if (reason === undefined || !this.mayForward(request, reason)) return false;
-    return this.forward(request, reply, reason, deadline);
+    const failure = await this.forward(request, reply, reason, deadline);
+    if (failure === undefined) return true;
+    throw this.unanswered(refusal, failure);
   }
 
   /** Whether the request's answer came from the sibling (it is counted there, not here). */
@@ -202,14 +215,34 @@ export class Spillover {
     this.client?.close();
   }
 
-  /** Counts the request among the outgoing ones until its answer has been sent. */
-  private hold(request: FastifyRequest, reply: FastifyReply): void {
+  /**
+   * Counts the request among the outgoing ones until its answer has been sent, or its forward
+   * ended without an answer (a misrouted request then computed here is no longer outgoing).
+   */
+  private hold(request: FastifyRequest, reply: FastifyReply): SpillState {
     const state = this.states.get(request) ?? {};
     this.states.set(request, state);
-    if (state.held) return;
+    if (state.held) return state;
     state.held = true;
     this.forwarding++;
-    reply.raw.once('close', () => this.forwarding--);
+    reply.raw.once('close', () => this.release(state));
+    return state;
+  }
+
+  private release(state: SpillState): void {
+    if (!state.held) return;
+    state.held = false;
+    this.forwarding--;
+  }
+
+  /** A refusal this server answers after its forward failed: the same, saying what became of it. */
+  private unanswered(refusal: Refusal, failure: Unanswered): Refusal {
+    if (failure.why === 'aborted') return cancelled();
+    return new Refusal(
+      refusal.kind,
+      `${refusal.message}; spilled to the ${this.cfg.sibling} pool: ${failure.message}`,
+      refusal.retryAfterSeconds,
+    );
   }
 
   private reachable(request: FastifyRequest): boolean {
@@ -237,40 +270,63 @@ export class Spillover {
     return true;
   }
 
+  /**
+   * Sends the request to the sibling once and its answer to the client; undefined when it was
+   * sent, else why not. Every forward is bounded: by what is left of the request's deadline, or
+   * without one by SPILLOVER_FORWARD_TIMEOUT_MS, after which the connection to the sibling is
+   * destroyed (the sibling sees its client leave and lets the request go).
+   */
   private async forward(
     request: AnyRequest,
     reply: FastifyReply,
     reason: SpillReason,
     deadline: number | undefined,
-  ): Promise<boolean> {
+  ): Promise<Unanswered | undefined> {
     const labels = { model: this.deps.modelName, from: this.cfg.pool, to: this.cfg.sibling, reason };
-    this.hold(request, reply);
-    const state = this.states.get(request)!;
+    const state = this.hold(request, reply);
     state.tried = true;
+    const answer = await this.exchange(request, reply, reason, deadline);
+    if (!answer.ok || siblingRefused(answer.status)) {
+      this.release(state);
+      const failure: Unanswered = answer.ok
+        ? { why: 'refused', message: `it could not take it either (${answer.status})` }
+        : answer;
+      this.failed.inc({ ...labels, why: failure.why });
+      return failure;
+    }
+    state.forwarded = true;
+    this.spilled.inc(labels);
+    this.send(reply, answer);
+    return undefined;
+  }
+
+  /** The sibling's answer, or why none came, within the time the request may take. */
+  private async exchange(
+    request: AnyRequest,
+    reply: FastifyReply,
+    reason: SpillReason,
+    deadline: number | undefined,
+  ): Promise<SiblingAnswer | SiblingFailure> {
     const left = deadline === undefined ? undefined : Math.floor(deadline - this.deps.now());
     if (left !== undefined && left <= 0) {
-      this.failed.inc({ ...labels, why: 'timeout' });
-      return false;
+      return { ok: false, why: 'timeout', message: 'not tried: the deadline had passed' };
     }
     const { headers, body } = this.outgoing(request, reason, left);
     const gone = new AbortController();
     const onClose = () => {
       if (!reply.raw.writableFinished) gone.abort();
     };
+    // A client that left while its body was read or parsed: its close has been and gone.
+    if (reply.raw.destroyed && !reply.raw.writableFinished) gone.abort();
     reply.raw.once('close', onClose);
-    const answer = await this.client!.post(request.url, headers, body, {
-      timeoutMs: left,
-      signal: gone.signal,
-    });
-    reply.raw.off('close', onClose);
-    if (!answer.ok || siblingRefused(answer.status)) {
-      this.failed.inc({ ...labels, why: answer.ok ? 'refused' : answer.why });
-      return false;
+    try {
+      return await this.client!.post(request.url, headers, body, {
+        timeoutMs: left ?? this.cfg.forwardTimeoutMs,
+        signal: gone.signal,
+      });
+    } finally {
+      reply.raw.off('close', onClose);
     }
-    state.forwarded = true;
-    this.spilled.inc(labels);
-    this.send(reply, answer);
-    return true;
   }
 
   /** The request as the sibling gets it: the remaining deadline, the hop and its reason. */

@@ -611,3 +611,201 @@ describe('spill-over of deadlines at the edges', () => {
     expect(await counter(throughput, 'servingstack_spillover_total', {})).toBe(0);
   });
 });
+
+/** `p`, or a failure naming `what` past `ms`: a forward that hangs fails the test, not jest's timer. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A request to `s` that its client abandons once `ready` holds; resolves when it has left. */
+async function leaveWhen(
+  s: PoolServer,
+  headers: Record<string, string>,
+  ready: () => boolean,
+): Promise<void> {
+  const leaving = request(`${s.url}/v2/models/mlp/infer`, {
+    method: 'POST',
+    agent: false,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+  leaving.on('error', () => undefined);
+  leaving.end(JSON.stringify(mlpRequest(1)));
+  await until(ready, 'the forward to reach the sibling');
+  leaving.destroy();
+}
+
+// A sibling that hangs: it accepted the request and says nothing more, or it sent its answer's
+// headers and part of the body and stops there. `sent` is called once what it says has gone out.
+type Hang = (res: ServerResponse, sent: () => void) => void;
+const HANGS: [string, Hang][] = [
+  ['never answers', (_res, sent) => sent()],
+  [
+    'stalls in the middle of its answer',
+    (res, sent) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"outputs":', sent);
+    },
+  ],
+];
+
+describe('spill-over without a deadline, bounded in time', () => {
+  it.each(HANGS)(
+    'answers a request the sibling %s with its own refusal after SPILLOVER_FORWARD_TIMEOUT_MS, and closes the connection',
+    async (_what, hang) => {
+      const { latency } = await startPools({
+        latency: { MAX_QUEUE_SIZE: '1', SPILLOVER_FORWARD_TIMEOUT_MS: '300' },
+      });
+      const fake = await fakeSibling(latency, (_req, res) => hang(res, () => undefined));
+      const { running } = await busy(latency);
+      const queued = infer(latency);
+      await until(() => latency.batcher.depth === 1, 'a queued request on the latency pool');
+      // Full, without a deadline: spilled to the throughput pool for want of room.
+      const res = await within(infer(latency), 10_000, 'answer from the forwarding server');
+      expect([res.status, res.headers['x-serving-pool']]).toEqual([503, 'latency']);
+      expect(res.headers['retry-after']).toBeDefined();
+      expect((JSON.parse(res.text) as { error: string }).error).toMatch(
+        /queue is full .*; spilled to the throughput pool: (no answer|its answer stopped after the headers and was not whole) within 300 ms$/,
+      );
+      expect(
+        await counter(latency, 'servingstack_spillover_failed_total', {
+          reason: 'queue-full',
+          why: 'timeout',
+        }),
+      ).toBe(1);
+      expect(await counter(latency, 'servingstack_spillover_total', {})).toBe(0);
+      // The connection to the sibling is destroyed, not left to hold a request it may still run.
+      await until(() => fake.closed() === 1, 'the connection to the sibling to close');
+      expect(forwarding(latency)).toBe(0);
+      expect(await answered(latency, '503')).toBe(1);
+      latency.gate.release();
+      await Promise.all([running, queued]);
+    },
+  );
+
+  it('lets a real sibling go of the request it was holding when the forward times out', async () => {
+    const { throughput, latency } = await startPools({
+      latency: { MAX_QUEUE_SIZE: '1', SPILLOVER_FORWARD_TIMEOUT_MS: '300' },
+    });
+    // The throughput pool takes the spilled request into its queue, behind a run that never ends.
+    const { running: runningT } = await busy(throughput);
+    const { running: runningL } = await busy(latency);
+    const queuedL = infer(latency);
+    await until(() => latency.batcher.depth === 1, 'a queued request on the latency pool');
+    const res = await within(infer(latency), 10_000, 'answer from the forwarding server');
+    expect([res.status, res.headers['x-serving-pool']]).toEqual([503, 'latency']);
+    expect(throughput.seen.filter((h) => h['x-serving-spilled-from'] === 'latency')).toHaveLength(1);
+    expect(
+      await counter(latency, 'servingstack_spillover_failed_total', { reason: 'queue-full', why: 'timeout' }),
+    ).toBe(1);
+    // Both sides let go: the share the spilled request held of the throughput pool, its place in
+    // that queue, and the forward here.
+    await until(() => throughput.spillover.spilledInFlight === 0, 'the spilled-in share to be released');
+    await until(() => throughput.batcher.depth === 0, 'the spilled request to leave the sibling’s queue');
+    expect(forwarding(latency)).toBe(0);
+    expect(await answered(throughput, '499')).toBe(1);
+    throughput.gate.release();
+    latency.gate.release();
+    await Promise.all([runningT, runningL, queuedL]);
+    // Only the run held from the start ran there: the request left before its turn.
+    expect(throughput.gate.runs).toHaveLength(1);
+  });
+
+  it('computes a misrouted request here when the sibling does not answer in time, no longer counted as forwarding', async () => {
+    const { latency } = await startPools({ latency: { SPILLOVER_FORWARD_TIMEOUT_MS: '300' } });
+    const fake = await fakeSibling(latency, () => undefined);
+    latency.gate.hold();
+    // Batch work the router left on the latency pool: the throughput pool's by the contract.
+    const res = within(infer(latency, { 'X-Serving-Priority': 'batch' }), 10_000, 'answer');
+    await until(() => latency.gate.runs.length === 1, 'the request to run here after the forward failed');
+    expect(forwarding(latency)).toBe(0);
+    expect(
+      await counter(latency, 'servingstack_spillover_failed_total', { reason: 'route', why: 'timeout' }),
+    ).toBe(1);
+    await until(() => fake.closed() === 1, 'the connection to the sibling to close');
+    latency.gate.release();
+    const answer = await res;
+    expect([answer.status, answer.headers['x-serving-pool']]).toEqual([200, 'latency']);
+  });
+
+  it('keeps a deadline longer than SPILLOVER_FORWARD_TIMEOUT_MS: the forward waits for its deadline', async () => {
+    const { throughput } = await startPools({ throughput: { SPILLOVER_FORWARD_TIMEOUT_MS: '100' } });
+    await fakeSibling(throughput, (_req, res) => {
+      // Six times the bound for requests without a deadline, and far inside this one's.
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json', 'x-serving-pool': 'latency' });
+        res.end('{"outputs":[]}');
+      }, 600);
+    });
+    // Misrouted: a deadline under latencyBelowMs (2000 here) is the latency pool's.
+    const res = await infer(throughput, { 'X-Request-Timeout-Ms': '1900' });
+    expect([res.status, res.headers['x-serving-pool'], res.text]).toEqual([200, 'latency', '{"outputs":[]}']);
+    expect(await counter(throughput, 'servingstack_spillover_failed_total', {})).toBe(0);
+  });
+});
+
+describe('spill-over to a sibling that closes the connection', () => {
+  it.each<[string, (req: IncomingMessage, res: ServerResponse) => void, RegExp]>([
+    ['without answering', (req) => req.socket.destroy(), /closed the connection without answering/],
+    [
+      'in the middle of its answer',
+      (req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+        res.write('{"outputs":', () => req.socket.destroy());
+      },
+      /closed the connection in the middle of its answer/,
+    ],
+  ])('answers with its own refusal at once when the sibling closes %s', async (_what, close, message) => {
+    // A bound far beyond the test's own: the answer must not wait for it.
+    const { latency } = await startPools({
+      latency: { MAX_QUEUE_SIZE: '1', SPILLOVER_FORWARD_TIMEOUT_MS: '600000' },
+    });
+    await fakeSibling(latency, close);
+    const { running } = await busy(latency);
+    const queued = infer(latency);
+    await until(() => latency.batcher.depth === 1, 'a queued request on the latency pool');
+    const res = await within(infer(latency), 10_000, 'answer from the forwarding server');
+    // Never a truncated answer passed on as the sibling's.
+    expect([res.status, res.headers['x-serving-pool']]).toEqual([503, 'latency']);
+    expect((JSON.parse(res.text) as { error: string }).error).toMatch(message);
+    expect(
+      await counter(latency, 'servingstack_spillover_failed_total', {
+        reason: 'queue-full',
+        why: 'unreachable',
+      }),
+    ).toBe(1);
+    expect(forwarding(latency)).toBe(0);
+    latency.gate.release();
+    await Promise.all([running, queued]);
+  });
+});
+
+describe('spill-over whose client leaves during the forward', () => {
+  it.each(HANGS)(
+    'aborts a misrouted forward the sibling %s, and computes nothing here for the client that left',
+    async (_what, hang) => {
+      const { latency } = await startPools({ latency: { SPILLOVER_FORWARD_TIMEOUT_MS: '600000' } });
+      let arrived = 0;
+      const fake = await fakeSibling(latency, (_req, res) => hang(res, () => arrived++));
+      await leaveWhen(latency, { 'X-Serving-Priority': 'batch' }, () => arrived === 1);
+      await until(() => fake.closed() === 1, 'the connection to the sibling to close');
+      await until(() => forwarding(latency) === 0, 'the forward count to fall');
+      expect(
+        await counter(latency, 'servingstack_spillover_failed_total', { reason: 'route', why: 'aborted' }),
+      ).toBe(1);
+      // A request of the latency pool's own, answered after the one that left would have been
+      // taken into the queue: it is the only run.
+      const own = await infer(latency);
+      expect([own.status, own.headers['x-serving-pool']]).toEqual([200, 'latency']);
+      expect(latency.gate.runs).toHaveLength(1);
+      expect(await answered(latency)).toBe(1);
+    },
+  );
+});
