@@ -14,6 +14,13 @@ describe('parseSpilloverConfig', () => {
     expect(parseSpilloverConfig({}, 'throughput').maxSharePercent).toBe(50);
   });
 
+  it('bounds a forward without a deadline at 15 s unless SPILLOVER_FORWARD_TIMEOUT_MS says otherwise', () => {
+    expect(parseSpilloverConfig({}, 'latency').forwardTimeoutMs).toBe(15_000);
+    expect(
+      parseSpilloverConfig({ SPILLOVER_FORWARD_TIMEOUT_MS: '2500' }, 'throughput').forwardTimeoutMs,
+    ).toBe(2500);
+  });
+
   it('reads what the operator sets', () => {
     const c = parseSpilloverConfig(
       {
@@ -39,6 +46,13 @@ describe('parseSpilloverConfig', () => {
       /SPILLOVER_MAX_SHARE_PERCENT must be an integer between 0 and 100/,
     ],
     [{ LATENCY_BELOW_MS: '900', THROUGHPUT_ABOVE_MS: '900' }, /LATENCY_BELOW_MS must be less than/],
+    // No bound at all is what the setting is there to prevent; over ten minutes is none either.
+    [
+      { SPILLOVER_FORWARD_TIMEOUT_MS: '0' },
+      /SPILLOVER_FORWARD_TIMEOUT_MS must be an integer between 1 and 600000/,
+    ],
+    [{ SPILLOVER_FORWARD_TIMEOUT_MS: '600001' }, /SPILLOVER_FORWARD_TIMEOUT_MS must be an integer between 1/],
+    [{ SPILLOVER_FORWARD_TIMEOUT_MS: '1e4' }, /SPILLOVER_FORWARD_TIMEOUT_MS must be an integer/],
   ])('refuses %j naming the setting', (env, message) => {
     expect(() => parseSpilloverConfig(env, 'latency')).toThrow(message);
   });

@@ -34,10 +34,15 @@ interface PoolServer {
   spillover: Spillover;
   /** Headers of every request this server received. */
   seen: IncomingHttpHeaders[];
+  /** Requests held before their handler until their client left (header PARK_UNTIL_GONE). */
+  parked: () => number;
   url: string;
 }
 
 let servers: PoolServer[] = [];
+
+/** A request with this header reaches its handler only once its client has gone (body read). */
+const PARK_UNTIL_GONE = 'x-test-park-until-gone';
 
 jest.setTimeout(30_000);
 
@@ -94,9 +99,17 @@ async function startPool(pool: Pool, sibling: URL, env: Record<string, string> =
     seen.push(request.headers);
     done();
   });
+  let parked = 0;
+  app.addHook('preHandler', (request, _reply, done) => {
+    if (request.headers[PARK_UNTIL_GONE] === undefined) return done();
+    parked++;
+    const socket = request.raw.socket;
+    if (socket.destroyed) return done();
+    socket.once('close', () => done());
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  const s = { pool, app, metrics, batcher, gate, spillover, seen, url };
+  const s = { pool, app, metrics, batcher, gate, spillover, seen, parked: () => parked, url };
   servers.push(s);
   return s;
 }
@@ -808,4 +821,27 @@ describe('spill-over whose client leaves during the forward', () => {
       expect(await answered(latency)).toBe(1);
     },
   );
+
+  it('sends nothing to the sibling for a client that left after its body was read, before the forward', async () => {
+    const { latency } = await startPools({ latency: { SPILLOVER_FORWARD_TIMEOUT_MS: '600000' } });
+    let arrived = 0;
+    await fakeSibling(latency, () => arrived++);
+    await leaveWhen(
+      latency,
+      { 'X-Serving-Priority': 'batch', [PARK_UNTIL_GONE]: '1' },
+      () => latency.parked() === 1,
+    );
+    // Counted once its handler ran (after the client left); a forward sent would wait 600 s.
+    const aborted = { reason: 'route', why: 'aborted' };
+    const end = Date.now() + 10_000;
+    while ((await counter(latency, 'servingstack_spillover_failed_total', aborted)) === 0) {
+      if (Date.now() > end) throw new Error('timed out waiting for the forward to be given up');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(arrived).toBe(0);
+    expect(forwarding(latency)).toBe(0);
+    const own = await infer(latency);
+    expect(own.status).toBe(200);
+    expect(latency.gate.runs).toHaveLength(1);
+  });
 });
