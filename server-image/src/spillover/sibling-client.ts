@@ -101,8 +101,16 @@ export class SiblingClient {
     // A timer holds at most 2^31-1 ms (about 24 days): a longer one fires at once (or, past 2^32,
     // throws), so a deadline further off than that waits that long.
     const timeoutMs = Math.min(TIMER_MAX_MS, Math.max(1, opts.timeoutMs));
-    const signal = AbortSignal.any([opts.signal, AbortSignal.timeout(timeoutMs)]);
-    return new Promise((resolve) => {
+    // A timer of its own rather than AbortSignal.timeout, so that it goes with the forward: one per
+    // forward left for the whole bound would pile up at a high spill rate.
+    const expiry = new AbortController();
+    const signal = AbortSignal.any([opts.signal, expiry.signal]);
+    return new Promise<SiblingAnswer | SiblingFailure>((settle) => {
+      const timer = setTimeout(() => expiry.abort(), timeoutMs);
+      const resolve = (result: SiblingAnswer | SiblingFailure) => {
+        clearTimeout(timer);
+        settle(result);
+      };
       let connectTimer: NodeJS.Timeout | undefined;
       // Whether a connection was there (reused, or opened): a failure before it is the sibling's
       // address failing (name lookup, connect), whatever ended the wait.
