@@ -41,6 +41,18 @@ export interface SpilloverConfig {
  */
 export const DEFAULT_FORWARD_TIMEOUT_MS = 15_000;
 
+/**
+ * The default bound, kept within the pod's drain budget when that is shorter (a grace period
+ * under about 20 s): a forward that outlasts the drain would be cut when the process exits, so its
+ * caller would get a reset instead of this server's refusal.
+ */
+function defaultForwardTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const drainMs = Number(env.DRAIN_TIMEOUT_MS);
+  return Number.isInteger(drainMs) && drainMs > 0
+    ? Math.min(DEFAULT_FORWARD_TIMEOUT_MS, drainMs)
+    : DEFAULT_FORWARD_TIMEOUT_MS;
+}
+
 const POOL_DEFAULT_SHARE: Record<Pool, number> = { latency: 20, throughput: 50 };
 
 function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
@@ -97,6 +109,6 @@ export function parseSpilloverConfig(env: NodeJS.ProcessEnv, pool: Pool): Spillo
     connections: integer(env, 'SPILLOVER_CONNECTIONS', 64, 1, 4096),
     connectTimeoutMs: integer(env, 'SPILLOVER_CONNECT_TIMEOUT_MS', 500, 1, 60_000),
     downForMs: integer(env, 'SPILLOVER_DOWN_FOR_MS', 1000, 0, 600_000),
-    forwardTimeoutMs: integer(env, 'SPILLOVER_FORWARD_TIMEOUT_MS', DEFAULT_FORWARD_TIMEOUT_MS, 1, 600_000),
+    forwardTimeoutMs: integer(env, 'SPILLOVER_FORWARD_TIMEOUT_MS', defaultForwardTimeoutMs(env), 1, 600_000),
   };
 }

@@ -21,6 +21,16 @@ describe('parseSpilloverConfig', () => {
     ).toBe(2500);
   });
 
+  it('keeps the default bound within a shorter drain budget, and an explicit bound as set', () => {
+    expect(parseSpilloverConfig({ DRAIN_TIMEOUT_MS: '3000' }, 'latency').forwardTimeoutMs).toBe(3000);
+    expect(parseSpilloverConfig({ DRAIN_TIMEOUT_MS: '23000' }, 'latency').forwardTimeoutMs).toBe(15_000);
+    expect(parseSpilloverConfig({ DRAIN_TIMEOUT_MS: '0' }, 'latency').forwardTimeoutMs).toBe(15_000);
+    expect(
+      parseSpilloverConfig({ DRAIN_TIMEOUT_MS: '3000', SPILLOVER_FORWARD_TIMEOUT_MS: '9000' }, 'latency')
+        .forwardTimeoutMs,
+    ).toBe(9000);
+  });
+
   it('reads what the operator sets', () => {
     const c = parseSpilloverConfig(
       {
