@@ -19,7 +19,7 @@ import { deadlineOf, firstHeader, priorityOf } from './request-options.ts';
 import * as schemas from './schemas.ts';
 import { tritonModelConfig } from './triton/model-config.ts';
 import type { RequestTimes } from './triton/model-stats.ts';
-import { contentEncoding, readBody } from './read-body.ts';
+import { contentEncoding, readBody, releaseBody } from './read-body.ts';
 import { compress, responseEncoding } from './response-encoding.ts';
 import type { ContentEncoding } from './read-body.ts';
 import { byteCount, splitBody } from './tensor/body.ts';
@@ -97,6 +97,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Binary tensor data that followed the JSON header; null when there was none. */
     binaryData: Uint8Array | null;
+    /** The whole body when it had binary data (its memory is reused once the model has run). */
+    binaryBody: Buffer | null;
   }
 }
 
@@ -154,6 +156,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.server.on('checkExpectation', expectationHandler(config.pool));
 
   app.decorateRequest('binaryData', null);
+  app.decorateRequest('binaryBody', null);
 
   app.addHook('onRequest', (request, _reply, done) => {
     // Counted per connection, so that a drain closes it after its last pipelined answer (onSend).
@@ -218,6 +221,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         try {
           const { header, binary } = splitBody(body!, binaryOffset);
           request.binaryData = binary;
+          if (!json) request.binaryBody = body!;
           done(null, header);
         } catch (parseErr) {
           done(parseErr as Error, undefined);
@@ -380,6 +384,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       }
       throw err;
     }
+    // The model has run on the request's tensors: their body's memory can serve the next request.
+    releaseBody(request.binaryBody);
+    request.binaryData = request.binaryBody = null;
     const { output, queuedMs, ranMs } = result;
     queueDuration.observe(queuedMs / 1000);
     const encodeStart = performance.now();

@@ -63,15 +63,62 @@ export function alignmentPad(binaryOffset: string | undefined): number {
 }
 
 /**
+ * Binary bodies up to this size are kept for reuse once their request is done with them
+ * (releaseBody), up to BODY_REUSE_BYTES of them at once. A fresh 110 KB body per request is
+ * memory outside V8's heap that only a full collection frees, and V8 runs one every few hundred
+ * requests for it, marking the server's whole heap each time: measured on the classifier at
+ * one client (bench/latency-cpu.bench.ts), reusing the body cut the latency pool's CPU per
+ * request by about a tenth (docs/benchmarks.md).
+ */
+export const REUSED_BODY_MAX_BYTES = 1024 * 1024;
+export const BODY_REUSE_BYTES = 8 * 1024 * 1024;
+
+/** Released bodies' memory, by size. */
+const released = new Map<number, ArrayBuffer[]>();
+let releasedBytes = 0;
+/**
+ * The body each reusable memory was handed to and not yet released: only that body gives it
+ * back, once (a stale body released again cannot take memory from the one that has it now).
+ */
+const lent = new WeakMap<ArrayBuffer, Uint8Array>();
+
+/** A binary body of `length` bytes, `pad` bytes into memory a released body's of that size, or new. */
+function binaryBody(pad: number, length: number): Buffer {
+  const size = pad + length;
+  const reused = released.get(size)?.pop();
+  if (reused) releasedBytes -= size;
+  const body = Buffer.from(reused ?? (Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer), pad, length);
+  if (size <= REUSED_BODY_MAX_BYTES) lent.set(body.buffer, body);
+  return body;
+}
+
+/**
+ * Gives a body's memory back for the next body of its size, once nothing uses it any more: the
+ * model has run on the tensors viewing it (or never will), and nothing else reads it. Only a
+ * body bodyBuffer returned gives it back, once; memory moved to the inference worker (detached,
+ * of length 0 here) or over the limits is left to the garbage collector.
+ */
+export function releaseBody(body: Uint8Array | null | undefined): void {
+  const memory = body?.buffer;
+  if (!(memory instanceof ArrayBuffer) || lent.get(memory) !== body) return;
+  lent.delete(memory);
+  const size = memory.byteLength;
+  if (size === 0 || releasedBytes + size > BODY_REUSE_BYTES) return;
+  let list = released.get(size);
+  if (!list) released.set(size, (list = []));
+  list.push(memory);
+  releasedBytes += size;
+}
+
+/**
  * Memory for a body of `length` bytes, placed so that its binary part (at `binaryOffset`)
  * starts aligned. A body with binary data gets memory of its own (never a slice of Node's
- * shared pool), so the tensors viewing it may later be handed to the inference worker; a JSON
- * body, whose tensors are always built anew, may share the pool.
+ * shared pool, nor of another body in use), so the tensors viewing it may later be handed to
+ * the inference worker; a JSON body, whose tensors are always built anew, may share the pool.
  */
 export function bodyBuffer(length: number, binaryOffset: string | undefined): Buffer {
-  const pad = alignmentPad(binaryOffset);
-  const allocate = binaryOffset === undefined ? Buffer.allocUnsafe : Buffer.allocUnsafeSlow;
-  return allocate(pad + length).subarray(pad);
+  if (binaryOffset === undefined) return Buffer.allocUnsafe(length);
+  return binaryBody(alignmentPad(binaryOffset), length);
 }
 
 /**

@@ -113,3 +113,54 @@ describe('request bodies over a real socket', () => {
     expect(body(res).outputs).toEqual(expected);
   });
 });
+
+// Binary bodies' memory is reused once the model has run on it (read-body.ts): each answer must
+// still be computed from its own request's data, one after another and many at once over real
+// connections (bodies then arrive while earlier requests wait for their runs).
+describe.each(['latency', 'throughput'])('binary bodies in the %s pool', (pool) => {
+  let t: TestApp;
+  let url: string;
+  beforeAll(async () => {
+    t = await testApp({ POOL: pool, INFERENCE_THREAD: 'main' });
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    url = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}/v2/models/mlp/infer`;
+  });
+  afterAll(() => t.close());
+
+  const rowsOf = (seed: number) =>
+    Float32Array.from({ length: 16 }, (_, i) => Math.round(Math.sin(i * seed + seed) * 100) / 50);
+  const viaJson = async (rows: Float32Array) =>
+    (
+      await t.app.inject({
+        method: 'POST',
+        url: '/v2/models/mlp/infer',
+        payload: { inputs: [{ name: 'input', shape: [1, 16], datatype: 'FP32', data: [...rows] }] },
+      })
+    ).json().outputs;
+  const viaBinary = async (rows: Float32Array) => {
+    const header = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'input', shape: [1, 16], datatype: 'FP32', parameters: { binary_data_size: 64 } }],
+      }),
+    );
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(header.length),
+      },
+      body: Buffer.concat([header, Buffer.from(rows.buffer)]),
+    });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { outputs: unknown }).outputs;
+  };
+
+  it('answers each request from its own data, one after another and at once', async () => {
+    const seeds = Array.from({ length: 16 }, (_, i) => i + 1);
+    const expected = await Promise.all(seeds.map((s) => viaJson(rowsOf(s))));
+    for (const [i, s] of seeds.entries()) expect(await viaBinary(rowsOf(s))).toEqual(expected[i]);
+    for (let round = 0; round < 5; round++) {
+      expect(await Promise.all(seeds.map((s) => viaBinary(rowsOf(s))))).toEqual(expected);
+    }
+  });
+});

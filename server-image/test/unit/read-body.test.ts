@@ -1,7 +1,15 @@
 import { Readable } from 'node:stream';
-import { isMarkedAsUntransferable } from 'node:worker_threads';
+import { MessageChannel, isMarkedAsUntransferable } from 'node:worker_threads';
 import { describe, expect, it } from '@jest/globals';
-import { PREALLOCATE_LIMIT, TENSOR_ALIGNMENT, alignmentPad, readBody } from '../../src/read-body.ts';
+import {
+  BODY_REUSE_BYTES,
+  PREALLOCATE_LIMIT,
+  REUSED_BODY_MAX_BYTES,
+  TENSOR_ALIGNMENT,
+  alignmentPad,
+  readBody,
+  releaseBody,
+} from '../../src/read-body.ts';
 import type { ReadBodyOptions } from '../../src/read-body.ts';
 
 type Outcome = { err: (Error & { statusCode?: number; code?: string }) | null; body?: Buffer };
@@ -107,5 +115,74 @@ describe('readBody', () => {
     expect(alignmentPad(undefined)).toBe(0);
     expect(alignmentPad('-3')).toBe(0);
     expect(alignmentPad('abc')).toBe(0);
+  });
+
+  describe('reuse of binary bodies', () => {
+    // Sizes no other test reads, so that memory released elsewhere in this file plays no part.
+    const readBinary = async (size: number, seed: number) => {
+      const body = bytes(size, seed);
+      const { err, body: got } = await read([body.subarray(0, 7), body.subarray(7)], {
+        limit: 4 * REUSED_BODY_MAX_BYTES,
+        contentLength: String(size),
+        binaryOffset: '13',
+      });
+      expect(err).toBeNull();
+      expect(got!.equals(body)).toBe(true);
+      expect((got!.byteOffset + 13) % TENSOR_ALIGNMENT).toBe(0);
+      return got!;
+    };
+
+    it('gives a released body its memory to the next body of its size, and never memory in use', async () => {
+      const a = await readBinary(5000, 1);
+      const b = await readBinary(5000, 2);
+      expect(b.buffer).not.toBe(a.buffer);
+      releaseBody(a);
+      const c = await readBinary(5000, 3);
+      expect(c.buffer).toBe(a.buffer);
+      // Released twice, or released while another body holds it: handed out once only.
+      releaseBody(a);
+      const d = await readBinary(5000, 4);
+      expect(d.buffer).not.toBe(c.buffer);
+      expect(b.equals(bytes(5000, 2))).toBe(true);
+      // A body of another size gets memory of its own.
+      releaseBody(c);
+      const e = await readBinary(5001, 5);
+      expect(e.buffer).not.toBe(c.buffer);
+    });
+
+    it('leaves memory moved to the inference worker, and bodies over the limit, to the collector', async () => {
+      const moved = await readBinary(6000, 1);
+      const { port1, port2 } = new MessageChannel();
+      port1.postMessage(moved, [moved.buffer as ArrayBuffer]);
+      port1.close();
+      port2.close();
+      expect(moved.buffer.byteLength).toBe(0);
+      releaseBody(moved);
+      expect((await readBinary(6000, 2)).buffer.byteLength).toBe(6000 + alignmentPad('13'));
+      const big = await readBinary(REUSED_BODY_MAX_BYTES + 8, 3);
+      releaseBody(big);
+      expect((await readBinary(REUSED_BODY_MAX_BYTES + 8, 4)).buffer).not.toBe(big.buffer);
+    });
+
+    it('keeps at most BODY_REUSE_BYTES of released memory', async () => {
+      // Room to spare under the bound for the few KB the tests above left released.
+      const size = REUSED_BODY_MAX_BYTES - 64 * 1024 - 3;
+      const count = Math.floor(BODY_REUSE_BYTES / (size + alignmentPad('13'))) + 2;
+      const bodies = [];
+      for (let i = 0; i < count; i++) bodies.push(await readBinary(size, i));
+      for (const b of bodies) releaseBody(b);
+      const kept = new Set(bodies.map((b) => b.buffer));
+      let reused = 0;
+      for (let i = 0; i < count; i++) if (kept.has((await readBinary(size, i)).buffer)) reused++;
+      expect(reused).toBe(count - 2);
+    });
+
+    it('never reuses a JSON body (its memory may be a slice of Node’s shared pool)', async () => {
+      const { body } = await read([Buffer.from('{"a":1}')], { contentLength: '7' });
+      releaseBody(body);
+      const { body: next } = await read([Buffer.from('{"b":2}')], { contentLength: '7' });
+      expect(next!.toString()).toBe('{"b":2}');
+      expect(body!.toString()).toBe('{"a":1}');
+    });
   });
 });
