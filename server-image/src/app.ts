@@ -99,7 +99,29 @@ declare module 'fastify' {
     binaryData: Uint8Array | null;
     /** The whole body when it had binary data (its memory is reused once the model has run). */
     binaryBody: Buffer | null;
+    /** What the infer route notes about the request for its onResponse; null before it runs. */
+    inference: InferenceNotes | null;
   }
+}
+
+/**
+ * One object per inference request, on the request itself: four WeakMaps keyed by the request
+ * cost a hash insert each and ephemeron work in every garbage collection.
+ */
+interface InferenceNotes {
+  /** The client went away before the answer was sent. */
+  clientGone: boolean;
+  /** The request's deadline, to count the answers sent after it. */
+  deadline: number | undefined;
+  /**
+   * When the request reached the batcher and when the batcher answered it (result or refusal),
+   * in the request's elapsed time: the server's own time before and after, which deadlines
+   * must leave room for. NaN until the batcher has answered.
+   */
+  submittedAt: number;
+  answeredAt: number;
+  /** The answered request's phases, for Triton's statistics. */
+  phases: Omit<RequestTimes, 'totalMs'> | undefined;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -157,6 +179,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.decorateRequest('binaryData', null);
   app.decorateRequest('binaryBody', null);
+  app.decorateRequest('inference', null);
 
   app.addHook('onRequest', (request, _reply, done) => {
     // Counted per connection, so that a drain closes it after its last pipelined answer (onSend).
@@ -331,19 +354,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return reply.code(ready() ? 200 : 503).send({ name: model.name, ready: ready() });
   };
 
-  /** Requests whose client went away before the answer was sent. */
-  const clientsGone = new WeakSet<FastifyRequest>();
-  /**
-   * When each request reached the batcher and when the batcher answered it (result or refusal),
-   * in the request's elapsed time: the server's own time before and after, which deadlines
-   * must leave room for.
-   */
-  const handoffs = new WeakMap<FastifyRequest, { submittedAt: number; answeredAt: number }>();
-  /** Each request's deadline, to count the answers sent after it. */
-  const deadlines = new WeakMap<FastifyRequest, number>();
-  /** Each answered request's phases, for Triton's statistics. */
-  const phases = new WeakMap<FastifyRequest, Omit<RequestTimes, 'totalMs'>>();
-
   const infer = async (
     request: FastifyRequest<ModelParams & { Body: InferRequest }>,
     reply: FastifyReply,
@@ -352,7 +362,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (!state.warm)
       throw new RequestError(503, 'model is warming up; retry shortly', { 'retry-after': '1' });
     const deadline = deadlineOf(request.headers, config, now() - reply.elapsedTime);
-    if (deadline !== undefined) deadlines.set(request, deadline);
+    const notes: InferenceNotes = {
+      clientGone: false,
+      deadline,
+      submittedAt: NaN,
+      answeredAt: NaN,
+      phases: undefined,
+    };
+    request.inference = notes;
     if (spillover && (await spillover.first(request, reply, deadline))) return reply;
     const decodeStart = performance.now();
     const decoded = decodeRequest(m, request.body, request.binaryData ?? new Uint8Array(0));
@@ -361,23 +378,25 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const gone = new AbortController();
     reply.raw.once('close', () => {
       if (reply.raw.writableFinished) return;
-      clientsGone.add(request);
+      notes.clientGone = true;
       gone.abort();
       countRequest(499);
     });
-    const submittedAt = reply.elapsedTime;
+    notes.submittedAt = reply.elapsedTime;
     let result: Awaited<ReturnType<ModelBatcher['submit']>>;
     try {
-      result = await batcher
-        .submit(decoded.feeds, {
+      try {
+        result = await batcher.submit(decoded.feeds, {
           rows: decoded.rows,
           work: decoded.work,
           key: decoded.key,
           priority: priorityOf(request.headers, config),
           signal: gone.signal,
           ...(deadline !== undefined ? { deadline } : {}),
-        })
-        .finally(() => handoffs.set(request, { submittedAt, answeredAt: reply.elapsedTime }));
+        });
+      } finally {
+        notes.answeredAt = reply.elapsedTime;
+      }
     } catch (err) {
       if (spillover && err instanceof Refusal && (await spillover.instead(request, reply, err, deadline))) {
         return reply;
@@ -392,13 +411,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const encodeStart = performance.now();
     const { json, binary } = encodeResponse(m, decoded, output);
     const text = JSON.stringify(json);
-    phases.set(request, {
+    notes.phases = {
       queueMs: queuedMs,
       inputMs,
       inferMs: ranMs,
       outputMs: performance.now() - encodeStart,
       rows: decoded.rows,
-    });
+    };
     // The batcher answered in time by its clock; a loop that ran late since then must not turn
     // that into a success sent after the deadline.
     if (deadline !== undefined && now() >= deadline) {
@@ -437,19 +456,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     onResponse: (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
       // An answer the sibling computed is counted there (and here as servingstack_spillover_total).
       if (spillover?.forwarded(request)) return done();
+      const notes = request.inference;
+      const gone = notes?.clientGone === true;
       // A client that went away was counted (499) when it did.
-      if (!clientsGone.has(request)) countRequest(reply.statusCode);
+      if (!gone) countRequest(reply.statusCode);
       // The server's own time around the batcher, which deadline admission must leave room for.
-      const handoff = handoffs.get(request);
-      if (handoff) batcher.observeOverhead(handoff.submittedAt, reply.elapsedTime - handoff.answeredAt);
+      if (notes && !Number.isNaN(notes.answeredAt))
+        batcher.observeOverhead(notes.submittedAt, reply.elapsedTime - notes.answeredAt);
       requestDuration.observe(reply.elapsedTime / 1000);
-      const deadline = deadlines.get(request);
-      if (deadline !== undefined && now() > deadline && !clientsGone.has(request)) {
+      const deadline = notes?.deadline;
+      if (deadline !== undefined && now() > deadline && !gone) {
         metrics.deadlineMissed.labels({ ...labels, code: String(reply.statusCode) }).inc();
       }
-      const times = phases.get(request);
+      const times = notes?.phases;
       if (times && reply.statusCode < 400) metrics.stats.succeeded({ ...times, totalMs: reply.elapsedTime });
-      else if (!clientsGone.has(request)) metrics.stats.failed(reply.elapsedTime);
+      else if (!gone) metrics.stats.failed(reply.elapsedTime);
       done();
     },
   };

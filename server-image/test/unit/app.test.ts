@@ -255,6 +255,27 @@ describe('protocol routes on the generated MLP', () => {
   });
 });
 
+describe("the server's own time around the batcher", () => {
+  it('is measured on every answered request and priced into deadline admission', async () => {
+    const t = await testApp({ POOL: 'latency' });
+    try {
+      // Nothing measured yet: no time to read or answer a request is assumed.
+      expect(t.batcher.estimate(1, 16).overheadMs).toBe(0);
+      for (let i = 0; i < 3; i++) {
+        const res = await t.app.inject({
+          method: 'POST',
+          url: '/v2/models/mlp/infer',
+          ...json(mlpRequest()),
+        });
+        expect(res.statusCode).toBe(200);
+      }
+      expect(t.batcher.estimate(1, 16).overheadMs).toBeGreaterThan(0);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('servingstack_inference_duration_seconds', () => {
   it("counts each batch's session.run once the server is warm, and no warm-up run", async () => {
     const t = await testApp({ POOL: 'throughput' });
