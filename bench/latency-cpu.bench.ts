@@ -1,12 +1,14 @@
 // Latency pool CPU per request, A/B (figures, not a test): `node bench/latency-cpu.bench.ts
-// [label=root ...]`. Serves the ocr-models classifier (110 KB binary requests, one intra-op thread)
+// [label=root ...]`. Serves the ocr-models classifier (110 KB binary requests, one intra-op thread;
+// BENCH_MODEL=mlp: the generated MLP with JSON requests, where HTTP handling is all there is)
 // from the latency pool of each source tree given (`root`/server-image/src: this checkout, or a
 // `git archive` of another revision with node_modules linked in) beside the plain hand-written
 // one-request-one-run server, and measures them in interleaved rounds (the order rotates each
 // round) at one closed-loop client: server CPU per request (user + system, all threads, from
 // /proc), its split by thread, and latency. On a shared machine a round's absolute figures drift
 // with the background load; the ratios within a round (to the plain server, to the first tree)
-// are what to compare, as medians over the rounds with their range.
+// are what to compare, as medians over the rounds with their range; each tree is also compared
+// with the one before it (a series of cuts, in order).
 // BENCH_ROUNDS (default 9), BENCH_SECONDS per round and server (default 2), BENCH_CLIENTS (1);
 // BENCH_PROFILE=<dir> runs every server under `node --cpu-prof` into <dir>/<label>.
 // Without arguments: this checkout, labelled "latency".
@@ -16,7 +18,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { binaryPayload, clsDir } from './lib/bench-models.ts';
+import { binaryPayload, clsDir, jsonPayload, MLP_DIR } from './lib/bench-models.ts';
 import { addThreadCpu, closedLoop, percentile, processCpuSeconds, threadCpuSeconds } from './lib/load.ts';
 import { freePort, stop, track, waitReady } from './lib/servers.ts';
 import { modelFile } from './lib/target.ts';
@@ -28,21 +30,24 @@ const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1);
 const PROFILE = process.env.BENCH_PROFILE;
 const PLAIN = 'plain';
 
-const dir = clsDir();
-const payload = binaryPayload('x', [1, 3, 48, 192]);
+const MLP = process.env.BENCH_MODEL === 'mlp';
+const MODEL = MLP ? 'mlp' : 'cls';
+const dir = MLP ? MLP_DIR : clsDir();
+const payload = MLP ? jsonPayload('input', [1, 16]) : binaryPayload('x', [1, 3, 48, 192]);
 const baseEnv = (port: number) => ({
   ...process.env,
   NODE_OPTIONS: '',
   ORT_DISABLE_TELEMETRY: '1',
   MODEL_DIR: dir,
-  MODEL_NAME: 'cls',
+  MODEL_NAME: MODEL,
   PORT: String(port),
   METRICS_PORT: String(port + 1),
   HOST: '127.0.0.1',
   INTRA_OP_THREADS: '1',
   INTER_OP_THREADS: '1',
   LOG_LEVEL: 'warn',
-  BATCH_DIMENSION: 'first',
+  // paddle2onnx names the classifier's batch dimension apart on the input and the output.
+  ...(MLP ? {} : { BATCH_DIMENSION: 'first' }),
   POOL: 'latency',
 });
 
@@ -105,7 +110,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < ROUNDS; r++) {
       const order = servers.map((_, i) => servers[(i + r) % servers.length]!);
       for (const s of order) {
-        const url = `http://127.0.0.1:${s.port}/v2/models/cls/infer`;
+        const url = `http://127.0.0.1:${s.port}/v2/models/${MODEL}/infer`;
         const pid = s.child.pid!;
         const cpu0 = processCpuSeconds(pid);
         const threads0 = threadCpuSeconds(pid);
@@ -137,7 +142,7 @@ async function main(): Promise<void> {
   const plain = rounds.get(PLAIN)!;
   const first = rounds.get(trees[0]!.label)!;
   console.log(
-    `\n${ROUNDS} rounds × ${SECONDS} s per server, ${CLIENTS} client(s); median [min–max] over rounds`,
+    `\n${MODEL}, ${ROUNDS} rounds × ${SECONDS} s per server, ${CLIENTS} client(s); median [min–max] over rounds`,
   );
   for (const s of servers) {
     const rs = rounds.get(s.label)!;
@@ -160,6 +165,16 @@ async function main(): Promise<void> {
           3,
         )}×, +${median(rs.map((x, i) => x.cpuMs - plain[i]!.cpuMs)).toFixed(3)} ms`,
       );
+      const previous = servers[servers.indexOf(s) - 1]!;
+      if (previous.label !== PLAIN && previous.label !== trees[0]!.label) {
+        const before = rounds.get(previous.label)!;
+        line.push(
+          `| over ${previous.label} ${range(
+            rs.map((x, i) => x.cpuMs / before[i]!.cpuMs),
+            3,
+          )}×, ${median(rs.map((x, i) => x.cpuMs - before[i]!.cpuMs)).toFixed(3)} ms`,
+        );
+      }
       if (rs !== first)
         line.push(
           `| over ${trees[0]!.label} ${range(
