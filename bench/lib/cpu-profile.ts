@@ -7,6 +7,7 @@
 // called them (Buffer copies for read-body.ts, socket writes for fastify's reply); samples with
 // neither count as Node's own (its HTTP parser, stream plumbing, timers), named by their
 // innermost frame, and the garbage collector's by name. session.run counts as its own line.
+// First come the owners grouped into the parts of the request path (part() below).
 import { readFileSync } from 'node:fs';
 
 interface Frame {
@@ -54,6 +55,37 @@ const isInfer = (f: Frame) =>
   (f.functionName === 'infer' && /server-image\/src\/app\.ts$/.test(f.url)) ||
   (f.functionName === 'handle' && /bench\/lib\/plain-server\.ts$/.test(f.url));
 
+/** The request path's parts, as docs/benchmarks.md breaks it down, from a sample's owner and leaf. */
+function part(key: string, leaf: Frame): string {
+  const leafName = leaf.functionName;
+  if (key.startsWith('onnxruntime') || key.startsWith('session.run'))
+    return 'session.run (onnxruntime, with its tensors)';
+  if (leaf.url === '' && /^write(v|Utf8String|Buffer|Latin1String)?$/.test(leafName))
+    return "writing the answer to the socket (the kernel's loopback path)";
+  if (key === 'GC (main thread)') return 'garbage collection on the main thread';
+  if (key.startsWith('(program')) return 'native, unattributed (socket reads, libuv)';
+  if (key === 'src read-body.ts' || /^(concat|bytes|createUnsafeBuffer|_copyActual)$/.test(leafName))
+    return 'reading the body into memory';
+  if (
+    /^src (tensor\/|protocol\.ts|request-options\.ts|response-encoding\.ts|plain-server\.ts|target\.ts)/.test(
+      key,
+    )
+  )
+    return 'JSON header parsing, request decoding, answer encoding';
+  if (/^(find-my-way|fastify route\.js)/.test(key)) return 'routing (find-my-way)';
+  if (/^(fastify|pino|@fastify|fast-json-stringify|ajv|avvio|toad-cache)/.test(key))
+    return "fastify's request and reply handling, hooks, validation, its per-request logger";
+  if (/^src (app\.ts|spillover\/|client-errors\.ts|errors\.ts|refusals\.ts|body-memory\.ts)/.test(key))
+    return "the server's handler and hooks (app.ts, spill-over checks)";
+  if (/^src (batcher|cost-model|batch-size|request-queue)\.ts/.test(key)) return 'batcher and cost model';
+  if (/^(prom-client|tdigest|bintrees)|^src (triton\/|pipeline\.ts|metrics\.ts)/.test(key))
+    return 'metrics (prom-client, Triton statistics)';
+  if (/^src (model|isolate|placement|batch-buffers)\.ts/.test(key)) return 'model wrapper (model.ts)';
+  if (key.startsWith('node ')) return "Node's HTTP server, streams, events, timers";
+  return `other: ${key}`;
+}
+
+const parts = new Map<string, number>();
 const totals = new Map<string, number>();
 const detail = new Map<string, number>();
 let counting = false;
@@ -76,6 +108,8 @@ profile.samples.forEach((id, i) => {
     key = owner ? where(owner)! : `node ${leaf.url.replace(/^node:/, '') || leaf.functionName}`;
   }
   totals.set(key, (totals.get(key) ?? 0) + us);
+  const p = part(key, leaf);
+  parts.set(p, (parts.get(p) ?? 0) + us);
   const own = `${key} :: ${leaf.functionName || '(anonymous)'} ${leaf.url.split('/').slice(-1)[0]}:${leaf.lineNumber}`;
   detail.set(own, (detail.get(own) ?? 0) + us);
 });
@@ -91,5 +125,5 @@ const show = (m: Map<string, number>, n: number) =>
     )
     .join('\n');
 console.log(`${(total / 1e6).toFixed(2)} s of non-idle samples from the first request on\n`);
-console.log(show(totals, 40));
+console.log(`${show(parts, 40)}\n\nby owner:\n${show(totals, 40)}`);
 console.log(`\nby leaf function:\n${show(detail, Number(topArg ?? 40))}`);

@@ -85,11 +85,13 @@ const INTRO = [
   '  loopback round trip of a no-op server, `session.run` as timed inside the server',
   "  (`servingstack_inference_duration_seconds`), and what is left, the server's own code.",
   "- The classifier's requests carry 110 KB of binary data. The server reads each body into memory placed so",
-  '  the tensor is used where it lies, and stacks batches into memory it reuses. A fresh 110 KB typed array per',
+  '  the tensor is used where it lies, gives that memory to the next body once the model has run on it (unless',
+  '  it moved to the inference worker), and stacks batches into memory it reuses. A fresh 110 KB typed array per',
   '  request instead makes V8 run a major garbage collection every few dozen requests, each marking the',
   "  server's whole heap: in 4 s at one client, 17–23 of them with a copy per request against none without, and",
   "  the p99 halved. What remains of the server's own share is mostly Node's HTTP handling of a 110 KB body,",
-  '  which the plain server pays too: compare the two.',
+  '  which the plain server pays too: compare the two, and see "Latency pool CPU per request" for where the',
+  "  latency pool's CPU goes.",
   '',
 ];
 
