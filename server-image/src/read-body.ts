@@ -65,7 +65,7 @@ export function alignmentPad(binaryOffset: string | undefined): number {
 /**
  * Binary bodies up to this size are kept for reuse once their request is done with them
  * (releaseBody), up to BODY_REUSE_BYTES of them at once. A fresh 110 KB body per request is
- * memory outside V8's heap that only a full collection frees, and V8 runs one every few hundred
+ * memory outside V8's heap that only a full collection frees, and V8 ran one about every 200
  * requests for it, marking the server's whole heap each time: measured on the classifier at
  * one client (bench/latency-cpu.bench.ts), reusing the body cut the latency pool's CPU per
  * request by about a tenth (docs/benchmarks.md).
