@@ -1,8 +1,9 @@
 // Latency pool CPU per request, A/B (figures, not a test): `node bench/latency-cpu.bench.ts
 // [label=root ...]`. Serves the ocr-models classifier (110 KB binary requests, one intra-op thread;
 // BENCH_MODEL=mlp: the generated MLP with JSON requests, where HTTP handling is all there is)
-// from the latency pool of each source tree given (`root`/server-image/src: this checkout, or a
-// `git archive` of another revision with node_modules linked in) beside the plain hand-written
+// from the latency pool of each source tree given (`root`/server-image/src: this checkout, or
+// `git archive <rev> package.json server-image | tar -x -C <root>` with a node_modules link to a
+// checkout's) beside the plain hand-written
 // one-request-one-run server, and measures them in interleaved rounds (the order rotates each
 // round) at one closed-loop client: server CPU per request (user + system, all threads, from
 // /proc), its split by thread, and latency. On a shared machine a round's absolute figures drift
