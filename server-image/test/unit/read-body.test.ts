@@ -177,6 +177,30 @@ describe('readBody', () => {
       expect(reused).toBe(count - 2);
     });
 
+    it('reuses a body of REUSED_BODY_MAX_BYTES, whatever padding its binary part needed', async () => {
+      // The limit is on the body the client sent; the few bytes in front that align its binary
+      // part (binary offset 13: 3 bytes) are the server's own.
+      const body = await readBinary(REUSED_BODY_MAX_BYTES, 1);
+      releaseBody(body);
+      expect((await readBinary(REUSED_BODY_MAX_BYTES, 2)).buffer === body.buffer).toBe(true);
+    });
+
+    it('makes room for the latest released body by forgetting the one released longest ago', async () => {
+      // Bodies of sizes that never come again (clients that changed their inputs) must not hold
+      // the room for good, or no body would be reused again.
+      const size = (i: number) => REUSED_BODY_MAX_BYTES / 2 - 8 * (i + 1) - 3;
+      const count = Math.ceil(BODY_REUSE_BYTES / (REUSED_BODY_MAX_BYTES / 2)) + 2;
+      const stale = [];
+      for (let i = 0; i < count; i++) stale.push(await readBinary(size(i), i));
+      for (const b of stale) releaseBody(b);
+      const latest = await readBinary(7003, 1);
+      releaseBody(latest);
+      expect((await readBinary(7003, 2)).buffer === latest.buffer).toBe(true);
+      // Still at most BODY_REUSE_BYTES: the first released went to make room.
+      expect((await readBinary(size(0), 3)).buffer === stale[0]!.buffer).toBe(false);
+      expect((await readBinary(size(count - 1), 4)).buffer === stale[count - 1]!.buffer).toBe(true);
+    });
+
     it('never reuses a JSON body (its memory may be a slice of Node’s shared pool)', async () => {
       const { body } = await read([Buffer.from('{"a":1}')], { contentLength: '7' });
       releaseBody(body);
