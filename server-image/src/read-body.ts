@@ -64,17 +64,23 @@ export function alignmentPad(binaryOffset: string | undefined): number {
 
 /**
  * Binary bodies up to this size are kept for reuse once their request is done with them
- * (releaseBody), up to BODY_REUSE_BYTES of them at once. A fresh 110 KB body per request is
- * memory outside V8's heap that only a full collection frees, and V8 ran one about every 200
- * requests for it, marking the server's whole heap each time: measured on the classifier at
- * one client (bench/latency-cpu.bench.ts), reusing the body cut the latency pool's CPU per
- * request by about a tenth (docs/benchmarks.md).
+ * (releaseBody), up to BODY_REUSE_BYTES of the latest released at once. A fresh 110 KB body
+ * per request is memory outside V8's heap that only a full collection frees, and V8 ran one
+ * about every 200 requests for it, marking the server's whole heap each time: measured on the
+ * classifier at one client (bench/latency-cpu.bench.ts), reusing the body cut the latency
+ * pool's CPU per request by about a tenth (docs/benchmarks.md).
  */
 export const REUSED_BODY_MAX_BYTES = 1024 * 1024;
 export const BODY_REUSE_BYTES = 8 * 1024 * 1024;
 
-/** Released bodies' memory, by size. */
+/** Released bodies' memory, by size; within a size, the latest released last. */
 const released = new Map<number, ArrayBuffer[]>();
+/**
+ * The same memory in the order it was released, oldest first: what goes when a released body
+ * needs room. Kept instead, the memory of sizes that stopped coming (a client that changed its
+ * inputs) would hold the room for good, and no body would be reused again.
+ */
+const releaseOrder = new Set<ArrayBuffer>();
 let releasedBytes = 0;
 /**
  * The body each reusable memory was handed to and not yet released: only that body gives it
@@ -82,13 +88,24 @@ let releasedBytes = 0;
  */
 const lent = new WeakMap<ArrayBuffer, Uint8Array>();
 
+/** Takes `memory` out of the released memory: it is handed to a body, or forgotten. */
+function unkeep(memory: ArrayBuffer): void {
+  const size = memory.byteLength;
+  const list = released.get(size)!;
+  list.splice(list.lastIndexOf(memory), 1);
+  if (list.length === 0) released.delete(size);
+  releaseOrder.delete(memory);
+  releasedBytes -= size;
+}
+
 /** A binary body of `length` bytes, `pad` bytes into memory a released body's of that size, or new. */
 function binaryBody(pad: number, length: number): Buffer {
   const size = pad + length;
-  const reused = released.get(size)?.pop();
-  if (reused) releasedBytes -= size;
+  const reused = released.get(size)?.at(-1);
+  if (reused) unkeep(reused);
   const body = Buffer.from(reused ?? (Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer), pad, length);
-  if (size <= REUSED_BODY_MAX_BYTES) lent.set(body.buffer, body);
+  // The limit is on the body the client sent, not on the pad in front of it.
+  if (length <= REUSED_BODY_MAX_BYTES) lent.set(body.buffer, body);
   return body;
 }
 
@@ -96,17 +113,23 @@ function binaryBody(pad: number, length: number): Buffer {
  * Gives a body's memory back for the next body of its size, once nothing uses it any more: the
  * model has run on the tensors viewing it (or never will), and nothing else reads it. Only a
  * body bodyBuffer returned gives it back, once; memory moved to the inference worker (detached,
- * of length 0 here) or over the limits is left to the garbage collector.
+ * of length 0 here) is left to the garbage collector, and so is the memory released longest ago
+ * when there is no room for this one under BODY_REUSE_BYTES.
  */
 export function releaseBody(body: Uint8Array | null | undefined): void {
   const memory = body?.buffer;
   if (!(memory instanceof ArrayBuffer) || lent.get(memory) !== body) return;
   lent.delete(memory);
   const size = memory.byteLength;
-  if (size === 0 || releasedBytes + size > BODY_REUSE_BYTES) return;
+  if (size === 0) return;
+  for (const oldest of releaseOrder) {
+    if (releasedBytes + size <= BODY_REUSE_BYTES) break;
+    unkeep(oldest);
+  }
   let list = released.get(size);
   if (!list) released.set(size, (list = []));
   list.push(memory);
+  releaseOrder.add(memory);
   releasedBytes += size;
 }
 
