@@ -22,7 +22,8 @@ import { createBatcher } from '../../src/pipeline.ts';
 import type { ModelBatcher } from '../../src/pipeline.ts';
 import { parseSpilloverConfig } from '../../src/spillover/config.ts';
 import { Spillover } from '../../src/spillover/spillover.ts';
-import { gatedModel, loadModel, MLP_DIR, mlpRequest } from '../support/app.ts';
+import { WorkerModel } from '../../src/worker-model.ts';
+import { gatedModel, loadModel, MLP_DIR, mlpRequest, modelOptions } from '../support/app.ts';
 import type { GatedModel } from '../support/app.ts';
 
 interface PoolServer {
@@ -60,7 +61,12 @@ afterEach(async () => {
  * A server of `pool` whose sibling is at `sibling` (a URL object the test may point elsewhere once
  * the sibling listens: the two servers need each other's port).
  */
-async function startPool(pool: Pool, sibling: URL, env: Record<string, string> = {}): Promise<PoolServer> {
+async function startPool(
+  pool: Pool,
+  sibling: URL,
+  env: Record<string, string> = {},
+  held?: GatedModel,
+): Promise<PoolServer> {
   // Thresholds far above what a test server takes, so that no deadline here is tight.
   env = { LATENCY_BELOW_MS: '2000', THROUGHPUT_ABOVE_MS: '5000', ...env };
   const config = parseConfig({
@@ -72,10 +78,10 @@ async function startPool(pool: Pool, sibling: URL, env: Record<string, string> =
     ...env,
   });
   const metrics = createMetrics();
-  const model = await loadModel(MLP_DIR);
+  const gate = held ?? gatedModel(await loadModel(MLP_DIR));
   // The first run of a session is slow (allocation, profiling): not something to time a hop by.
-  await model.run({ input: { data: new Float32Array(16), shape: [1, 16] } });
-  const gate = gatedModel(model);
+  await gate.model.runBatch([{ input: { data: new Float32Array(16), shape: [1, 16] } }]);
+  gate.runs.length = 0;
   const batcher = createBatcher(config, gate.model, metrics);
   const spillover = new Spillover({
     config: { ...parseSpilloverConfig(env, pool), siblingUrl: sibling },
@@ -114,14 +120,41 @@ async function startPool(pool: Pool, sibling: URL, env: Record<string, string> =
   return s;
 }
 
+/**
+ * The model on an inference worker, with runs that, while the test holds the gate, wait after the
+ * batch's inputs have moved to the worker: the request's body is no longer on this thread.
+ */
+async function heldOnWorker(): Promise<GatedModel> {
+  const worker = await WorkerModel.load(modelOptions(MLP_DIR, 'fp32', { name: 'mlp' }));
+  let gate: Promise<void> = Promise.resolve();
+  let open = () => {};
+  const runs: number[][] = [];
+  const held = Object.create(worker) as WorkerModel;
+  held.runBatch = async (items) => {
+    runs.push(items.map((f) => Number(Object.values(f)[0]!.data[0])));
+    const ran = worker.runBatch(items);
+    await gate;
+    return ran;
+  };
+  return {
+    model: held as unknown as GatedModel['model'],
+    runs,
+    hold: () => {
+      gate = new Promise((r) => (open = r));
+    },
+    release: () => open(),
+  };
+}
+
 /** Both pools, each the other's sibling. */
 async function startPools(
   env: Partial<Record<Pool, Record<string, string>>> = {},
+  held: Partial<Record<Pool, GatedModel>> = {},
 ): Promise<{ throughput: PoolServer; latency: PoolServer }> {
   const toLatency = new URL('http://127.0.0.1:1');
   const toThroughput = new URL('http://127.0.0.1:1');
-  const throughput = await startPool('throughput', toLatency, env.throughput);
-  const latency = await startPool('latency', toThroughput, env.latency);
+  const throughput = await startPool('throughput', toLatency, env.throughput, held.throughput);
+  const latency = await startPool('latency', toThroughput, env.latency, held.latency);
   toLatency.port = new URL(latency.url).port;
   toThroughput.port = new URL(throughput.url).port;
   return { throughput, latency };
@@ -459,6 +492,35 @@ describe('spill-over of encoded requests and answers', () => {
     );
     expect(res.body.equals(here.body)).toBe(true);
     expect(Number(latency.seen.at(-1)!['inference-header-content-length'])).toBe(json.length);
+  });
+
+  it('answers its own 504, not the sibling’s 400, when a deadline passes after the tensors went to the worker', async () => {
+    const { throughput, latency } = await startPools(
+      { throughput: { INFERENCE_THREAD: 'worker' } },
+      { throughput: await heldOnWorker() },
+    );
+    // Answering has taken about a second: the batcher gives up on a run a second before the
+    // deadline, time enough for a forward, which would carry a body already moved away.
+    for (let i = 0; i < 3; i++) throughput.batcher.observeOverhead(0, 1000);
+    const json = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'input', shape: [1, 16], datatype: 'FP32', parameters: { binary_data_size: 64 } }],
+      }),
+    );
+    const body = Buffer.concat([json, Buffer.from(new Float32Array(16).fill(0.5).buffer)]);
+    throughput.gate.hold();
+    const res = await post(
+      throughput,
+      {
+        'X-Request-Timeout-Ms': '2500',
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(json.length),
+      },
+      body,
+    );
+    expect([res.status, res.headers['x-serving-pool']]).toEqual([504, 'throughput']);
+    expect(latency.seen).toHaveLength(0);
+    expect(throughput.gate.runs).toHaveLength(1);
   });
 });
 
