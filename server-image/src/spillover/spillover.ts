@@ -257,6 +257,10 @@ export class Spillover {
   private mayForward(request: FastifyRequest, reason: SpillReason | undefined): boolean {
     if (reason === undefined || !this.cfg.toSibling || !this.reachable(request)) return false;
     if (this.states.get(request)?.tried) return false;
+    // Binary tensor data moved to the inference worker (its batch ran past the deadline there) is
+    // no longer here to send: forwarded without it, the request would be a bad one.
+    const memory = request.binaryData?.buffer;
+    if (memory instanceof ArrayBuffer && memory.detached) return false;
     // A refusing server takes on each spilled request's body and a round trip: no more of them at
     // once than it has connections to the sibling, or a burst it cannot serve would also cost it
     // the time to serve its own queue (beyond that, the original refusal at once, as without).
