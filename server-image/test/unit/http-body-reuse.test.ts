@@ -187,6 +187,29 @@ describe.each([
     late.socket.destroy();
   });
 
+  it('never runs a body cut short of its Content-Length on what its memory held before', async () => {
+    const items = () => gate.runs.flat().length;
+    // A body of this size is answered and its memory released, holding seed 2's row.
+    const before = connection(port);
+    before.send(rawRequest(2));
+    await waitFor(() => before.answers().length === 1, 'the first answer');
+    const ran = items();
+    // The same size announced, its last 32 bytes never sent: the client says it is done writing.
+    const short = connection(port);
+    const whole = rawRequest(3);
+    short.send(whole.subarray(0, whole.length - 32));
+    short.socket.end();
+    await new Promise((r) => short.socket.once('close', r));
+    // A request after it: by its answer, the short one would have run too.
+    const after = connection(port);
+    after.send(rawRequest(4));
+    await waitFor(() => after.answers().length === 1, 'the answer after');
+    expect(after.answers()[0]!.status).toBe(200);
+    expect(short.answers().filter((a) => a.status === 200)).toEqual([]);
+    expect(items() - ran).toBe(1);
+    for (const c of [before, after]) c.socket.destroy();
+  });
+
   it('answers pipelined requests on one connection, plain and compressed, each from its own data', async () => {
     const want = [];
     for (const s of seeds) want.push(await expected(s));
