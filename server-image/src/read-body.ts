@@ -88,11 +88,11 @@ let releasedBytes = 0;
  */
 const lent = new WeakMap<ArrayBuffer, Uint8Array>();
 
-/** Takes `memory` out of the released memory: it is handed to a body, or forgotten. */
-function unkeep(memory: ArrayBuffer): void {
+/** Forgets released memory: the collector frees it. */
+function forget(memory: ArrayBuffer): void {
   const size = memory.byteLength;
   const list = released.get(size)!;
-  list.splice(list.lastIndexOf(memory), 1);
+  list.splice(list.indexOf(memory), 1);
   if (list.length === 0) released.delete(size);
   releaseOrder.delete(memory);
   releasedBytes -= size;
@@ -101,8 +101,13 @@ function unkeep(memory: ArrayBuffer): void {
 /** A binary body of `length` bytes, `pad` bytes into memory a released body's of that size, or new. */
 function binaryBody(pad: number, length: number): Buffer {
   const size = pad + length;
-  const reused = released.get(size)?.at(-1);
-  if (reused) unkeep(reused);
+  const list = released.get(size);
+  const reused = list?.pop();
+  if (reused) {
+    if (list!.length === 0) released.delete(size);
+    releaseOrder.delete(reused);
+    releasedBytes -= size;
+  }
   const body = Buffer.from(reused ?? (Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer), pad, length);
   // The limit is on the body the client sent, not on the pad in front of it.
   if (length <= REUSED_BODY_MAX_BYTES) lent.set(body.buffer, body);
@@ -124,7 +129,7 @@ export function releaseBody(body: Uint8Array | null | undefined): void {
   if (size === 0) return;
   for (const oldest of releaseOrder) {
     if (releasedBytes + size <= BODY_REUSE_BYTES) break;
-    unkeep(oldest);
+    forget(oldest);
   }
   let list = released.get(size);
   if (!list) released.set(size, (list = []));
