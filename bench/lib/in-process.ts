@@ -3,6 +3,7 @@ import { buildApp } from '../../server-image/src/app.ts';
 import { parseConfig } from '../../server-image/src/config.ts';
 import { createMetrics } from '../../server-image/src/metrics.ts';
 import { Model } from '../../server-image/src/model.ts';
+import { identifyModel } from '../../server-image/src/model-version.ts';
 import { createBatcher } from '../../server-image/src/pipeline.ts';
 import { decodeRequest, encodeResponse } from '../../server-image/src/protocol.ts';
 import type { InferRequest } from '../../server-image/src/protocol.ts';
@@ -52,6 +53,7 @@ export async function inProcess(model: InProcessModel): Promise<Overhead[]> {
   const app = buildApp({
     config,
     model: m,
+    identity: await identifyModel(m.file),
     batcher,
     metrics,
     state: { warm: true, draining: false },

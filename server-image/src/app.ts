@@ -10,6 +10,7 @@ import { clientErrorHandler, expectationHandler } from './client-errors.ts';
 import { fromRefusal, frameworkMessage, RequestError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import type { Model } from './model.ts';
+import type { ModelIdentity } from './model-version.ts';
 import { placementParameters } from './placement.ts';
 import type { ModelBatcher } from './pipeline.ts';
 import { decodeRequest, encodeResponse } from './protocol.ts';
@@ -78,6 +79,8 @@ export interface AppDeps {
     | 'batchPriority'
   >;
   model: ServedModel;
+  /** The version of the files the model was loaded from (model-version.ts). */
+  identity: ModelIdentity;
   batcher: ModelBatcher;
   metrics: Metrics;
   state: ServerState;
@@ -125,9 +128,10 @@ interface InferenceNotes {
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const { config, model, batcher, metrics, state, spillover } = deps;
+  const { config, model, identity, batcher, metrics, state, spillover } = deps;
   const now = deps.now ?? (() => performance.now());
   const labels = { model: config.modelName, pool: config.pool };
+  metrics.modelInfo.labels({ ...labels, version: identity.version, precision: model.precision }).set(1);
   // Children bound once: label hashing per observation is measurable at small-model rates.
   const queueDuration = metrics.queueDuration.labels(labels);
   const requestDuration = metrics.requestDuration.labels(labels);
@@ -257,6 +261,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addHook('onSend', (request, reply, payload, done) => {
     // A spilled request's answer names the sibling pool that computed it.
     if (!reply.hasHeader('x-serving-pool')) reply.header('x-serving-pool', config.pool);
+    // Every answer about the served model says which version of it answered, refusals included;
+    // a spilled one carries the sibling's (or none, from a sibling that sent none).
+    if (servesModel(request) && !spillover?.forwarded(request))
+      reply.header('x-model-version', identity.version);
     // Exactly `application/json`, as Triton sends it: KServe's Python client reads an error's
     // message only for that type, and fastify's serializer adds a charset.
     if (reply.getHeader('content-type') === 'application/json; charset=utf-8') {
@@ -324,6 +332,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   type ModelParams = { Params: { name: string; version?: string } };
 
+  /** Whether the request names the model served here (a route under /v2/models/{name}). */
+  const servesModel = (request: FastifyRequest): boolean => {
+    const { name, version } = (request.params ?? {}) as ModelParams['Params'];
+    return name === model.name && (version === undefined || version === '1');
+  };
+
   const metadata = async (request: FastifyRequest<ModelParams>) => {
     const m = findModel(request.params.name, request.params.version);
     return {
@@ -345,6 +359,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         batch_delay_ms: +batcher.limits.delayMs.toFixed(3),
         ...(config.targetP95Ms !== undefined ? { target_p95_ms: config.targetP95Ms } : {}),
         ...(m.placement ? placementParameters(m.executionProvider, m.placement) : {}),
+        // The protocol's version stays '1' (clients put it in URLs); this is the content's identity.
+        model_version: identity.version,
+        model_version_pinned: identity.pinned,
+        model_files: identity.files,
       },
     };
   };
@@ -480,11 +498,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     app.get<ModelParams>(`${prefix}/ready`, { schema: schemas.modelReady }, modelReady);
     app.post<ModelParams & { Body: InferRequest }>(`${prefix}/infer`, inferOptions, infer);
     app.get<ModelParams>(`${prefix}/config`, { schema: schemas.modelConfig }, async (request) =>
-      tritonModelConfig(findModel(request.params.name, request.params.version), {
-        maxBatchSize: config.maxBatchSize,
-        maxDelayMs: config.maxDelayMs,
-        maxQueueSize: config.maxQueueSize,
-      }),
+      tritonModelConfig(
+        findModel(request.params.name, request.params.version),
+        {
+          maxBatchSize: config.maxBatchSize,
+          maxDelayMs: config.maxDelayMs,
+          maxQueueSize: config.maxQueueSize,
+        },
+        identity.version,
+      ),
     );
     app.get<ModelParams>(`${prefix}/stats`, { schema: schemas.modelStats }, async (request) => {
       const served = findModel(request.params.name, request.params.version);

@@ -12,6 +12,11 @@ export type Pool = 'throughput' | 'latency';
 export interface Config {
   modelName: string;
   modelDir: string;
+  /**
+   * SHA-256 per model file as the stack pins them (spec.model.digests and sha256), by path;
+   * undefined when nothing is pinned. The loaded files are checked against them (model-version.ts).
+   */
+  modelDigests: Record<string, string> | undefined;
   pool: Pool;
   precision: Precision;
   maxBatchSize: number;
@@ -84,6 +89,7 @@ const POOL_DEFAULTS: Record<
 const SETTINGS = [
   'MODEL_NAME',
   'MODEL_DIR',
+  'MODEL_DIGESTS',
   'POOL',
   'PRECISION',
   'MAX_BATCH_SIZE',
@@ -216,6 +222,32 @@ function warmupShapes(values: Partial<Record<Setting, string>>): WarmupShape[] {
   return parsed;
 }
 
+const MODEL_DIGESTS_FORM = 'a JSON object of {"<file>": "<64 lowercase hex digits>"}';
+
+function modelDigests(values: Partial<Record<Setting, string>>): Record<string, string> | undefined {
+  const raw = values.MODEL_DIGESTS;
+  if (raw === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('MODEL_DIGESTS', `must be ${MODEL_DIGESTS_FORM}, got '${raw}'`);
+  }
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    Array.isArray(parsed) ||
+    Object.keys(parsed).length === 0 ||
+    !Object.entries(parsed).every(([k, d]) => k !== '' && typeof d === 'string' && /^[0-9a-f]{64}$/.test(d))
+  ) {
+    throw new ConfigError(
+      'MODEL_DIGESTS',
+      `must be ${MODEL_DIGESTS_FORM} with at least one entry, got '${raw}'`,
+    );
+  }
+  return parsed as Record<string, string>;
+}
+
 /** An HTTP header name (RFC 9110 token). */
 function headerName(values: Partial<Record<Setting, string>>, s: Setting, fallback: string): string {
   const raw = values[s] ?? fallback;
@@ -255,6 +287,7 @@ export function parseConfig(
   return {
     modelName,
     modelDir: v.MODEL_DIR ?? '/mnt/models',
+    modelDigests: modelDigests(v),
     pool,
     precision: oneOf(v, 'PRECISION', ['fp32', 'fp16', 'int8'] as const, 'fp32'),
     maxBatchSize: int(v, 'MAX_BATCH_SIZE', d.maxBatchSize, 1, 4096),

@@ -15,6 +15,8 @@ export interface Metrics {
   batchSizeLimit: Gauge<'model' | 'pool'>;
   batchDelay: Gauge<'model' | 'pool'>;
   deadlineMissed: Counter<'model' | 'pool' | 'code'>;
+  /** 1, labelled by the model version the server loaded (model-version.ts) and its precision. */
+  modelInfo: Gauge<'model' | 'pool' | 'version' | 'precision'>;
   /** The same measurements as Triton's statistics extension reports them (not Prometheus). */
   stats: ModelStats;
 }
@@ -99,6 +101,12 @@ export function createMetrics(): Metrics {
       name: 'servingstack_deadline_missed_total',
       help: "Inference answers sent after their request's deadline by the server's clock, by HTTP status code.",
       labelNames: [...labelNames, 'code'],
+      registers: [registry],
+    }),
+    modelInfo: new Gauge({
+      name: 'servingstack_model_info',
+      help: 'Always 1: the model version (content digest, as X-Model-Version) this server loaded, and its precision.',
+      labelNames: [...labelNames, 'version', 'precision'],
       registers: [registry],
     }),
   };

@@ -9,6 +9,7 @@ import { drain } from './drain.ts';
 import { createMetricsServer } from './metrics-server.ts';
 import { createMetrics } from './metrics.ts';
 import { Model } from './model.ts';
+import { identifyModel } from './model-version.ts';
 import { createBatcher, observeRuns, observeWorkerQueue } from './pipeline.ts';
 import { describePlacement, mostlyOnCpu } from './placement.ts';
 import { createSpillover } from './spillover/spillover.ts';
@@ -45,10 +46,14 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
           },
         )
       : await Model.load(options);
+  // Before listening: a pod holding other files than the stack pins never reports ready.
+  const identity = await identifyModel(model.file, config.modelDigests);
   log.info(
     {
       model: model.name,
       file: model.file,
+      version: identity.version,
+      versionPinned: identity.pinned,
       precision: model.precision,
       executionProvider: model.executionProvider,
       pool: config.pool,
@@ -69,7 +74,7 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
   const warmup = warmupCases(model, config.warmupShapes);
 
   const batcher = createBatcher(config, model, metrics);
-  const app = buildApp({ config, model, batcher, metrics, state, logger: log, spillover });
+  const app = buildApp({ config, model, identity, batcher, metrics, state, logger: log, spillover });
   // Longer than common load-balancer idle timeouts, so they close idle connections first.
   app.server.keepAliveTimeout = 65_000;
   app.server.headersTimeout = 66_000;

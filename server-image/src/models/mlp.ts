@@ -10,7 +10,8 @@ export const MLP_HIDDEN = 32;
 export const MLP_CLASSES = 4;
 export const MLP_INPUT_NAME = 'input';
 export const MLP_OUTPUT_NAME = 'probabilities';
-const SEED = 20260401;
+/** The seed of the bundled model's weights; another seed makes another version of the model. */
+export const MLP_SEED = 20260401;
 const PRODUCER = 'servingstack-mlp';
 
 /** mulberry32: a tiny deterministic PRNG, good enough for weights (and load schedules). */
@@ -32,8 +33,8 @@ interface Weights {
   b2: Float32Array;
 }
 
-export function mlpWeights(): Weights {
-  const rnd = prng(SEED);
+export function mlpWeights(seed = MLP_SEED): Weights {
+  const rnd = prng(seed);
   // Uniform Xavier-style init keeps activations in range so the softmax is not flat.
   const fill = (n: number, fanIn: number, fanOut: number) => {
     const limit = Math.sqrt(6 / (fanIn + fanOut));
@@ -163,9 +164,9 @@ export function mlpInt8(w = mlpWeights()): Graph {
   };
 }
 
-/** File name in a model directory -> encoded model, per precision. */
-export function mlpFiles(): Record<string, Uint8Array> {
-  const w = mlpWeights();
+/** File name in a model directory -> encoded model, per precision; weights from `seed`. */
+export function mlpFiles(seed = MLP_SEED): Record<string, Uint8Array> {
+  const w = mlpWeights(seed);
   return {
     'model.onnx': encodeModel(mlpFp32(w), PRODUCER),
     'model.fp16.onnx': encodeModel(mlpFp16(w), PRODUCER),

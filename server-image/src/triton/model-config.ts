@@ -21,7 +21,8 @@ export interface BatchingSettings {
 /** Triton's data type names: the protocol's with a TYPE_ prefix, BYTES being TYPE_STRING. */
 export const tritonDataType = (d: Datatype): string => (d === 'BYTES' ? 'TYPE_STRING' : `TYPE_${d}`);
 
-export function tritonModelConfig(m: ConfigSource, b: BatchingSettings) {
+/** `version` is the model's content identity (model-version.ts), a string parameter as Triton has them. */
+export function tritonModelConfig(m: ConfigSource, b: BatchingSettings, version: string) {
   // With batching, Triton's dims leave out the batch dimension and max_batch_size says its bound.
   const dims = (shape: number[]) => (m.batched ? shape.slice(1) : shape);
   const maxBatchSize = m.batched ? b.maxBatchSize : 0;
@@ -81,7 +82,7 @@ export function tritonModelConfig(m: ConfigSource, b: BatchingSettings) {
     default_model_filename: m.file.split('/').at(-1) ?? 'model.onnx',
     cc_model_filenames: {},
     metric_tags: {},
-    parameters: {},
+    parameters: { model_version: { string_value: version } },
     model_warmup: [],
   };
 }

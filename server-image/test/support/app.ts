@@ -14,6 +14,7 @@ import { createMetrics } from '../../src/metrics.ts';
 import type { Metrics } from '../../src/metrics.ts';
 import { Model } from '../../src/model.ts';
 import type { ModelOptions, Precision } from '../../src/model.ts';
+import { identifyModel } from '../../src/model-version.ts';
 import { createBatcher, observeRuns } from '../../src/pipeline.ts';
 import type { ModelBatcher } from '../../src/pipeline.ts';
 
@@ -84,6 +85,7 @@ export async function testApp(
   const app = buildApp({
     config,
     model: m,
+    identity: await identifyModel(m.file, config.modelDigests),
     batcher,
     metrics,
     state,

@@ -61,6 +61,8 @@ describe('the queue over a real socket', () => {
     // Headers only: the answer must not wait for a body that never comes.
     const refused = await send([head]);
     expect(await answer(refused)).toMatch(/^HTTP\/1\.1 503 .*\r\nretry-after: 1\r\n[\s\S]*queue is full/i);
+    // A refusal of the served model says which version refused it, as an answer would.
+    expect(await answer(refused)).toMatch(/\r\nx-model-version: sha256:[0-9a-f]{64}\r\n/i);
     gate.release();
     await until(() => running.received().includes(' 200 ') && queued.received().includes(' 200 '), 'answers');
     for (const c of [running, queued, refused]) c.socket.destroy();

@@ -41,7 +41,8 @@ describe('the metrics port', () => {
     expect(() => parseConfig({ PORT: '9090' })).toThrow(/METRICS_PORT must differ from PORT/);
     const app = buildApp({
       config,
-      model: {} as never,
+      model: { precision: 'fp32' } as never,
+      identity: { version: 'sha256:0', files: {}, pinned: false },
       batcher: {} as never,
       metrics,
       state: { warm: true, draining: false },

@@ -20,6 +20,8 @@ import { createMetrics } from '../../src/metrics.ts';
 import type { Metrics } from '../../src/metrics.ts';
 import { createBatcher } from '../../src/pipeline.ts';
 import type { ModelBatcher } from '../../src/pipeline.ts';
+import { identifyModel, versionOf } from '../../src/model-version.ts';
+import { mlp, sha } from '../support/fetch-fixtures.ts';
 import { parseSpilloverConfig } from '../../src/spillover/config.ts';
 import { Spillover } from '../../src/spillover/spillover.ts';
 import { WorkerModel } from '../../src/worker-model.ts';
@@ -94,6 +96,7 @@ async function startPool(
   const app = buildApp({
     config,
     model: gate.model,
+    identity: await identifyModel(gate.model.file, config.modelDigests),
     batcher,
     metrics,
     state: { warm: true, draining: false },
@@ -299,7 +302,15 @@ describe('spill-over between the pools', () => {
   });
 
   it('sends a request the full latency queue cannot take to the throughput pool', async () => {
-    const { throughput, latency } = await startPools({ latency: { MAX_QUEUE_SIZE: '1' } });
+    // The throughput pool pins the release (all three files), so its version differs from the
+    // latency pool's (the one file it loaded): the answer must carry the pool that computed it.
+    const release = Object.fromEntries(
+      ['model.onnx', 'model.fp16.onnx', 'model.int8.onnx'].map((f) => [f, sha(mlp(f))]),
+    );
+    const { throughput, latency } = await startPools({
+      latency: { MAX_QUEUE_SIZE: '1' },
+      throughput: { MODEL_DIGESTS: JSON.stringify(release) },
+    });
     const { running } = await busy(latency);
     const queued = infer(latency);
     await until(() => latency.batcher.depth === 1, 'a queued request on the latency pool');
@@ -307,6 +318,8 @@ describe('spill-over between the pools', () => {
     expect(res.status).toBe(200);
     expect(res.headers['x-serving-pool']).toBe('throughput');
     expect(res.headers['x-serving-spilled-from']).toBe('latency');
+    expect(res.headers['x-model-version']).toBe(versionOf(Object.values(release)));
+    expect(res.headers['x-model-version']).not.toBe((await identifyModel(latency.gate.model.file)).version);
     expect(
       await counter(latency, 'servingstack_spillover_total', { to: 'throughput', reason: 'queue-full' }),
     ).toBe(1);
