@@ -211,9 +211,10 @@ describe('the ServingStack CRD', () => {
       { model: { name: 'm', uri: 's3://b/m/', digests: { 'model.int8.onnx': 'a'.repeat(64) } } },
     ],
     [
-      'digests on a model that is not fetched',
-      'spec.model.sha256 and spec.model.digests apply to fetched models',
-      { model: { name: 'm', uri: 'pvc://models/m', digests: { 'model.onnx': 'a'.repeat(64) } } },
+      // digests pin any model (the servers check them at load); sha256 names one fetched file.
+      'sha256 on a model that is not fetched',
+      'spec.model.sha256 applies to one fetched file',
+      { model: { name: 'm', uri: 'pvc://models/m.onnx', sha256: 'a'.repeat(64) } },
     ],
     [
       'a digests key outside the folder',

@@ -53,11 +53,12 @@ const NAMES: Record<string, string> = {
   'status.conditions[]': 'Condition',
   'status.throughput': 'PoolStatus',
   'status.latency': 'PoolStatus',
+  'status.*.modelVersions[]': 'ModelVersionReplicas',
   'status.routing': 'RoutingStatus',
 };
 
 function nameFor(path: string): string {
-  const generic = path.replace(/^spec\.(throughput|latency)\./, 'spec.*.');
+  const generic = path.replace(/^(spec|status)\.(throughput|latency)\./, '$1.*.');
   const name = NAMES[path] ?? NAMES[generic];
   if (!name) throw new Error(`gen-types: no type name for schema path ${path}; add it to NAMES`);
   return name;

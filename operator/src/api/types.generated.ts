@@ -12,9 +12,9 @@ export interface ModelSpec {
   name: string;
   /** Where the model directory lives: pvc://<claim>/<path> (mounted read-only), https:// or s3:// (fetched by an init container), oci://<image> (image volume), file:///<path> (a path already inside the server image). */
   uri: string;
-  /** SHA-256 of the file a URI ending in .onnx names (https:// and s3:// only). Once any digest is given, every file fetched must have one: the external-data files it names go in digests. */
+  /** SHA-256 of the file a URI ending in .onnx names (https:// and s3:// only). Once any digest is given, every file fetched must have one: the external-data files it names go in digests. Part of the pinned release that names the model version (see digests). */
   sha256?: string;
-  /** SHA-256 of each file fetched (https:// and s3:// only), by its path relative to the model's folder: model.onnx, model.fp16.onnx, model.int8.onnx, and the external-data files a model names. With a folder URI it must cover the file each pool's precision loads; the init container refuses any file it fetches without a digest here. */
+  /** SHA-256 of each model file, by its path relative to the model's folder: model.onnx, model.fp16.onnx, model.int8.onnx, and the external-data files a model names. With a folder URI it must cover the file each pool's precision loads. The init container (https://, s3://) refuses any file it fetches without a digest here; every server checks the files it loads against them, whatever the URI (pvc://, file://, oci:// too). Pinned, the model version is known before any pod starts: sha256 of these digests (with sha256's), sorted, one per line, in status.desiredModelVersion and the X-Model-Version header; unpinned, only the servers know it. */
   digests?: Record<string, string>;
   /** Most the fetched files may take together (https:// and s3://): the init container stops at it with an error naming it, and it is the size limit of the emptyDir they land in. */
   maxSize?: number | string;
@@ -182,9 +182,9 @@ export interface ModelSpecDefaulted {
   name: string;
   /** Where the model directory lives: pvc://<claim>/<path> (mounted read-only), https:// or s3:// (fetched by an init container), oci://<image> (image volume), file:///<path> (a path already inside the server image). */
   uri: string;
-  /** SHA-256 of the file a URI ending in .onnx names (https:// and s3:// only). Once any digest is given, every file fetched must have one: the external-data files it names go in digests. */
+  /** SHA-256 of the file a URI ending in .onnx names (https:// and s3:// only). Once any digest is given, every file fetched must have one: the external-data files it names go in digests. Part of the pinned release that names the model version (see digests). */
   sha256?: string;
-  /** SHA-256 of each file fetched (https:// and s3:// only), by its path relative to the model's folder: model.onnx, model.fp16.onnx, model.int8.onnx, and the external-data files a model names. With a folder URI it must cover the file each pool's precision loads; the init container refuses any file it fetches without a digest here. */
+  /** SHA-256 of each model file, by its path relative to the model's folder: model.onnx, model.fp16.onnx, model.int8.onnx, and the external-data files a model names. With a folder URI it must cover the file each pool's precision loads. The init container (https://, s3://) refuses any file it fetches without a digest here; every server checks the files it loads against them, whatever the URI (pvc://, file://, oci:// too). Pinned, the model version is known before any pod starts: sha256 of these digests (with sha256's), sorted, one per line, in status.desiredModelVersion and the X-Model-Version header; unpinned, only the servers know it. */
   digests?: Record<string, string>;
   /** Most the fetched files may take together (https:// and s3://): the init container stops at it with an error naming it, and it is the size limit of the emptyDir they land in. */
   maxSize: number | string;
@@ -331,11 +331,21 @@ export interface Condition {
   lastTransitionTime: string;
 }
 
+export interface ModelVersionReplicas {
+  version: string;
+  replicas: number;
+  readyReplicas: number;
+}
+
 export interface PoolStatus {
   replicas?: number;
   readyReplicas?: number;
   desiredReplicas?: number;
   summary?: string;
+  /** The model version every ready replica of the pool serves (as its pod template was made for); absent while they serve more than one (see modelVersions) or none is ready. */
+  modelVersion?: string;
+  /** The pool's replicas per model version (unknown where the spec pinned none). */
+  modelVersions?: ModelVersionReplicas[];
 }
 
 export interface RoutingStatus {
@@ -347,6 +357,8 @@ export interface RoutingStatus {
 export interface ServingStackStatus {
   observedGeneration?: number;
   conditions?: Condition[];
+  /** The model version spec.model pins (sha256:<hex>, as X-Model-Version); absent when spec.model pins no digests. */
+  desiredModelVersion?: string;
   throughput?: PoolStatus;
   latency?: PoolStatus;
   url?: string;
@@ -390,9 +402,10 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
       required: ['name', 'uri'],
       'x-kubernetes-validations': [
         {
-          rule: "(!has(self.sha256) && !has(self.digests)) || self.uri.startsWith('https://') || self.uri.startsWith('s3://')",
+          rule: "!has(self.sha256) || self.uri.startsWith('https://') || self.uri.startsWith('s3://')",
           message:
-            'spec.model.sha256 and spec.model.digests apply to fetched models (https:// and s3:// URIs) only',
+            'spec.model.sha256 applies to one fetched file (https:// and s3:// URIs) only; pin a folder with spec.model.digests',
+          fieldPath: '.sha256',
         },
         {
           rule: "!has(self.sha256) || self.uri.endsWith('.onnx')",
@@ -439,13 +452,13 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
         sha256: {
           type: 'string',
           description:
-            'SHA-256 of the file a URI ending in .onnx names (https:// and s3:// only). Once any digest is given, every file fetched must have one: the external-data files it names go in digests.',
+            'SHA-256 of the file a URI ending in .onnx names (https:// and s3:// only). Once any digest is given, every file fetched must have one: the external-data files it names go in digests. Part of the pinned release that names the model version (see digests).',
           pattern: '^[a-f0-9]{64}$',
         },
         digests: {
           type: 'object',
           description:
-            "SHA-256 of each file fetched (https:// and s3:// only), by its path relative to the model's folder: model.onnx, model.fp16.onnx, model.int8.onnx, and the external-data files a model names. With a folder URI it must cover the file each pool's precision loads; the init container refuses any file it fetches without a digest here.",
+            "SHA-256 of each model file, by its path relative to the model's folder: model.onnx, model.fp16.onnx, model.int8.onnx, and the external-data files a model names. With a folder URI it must cover the file each pool's precision loads. The init container (https://, s3://) refuses any file it fetches without a digest here; every server checks the files it loads against them, whatever the URI (pvc://, file://, oci:// too). Pinned, the model version is known before any pod starts: sha256 of these digests (with sha256's), sorted, one per line, in status.desiredModelVersion and the X-Model-Version header; unpinned, only the servers know it.",
           maxProperties: 256,
           additionalProperties: { type: 'string', pattern: '^[a-f0-9]{64}$' },
           'x-kubernetes-validations': [

@@ -5,6 +5,7 @@ import { batchingEnv } from './batching-env.ts';
 import { spilloverEnv } from './spillover-env.ts';
 import type { BuildContext } from './context.ts';
 import { fetchContainer, InvalidSpecError, modelSource } from './model-source.ts';
+import { desiredModelVersion, MODEL_VERSION_ANNOTATION, modelPins } from './model-version.ts';
 import { childNames, LABEL_SERVICE, labels, selectorLabels } from './names.ts';
 import { ownerReference } from './owner.ts';
 import { canonicalQuantity } from './quantity.ts';
@@ -77,6 +78,10 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
     // onnxruntime reads this before it initialises; an inference server must not phone home.
     { name: 'ORT_DISABLE_TELEMETRY', value: '1' },
   ];
+  // The server checks the files it loads against the release and reports its version.
+  const pins = modelPins(stack.spec.model);
+  if (pins) env.push({ name: 'MODEL_DIGESTS', value: JSON.stringify(pins) });
+  const version = desiredModelVersion(stack.spec.model);
   if (p.threads?.intraOp !== undefined)
     env.push({ name: 'INTRA_OP_THREADS', value: String(p.threads.intraOp) });
   if (p.threads?.interOp !== undefined)
@@ -183,6 +188,7 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
             'prometheus.io/scrape': 'true',
             'prometheus.io/port': String(METRICS_PORT),
             'prometheus.io/path': '/metrics',
+            ...(version ? { [MODEL_VERSION_ANNOTATION]: version } : {}),
           },
         },
         spec: {

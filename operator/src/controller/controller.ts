@@ -8,7 +8,7 @@ import { MANAGED_SELECTOR } from '../builders/names.ts';
 import { controllerStackName } from '../builders/owner.ts';
 import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
-import { CHILD_KINDS, kindKey, watchPath, type ChildKind } from '../reconcile/kinds.ts';
+import { CHILD_KINDS, kindKey, OBSERVED_KINDS, watchPath, type ChildKind } from '../reconcile/kinds.ts';
 import type { Caches, ReconcileResult } from '../reconcile/reconciler.ts';
 import { MultiNamespaceCache, type Page, type Supervised } from './informers.ts';
 import { childSignature, leanChild, leanStack, stackSignature } from './lean.ts';
@@ -48,6 +48,15 @@ export interface ControllerDeps {
   /** The reconciler, over the caches the controller fills. */
   reconciler: (caches: Caches) => { reconcile(namespace: string, name: string): Promise<ReconcileResult> };
   timers?: Timers;
+}
+
+/** The Deployment in `cache` that controls `o`, if the cache holds it. */
+function controllingDeployment(
+  o: KubernetesObject,
+  cache: ObjectCache<KubernetesObject> | undefined,
+): KubernetesObject | undefined {
+  const ref = o.metadata?.ownerReferences?.find((r) => r.controller === true && r.kind === 'Deployment');
+  return ref && o.metadata?.namespace ? cache?.get(ref.name, o.metadata.namespace) : undefined;
 }
 
 export class Controller {
@@ -90,7 +99,9 @@ export class Controller {
     this.stacks = new MultiNamespaceCache(stackCaches);
 
     const children = new Map<string, ObjectCache<KubernetesObject>>();
-    for (const k of CHILD_KINDS) {
+    const deployments = () => children.get(kindKey('apps/v1', 'Deployment'));
+    for (const k of [...CHILD_KINDS, ...OBSERVED_KINDS]) {
+      const observed = OBSERVED_KINDS.includes(k);
       const perNs = new Map<string, ObjectCache<KubernetesObject>>();
       for (const ns of namespaces) {
         // The selector goes to both the list and the watch, or the cache would hold every object.
@@ -104,8 +115,12 @@ export class Controller {
           // Only a change of what the cache keeps (what a pass reads) starts one.
           signature: childSignature,
         });
+        // An observed object (a ReplicaSet) is the stack's through the Deployment that controls it.
         const enqueueOwner = (o: KubernetesObject) =>
-          this.enqueue(o.metadata?.namespace, controllerStackName(o.metadata));
+          this.enqueue(
+            o.metadata?.namespace,
+            controllerStackName(observed ? controllingDeployment(o, deployments())?.metadata : o.metadata),
+          );
         inf.on('add', enqueueOwner);
         inf.on('update', enqueueOwner);
         inf.on('delete', enqueueOwner);

@@ -6,11 +6,14 @@
 //  - children: the status only where the operator reads it (a Deployment's replica counts and its
 //    Available/Progressing conditions for the stack's status, an HTTPRoute's parents for the
 //    Gateway's verdict), without the times that change on every write;
-//  - labels, annotations, owner references, uid, spec: kept (intent.ts and the owner checks need them).
+//  - labels, annotations, owner references, uid, spec: kept (intent.ts and the owner checks need them),
+//    but for a ReplicaSet (read, never written): only the model version its pod template was made
+//    for, and its replica counts.
 // A pass runs for a stack when its generation (spec) or deletion changed, not for its status (the
 // operator's own writes included); for a child only when what is kept of it changed.
 import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { MODEL_VERSION_ANNOTATION } from '../builders/model-version.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -71,6 +74,8 @@ function leanStatus(kind: string, status: unknown): Obj | undefined {
           c.type === 'Progressing' && c.status !== 'False' ? { ...c, message: undefined } : c,
         ),
       };
+    case 'ReplicaSet':
+      return { replicas: status.replicas, readyReplicas: status.readyReplicas };
     case 'HTTPRoute':
       return {
         parents: Array.isArray(status.parents)
@@ -86,11 +91,26 @@ function leanStatus(kind: string, status: unknown): Obj | undefined {
   }
 }
 
+/** Of a ReplicaSet's pod template, the model version annotation alone. */
+function leanReplicaSetSpec(spec: unknown): Obj {
+  const annotations =
+    isObj(spec) && isObj(spec.template) && isObj(spec.template.metadata)
+      ? spec.template.metadata.annotations
+      : undefined;
+  const version = isObj(annotations) ? annotations[MODEL_VERSION_ANNOTATION] : undefined;
+  return {
+    template: {
+      metadata: typeof version === 'string' ? { annotations: { [MODEL_VERSION_ANNOTATION]: version } } : {},
+    },
+  };
+}
+
 /** A child as the cache keeps it. */
 export function leanChild<T extends KubernetesObject>(kind: string): (o: T) => T {
   return (o) => {
     const c = plain(o) as unknown as Obj;
     leanMetadata(c);
+    if (kind === 'ReplicaSet') c.spec = leanReplicaSetSpec(c.spec);
     const status = leanStatus(kind, c.status);
     if (status) c.status = JSON.parse(JSON.stringify(status)) as Obj;
     else delete c.status;

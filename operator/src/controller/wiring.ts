@@ -59,6 +59,11 @@ export function listers(config: Configuration): Listers {
             namespace
               ? apps.listNamespacedDeployment({ namespace, labelSelector, ...page })
               : apps.listDeploymentForAllNamespaces({ labelSelector, ...page });
+        case 'ReplicaSet':
+          return (page: Page = {}) =>
+            namespace
+              ? apps.listNamespacedReplicaSet({ namespace, labelSelector, ...page })
+              : apps.listReplicaSetForAllNamespaces({ labelSelector, ...page });
         case 'Service':
           return (page: Page = {}) =>
             namespace

@@ -25,6 +25,8 @@ export const PERMISSIONS: readonly Permission[] = [
   // OwnerReferencesPermissionEnforcement admission plugin (OpenShift among them) check this for that.
   { apiGroup: 'servingstack.dev', resource: 'servingstacks/finalizers', verbs: ['update'], scope: 'cluster' },
   { apiGroup: 'apps', resource: 'deployments', verbs: APPLIED, scope: 'cluster' },
+  // Read only: which model version each pool's ready replicas serve (a ReplicaSet per pod template).
+  { apiGroup: 'apps', resource: 'replicasets', verbs: ['list', 'watch'], scope: 'cluster' },
   { apiGroup: '', resource: 'services', verbs: APPLIED, scope: 'cluster' },
   { apiGroup: 'networking.k8s.io', resource: 'ingresses', verbs: APPLIED, scope: 'cluster' },
   { apiGroup: 'autoscaling', resource: 'horizontalpodautoscalers', verbs: APPLIED, scope: 'cluster' },

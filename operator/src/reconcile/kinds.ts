@@ -46,6 +46,22 @@ export const CHILD_KINDS: readonly ChildKind[] = [
   },
 ];
 
+/**
+ * Kinds the operator reads and never writes: a pool Deployment's ReplicaSets, one per pod
+ * template, say how many replicas (ready or not) each model version has (status/model-version.ts).
+ * They carry the pods' labels, so the children's label selector finds them; an event of one
+ * enqueues the stack of the Deployment that controls it.
+ */
+export const OBSERVED_KINDS: readonly ChildKind[] = [
+  {
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    prefix: '/apis/apps/v1',
+    plural: 'replicasets',
+    optional: false,
+  },
+];
+
 export function childKind(apiVersion: string | undefined, kind: string | undefined): ChildKind | undefined {
   return CHILD_KINDS.find((k) => k.apiVersion === apiVersion && k.kind === kind);
 }

@@ -6,7 +6,7 @@
 // never read first: the answer says when the name is someone else's (ownership.ts). It posts one
 // Event at most. Every failure, transient ones included, shows in the status before the
 // pass fails and the work queue backs off.
-import type { KubernetesObject, ObjectCache, V1Deployment } from '@kubernetes/client-node';
+import type { KubernetesObject, ObjectCache, V1Deployment, V1ReplicaSet } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
   POOLS,
@@ -34,7 +34,7 @@ import { gatewayJudged, routeVerdict } from './route-acceptance.ts';
 
 export interface Caches {
   stacks: ObjectCache<ServingStack>;
-  /** Owned objects by kindKey(apiVersion, kind). */
+  /** Owned objects, and the observed ones (kinds.ts), by kindKey(apiVersion, kind). */
   children: ReadonlyMap<string, ObjectCache<KubernetesObject>>;
 }
 
@@ -208,6 +208,7 @@ export class Reconciler {
     for (const pool of POOLS) p.deployments[pool] ??= this.cachedDeployment(stack, pool);
     const observed: Observed = {
       deployments: p.deployments,
+      replicaSets: Object.fromEntries(POOLS.map((pool) => [pool, this.replicaSetsOf(p.deployments[pool])])),
       routingApplied: inPlace(p, 'routing'),
       unexpressedRules,
       provider,
@@ -240,6 +241,16 @@ export class Reconciler {
         // List responses leave apiVersion and kind out of their items.
         .map((o) => ({ ...o, apiVersion: k.apiVersion, kind: k.kind })),
     );
+  }
+
+  /** The ReplicaSets `dep` controls, from the cache. */
+  private replicaSetsOf(dep: V1Deployment | undefined): V1ReplicaSet[] {
+    const uid = dep?.metadata?.uid;
+    const namespace = dep?.metadata?.namespace;
+    if (!uid || !namespace) return [];
+    return (this.caches.children.get(kindKey('apps/v1', 'ReplicaSet'))?.list(namespace) ?? []).filter((rs) =>
+      rs.metadata?.ownerReferences?.some((r) => r.controller === true && r.uid === uid),
+    ) as V1ReplicaSet[];
   }
 
   private cachedDeployment(stack: DefaultedStack, pool: Pool): V1Deployment | undefined {

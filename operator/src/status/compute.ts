@@ -1,5 +1,5 @@
 // The stack's status from what the operator observed this pass: pure, so it is tested directly.
-import type { V1Deployment } from '@kubernetes/client-node';
+import type { V1Deployment, V1ReplicaSet } from '@kubernetes/client-node';
 import {
   POOLS,
   type Condition,
@@ -8,6 +8,7 @@ import {
   type PoolStatus,
   type ServingStackStatus,
 } from '../api/servingstack.ts';
+import { desiredModelVersion } from '../builders/model-version.ts';
 import { stackUrl } from '../builders/routing-rules.ts';
 import {
   CONDITION_LATENCY,
@@ -18,6 +19,7 @@ import {
   type Clock,
   type ConditionInput,
 } from './conditions.ts';
+import { modelVersionCondition, replicasByVersion, servedVersion } from './model-version.ts';
 
 /** A failure the operator cannot fix by retrying: shown in Ready with its reason, not retried hot. */
 export interface Blocker {
@@ -27,6 +29,8 @@ export interface Blocker {
 
 export interface Observed {
   deployments: Partial<Record<Pool, V1Deployment>>;
+  /** The ReplicaSets each pool's Deployment controls (one per pod template it has had). */
+  replicaSets?: Partial<Record<Pool, readonly V1ReplicaSet[]>>;
   /** Whether the routing objects were applied this pass. */
   routingApplied: boolean;
   unexpressedRules: string[];
@@ -39,14 +43,17 @@ export interface Observed {
 
 const POOL_CONDITION: Record<Pool, string> = { throughput: CONDITION_THROUGHPUT, latency: CONDITION_LATENCY };
 
-function poolStatus(dep: V1Deployment | undefined): PoolStatus {
+function poolStatus(dep: V1Deployment | undefined, versions: PoolStatus['modelVersions']): PoolStatus {
   const desired = dep?.spec?.replicas ?? 0;
   const ready = dep?.status?.readyReplicas ?? 0;
+  const served = servedVersion(versions ?? []);
   return {
     replicas: dep?.status?.replicas ?? 0,
     readyReplicas: ready,
     desiredReplicas: desired,
     summary: `${ready}/${desired}`,
+    ...(served ? { modelVersion: served } : {}),
+    ...(versions && versions.length > 0 ? { modelVersions: versions } : {}),
   };
 }
 
@@ -134,15 +141,22 @@ export function computeStatus(
   now: Clock,
 ): ServingStackStatus {
   const parts = [...POOLS.map((p) => poolCondition(p, o.deployments[p])), routingCondition(o)];
-  const all = [readyCondition(parts, o.blocker), ...parts];
+  const desiredVersion = desiredModelVersion(stack.spec.model);
+  const versions = {
+    throughput: replicasByVersion(o.replicaSets?.throughput ?? []),
+    latency: replicasByVersion(o.replicaSets?.latency ?? []),
+  };
+  // Beside Ready, not a part of it: the stack serves while a switch is under way.
+  const all = [readyCondition(parts, o.blocker), ...parts, modelVersionCondition(desiredVersion, versions)];
   const conditions: Condition[] = all.map((c) =>
     setCondition(previous?.conditions, c, stack.generation, now),
   );
   const status: ServingStackStatus = {
     observedGeneration: stack.generation,
     conditions,
-    throughput: poolStatus(o.deployments.throughput),
-    latency: poolStatus(o.deployments.latency),
+    ...(desiredVersion ? { desiredModelVersion: desiredVersion } : {}),
+    throughput: poolStatus(o.deployments.throughput, versions.throughput),
+    latency: poolStatus(o.deployments.latency, versions.latency),
     url: stackUrl(stack),
     routing: {
       provider: o.provider,

@@ -7,6 +7,11 @@ export const CONDITION_READY = 'Ready';
 export const CONDITION_THROUGHPUT = 'ThroughputAvailable';
 export const CONDITION_LATENCY = 'LatencyAvailable';
 export const CONDITION_ROUTING = 'RoutingReady';
+/**
+ * True only when both pools serve the model version spec.model pins on every ready replica, with
+ * at least one ready replica each. Not a part of Ready: a Rolling switch keeps the stack serving.
+ */
+export const CONDITION_MODEL_VERSION = 'ModelVersionConsistent';
 
 export type ConditionInput = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
 

@@ -130,6 +130,8 @@ export class FakeCluster {
   readonly served = new Set<string>([
     'v1/Service',
     'apps/v1/Deployment',
+    // Made by the Deployment controller, which tests play: the operator only reads them.
+    'apps/v1/ReplicaSet',
     'autoscaling/v2/HorizontalPodAutoscaler',
     'networking.k8s.io/v1/Ingress',
     HTTPROUTE_KEY,

@@ -100,6 +100,7 @@ describe('Controller', () => {
       ['horizontalpodautoscalers', false],
       ['ingresses', false],
       ['httproutes', true],
+      ['replicasets', false],
     ]);
   });
 
@@ -130,6 +131,28 @@ describe('Controller', () => {
     await h.controller.start();
     await settle();
     expect(h.passes.sort()).toEqual(['ml/a', 'ml/b']);
+    await h.controller.stop(1_000);
+  });
+
+  test('a ReplicaSet event enqueues the stack of the Deployment that controls it, and nothing without one', async () => {
+    const h = setup();
+    h.of('deployments').emit('add', child('c'));
+    await h.controller.start();
+    await settle();
+    h.passes.length = 0;
+    const rs = (deployment: string): KubernetesObject => ({
+      metadata: {
+        name: `${deployment}-5d8f`,
+        namespace: 'ml',
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'Deployment', name: deployment, uid: 'd', controller: true },
+        ],
+      },
+    });
+    h.of('replicasets').emit('update', rs('c-latency'));
+    h.of('replicasets').emit('update', rs('unknown-latency'));
+    await settle();
+    expect(h.passes).toEqual(['ml/c']);
     await h.controller.stop(1_000);
   });
 

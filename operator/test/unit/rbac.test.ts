@@ -21,7 +21,7 @@ import { LeaderElector } from '../../src/controller/leader.ts';
 import { listers } from '../../src/controller/wiring.ts';
 import { PERMISSIONS } from '../../src/rbac/permissions.ts';
 import { EventRecorder } from '../../src/reconcile/events.ts';
-import { CHILD_KINDS, kindKey } from '../../src/reconcile/kinds.ts';
+import { CHILD_KINDS, kindKey, OBSERVED_KINDS } from '../../src/reconcile/kinds.ts';
 import { KubeClient } from '../../src/reconcile/kube-client.ts';
 import { Reconciler } from '../../src/reconcile/reconciler.ts';
 import { FakeTransport, fakeKubeConfig, type Sent } from '../support/fake-transport.ts';
@@ -133,7 +133,7 @@ async function everyCallTheOperatorMakes(): Promise<Sent[]> {
   const l = listers(api);
   for (const ns of [undefined, 'ml']) {
     await l.stacks(ns)();
-    for (const k of CHILD_KINDS) await l.children(k, ns, 'x=y')();
+    for (const k of [...CHILD_KINDS, ...OBSERVED_KINDS]) await l.children(k, ns, 'x=y')();
   }
 
   // Reconcile passes that create, update, hand replicas over, prune and write status and Events.

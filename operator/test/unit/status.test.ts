@@ -104,6 +104,7 @@ describe('computeStatus', () => {
       'ThroughputAvailable',
       'LatencyAvailable',
       'RoutingReady',
+      'ModelVersionConsistent',
     ]);
   });
 
