@@ -211,6 +211,16 @@ describe('the ServingStack CRD', () => {
       { model: { name: 'm', uri: 's3://b/m/', digests: { 'model.int8.onnx': 'a'.repeat(64) } } },
     ],
     [
+      'a switch strategy this operator does not implement yet',
+      'spec.model.switchStrategy Together is not implemented',
+      { model: { name: 'm', uri: 'file:///m', switchStrategy: 'Together' } },
+    ],
+    [
+      'a switch strategy that does not exist',
+      'spec.model.switchStrategy',
+      { model: { name: 'm', uri: 'file:///m', switchStrategy: 'BlueGreen' } },
+    ],
+    [
       // digests pin any model (the servers check them at load); sha256 names one fetched file.
       'sha256 on a model that is not fetched',
       'spec.model.sha256 applies to one fetched file',

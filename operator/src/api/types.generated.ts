@@ -20,6 +20,8 @@ export interface ModelSpec {
   maxSize?: number | string;
   /** A Secret whose keys become env of the model-fetch init container (e.g. AWS_ACCESS_KEY_ID). */
   credentialsSecretName?: string;
+  /** How a new model version (a change of spec.model) reaches the pools. Rolling: each pool's Deployment rolls on its own (a quarter of its replicas, at least one pod, start before old ones go: GPUs included); while the two rollouts last either pool may answer with either version, and status.<pool>.modelVersions shows the mix. Together: a new set of both pools starts beside the old one and both pools' Services move to it at once when all of it is ready; it needs room for both sets at the same time (each pool's replicas twice over, GPUs included). Together is not implemented by this version of the operator and is refused. */
+  switchStrategy?: 'Rolling' | 'Together';
   /** Whether requests may be stacked into one run (Triton's max_batch_size contract: dimension 0 is the batch of every input and output). auto: when the model names dimension 0 alike on every input and output and no other dimension like a batch; first: dimension 0 is the batch (for exporters that name it apart on each tensor); none: one request per run. */
   batchDimension?: 'auto' | 'first' | 'none';
   /** Shapes to warm up with where the model leaves dimensions other than the batch open (image sizes, sequence lengths): each item maps every input to its shape, without the batch dimension when the model batches. Without them such a model is not warmed up. */
@@ -190,6 +192,8 @@ export interface ModelSpecDefaulted {
   maxSize: number | string;
   /** A Secret whose keys become env of the model-fetch init container (e.g. AWS_ACCESS_KEY_ID). */
   credentialsSecretName?: string;
+  /** How a new model version (a change of spec.model) reaches the pools. Rolling: each pool's Deployment rolls on its own (a quarter of its replicas, at least one pod, start before old ones go: GPUs included); while the two rollouts last either pool may answer with either version, and status.<pool>.modelVersions shows the mix. Together: a new set of both pools starts beside the old one and both pools' Services move to it at once when all of it is ready; it needs room for both sets at the same time (each pool's replicas twice over, GPUs included). Together is not implemented by this version of the operator and is refused. */
+  switchStrategy: 'Rolling' | 'Together';
   /** Whether requests may be stacked into one run (Triton's max_batch_size contract: dimension 0 is the batch of every input and output). auto: when the model names dimension 0 alike on every input and output and no other dimension like a batch; first: dimension 0 is the batch (for exporters that name it apart on each tensor); none: one request per run. */
   batchDimension: 'auto' | 'first' | 'none';
   /** Shapes to warm up with where the model leaves dimensions other than the batch open (image sizes, sequence lengths): each item maps every input to its shape, without the batch dimension when the model batches. Without them such a model is not warmed up. */
@@ -490,6 +494,20 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
             'A Secret whose keys become env of the model-fetch init container (e.g. AWS_ACCESS_KEY_ID).',
           maxLength: 253,
           pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+        },
+        switchStrategy: {
+          type: 'string',
+          description:
+            "How a new model version (a change of spec.model) reaches the pools. Rolling: each pool's Deployment rolls on its own (a quarter of its replicas, at least one pod, start before old ones go: GPUs included); while the two rollouts last either pool may answer with either version, and status.<pool>.modelVersions shows the mix. Together: a new set of both pools starts beside the old one and both pools' Services move to it at once when all of it is ready; it needs room for both sets at the same time (each pool's replicas twice over, GPUs included). Together is not implemented by this version of the operator and is refused.",
+          enum: ['Rolling', 'Together'],
+          default: 'Rolling',
+          'x-kubernetes-validations': [
+            {
+              rule: "self != 'Together'",
+              message:
+                'spec.model.switchStrategy Together is not implemented by this version of the operator; use Rolling (status.<pool>.modelVersions and the ModelVersionConsistent condition show the mix while a switch lasts)',
+            },
+          ],
         },
         batchDimension: {
           type: 'string',
