@@ -29,6 +29,8 @@ export interface Outcome {
   pool: string | undefined;
   /** X-Serving-Spilled-From: the pool that forwarded it to the one that computed it (spill-over). */
   spilledFrom?: string;
+  /** X-Model-Version: the version of the model files that computed the answer. */
+  version?: string;
   ms: number;
   /** Set when no HTTP answer came back at all. */
   error?: string;
@@ -98,10 +100,12 @@ export function callRouter(call: RouterCall, agent?: Agent, seed = 0, timeoutMs 
         res.on('end', () => {
           const pool = res.headers['x-serving-pool'];
           const spilledFrom = res.headers['x-serving-spilled-from'];
+          const version = res.headers['x-model-version'];
           resolve({
             status: res.statusCode ?? 0,
             pool: Array.isArray(pool) ? pool[0] : pool,
             ...(typeof spilledFrom === 'string' && { spilledFrom }),
+            ...(typeof version === 'string' && { version }),
             ms: performance.now() - started,
           });
         });

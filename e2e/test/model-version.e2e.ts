@@ -1,0 +1,231 @@
+// A model switch under load through the router (Rolling, the default strategy): the stack pins
+// the generated MLP's files (spec.model.digests), then the second version (other weights,
+// file:///opt/servingstack/models/mlp-v2), is set back to the first while the switch is under way,
+// and switched to the second again. Load through Traefik goes to both pools all along. Every
+// answer says which version computed it (X-Model-Version); none fails; the status says per pool
+// which version its ready replicas serve, ModelVersionConsistent is Switching while the pools
+// differ and Consistent once both serve the desired version, which `kubectl get` shows.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { CustomObjectsApi, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node';
+import {
+  ROUTER_GATEWAY,
+  defaultServiceAccount,
+  ensureNodeAgent,
+  ensureRouter,
+} from '../agent/testing/cluster-parts.ts';
+import { stackManifest } from '../agent/testing/stack.ts';
+import { callRouter, type Outcome } from '../agent/testing/traffic.ts';
+import { startLocalOperator, type LocalOperator } from './support/local-operator.ts';
+import {
+  kubeconfigPath,
+  kubectl,
+  loadKubeConfig,
+  repoRoot,
+  waitFor,
+  withTestNamespace,
+} from './support/index.ts';
+
+const G = 'servingstack.dev';
+const V = 'v1alpha1';
+const kc = loadKubeConfig();
+const custom = kc.makeApiClient(CustomObjectsApi);
+const ns = withTestNamespace('e2e-version');
+const name = 'ver';
+const host = 'ver.version.e2e.test';
+const CONCURRENCY = 4;
+const MAX_LOAD_MS = 420_000;
+/** The pods' preStop sleep (the operator's ENDPOINT_PROPAGATION_SECONDS at a 20 s grace period). */
+const PRE_STOP_MS = 5_000;
+
+const FILES = ['model.onnx', 'model.fp16.onnx', 'model.int8.onnx'];
+/** spec.model for one version of the generated MLP in the image, pinned by its files' digests. */
+function release(dir: 'mlp' | 'mlp-v2') {
+  const digests = Object.fromEntries(
+    FILES.map((f) => [
+      f,
+      createHash('sha256')
+        .update(readFileSync(`${repoRoot}server-image/models/${dir}/${f}`))
+        .digest('hex'),
+    ]),
+  );
+  // As the server and operator compute it (docs/server.md#model-version).
+  const lines = [...new Set(Object.values(digests))].sort().map((d) => `${d}\n`);
+  const version = `sha256:${createHash('sha256').update(lines.join('')).digest('hex')}`;
+  return { model: { name: 'mlp', uri: `file:///opt/servingstack/models/${dir}`, digests }, version };
+}
+const V1 = release('mlp');
+const V2 = release('mlp-v2');
+
+interface VersionCount {
+  version: string;
+  replicas: number;
+  readyReplicas: number;
+}
+interface StackStatus {
+  desiredModelVersion?: string;
+  conditions?: { type: string; status: string; reason: string; message: string }[];
+  throughput?: { modelVersion?: string; modelVersions?: VersionCount[] };
+  latency?: { modelVersion?: string; modelVersions?: VersionCount[] };
+}
+
+const readStatus = async () =>
+  (
+    (await custom.getNamespacedCustomObject({
+      group: G,
+      version: V,
+      namespace: ns.name,
+      plural: 'servingstacks',
+      name,
+    })) as { status?: StackStatus }
+  ).status ?? {};
+const cond = (s: StackStatus, type: string) => s.conditions?.find((c) => c.type === type);
+const consistentOn = (version: string) => (s: StackStatus) =>
+  s.desiredModelVersion === version &&
+  cond(s, 'ModelVersionConsistent')?.reason === 'Consistent' &&
+  s.throughput?.modelVersion === version &&
+  s.latency?.modelVersion === version;
+
+const setModel = (model: ReturnType<typeof release>['model']) =>
+  custom.patchNamespacedCustomObject(
+    {
+      group: G,
+      version: V,
+      namespace: ns.name,
+      plural: 'servingstacks',
+      name,
+      body: { spec: { model } },
+    },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+
+let operator: LocalOperator | undefined;
+
+beforeAll(async () => {
+  await ensureNodeAgent();
+  await ensureRouter();
+  await defaultServiceAccount(ns.name, kubectl);
+  await kubectl(['apply', '--server-side', '-f', `${repoRoot}crds/`]);
+  operator = await startLocalOperator({
+    kubeconfig: kubeconfigPath,
+    watchNamespaces: [ns.name],
+    identity: 'e2e-version',
+  });
+  const manifest = stackManifest({
+    name,
+    namespace: ns.name,
+    host,
+    provider: 'gateway-api',
+    gateway: ROUTER_GATEWAY,
+    throughputPrecision: 'fp32',
+  });
+  manifest.spec.model = V1.model;
+  await custom.createNamespacedCustomObject({
+    group: G,
+    version: V,
+    namespace: ns.name,
+    plural: 'servingstacks',
+    body: manifest,
+  });
+  await waitFor('the stack to be Ready and both pools on the first version', readStatus, {
+    until: (s) => cond(s, 'Ready')?.status === 'True' && consistentOn(V1.version)(s),
+    timeoutMs: 300_000,
+    intervalMs: 2_000,
+  });
+  for (const priority of ['real-time', 'batch'])
+    await waitFor(
+      `the router to reach the pool of ${priority}`,
+      () => callRouter({ host, model: 'mlp', headers: { 'X-Serving-Priority': priority } }),
+      {
+        until: (o) => o.status === 200 && o.version === V1.version,
+        timeoutMs: 60_000,
+        intervalMs: 1_000,
+      },
+    );
+}, 420_000);
+
+afterAll(async () => {
+  await operator?.stop();
+});
+
+describe('a model switch under load (Rolling)', () => {
+  test('every answer names its version, none fails, and the status follows the pools through a rollback mid-switch', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    const answers: (Outcome & { at: number })[] = [];
+    let stop = false;
+    const started = Date.now();
+    const worker = async (i: number) => {
+      const priority = i % 2 === 0 ? 'real-time' : 'batch';
+      while (!stop && Date.now() - started < MAX_LOAD_MS) {
+        const o = await callRouter(
+          { host, model: 'mlp', headers: { 'X-Serving-Priority': priority } },
+          agent,
+          answers.length,
+        );
+        answers.push({ ...o, at: Date.now() });
+      }
+    };
+    const load = Promise.all(Array.from({ length: CONCURRENCY }, (_, i) => worker(i)));
+    // Every status the operator writes, from a watch: polling could miss a short mix.
+    const statuses: { at: number; status: StackStatus }[] = [];
+    const watching = await new Watch(kc).watch(
+      `/apis/${G}/${V}/namespaces/${ns.name}/servingstacks`,
+      { fieldSelector: `metadata.name=${name}` },
+      (_phase, obj: { status?: StackStatus }) => statuses.push({ at: Date.now(), status: obj.status ?? {} }),
+      () => {},
+    );
+    const latest = () => statuses.at(-1)?.status ?? {};
+    const watch = (what: string, until: (s: StackStatus) => boolean) =>
+      waitFor(what, latest, { until, timeoutMs: 180_000, intervalMs: 200 });
+
+    await new Promise((r) => setTimeout(r, 3_000));
+    // Switch, and set the first version back as soon as a replica of the second serves.
+    await setModel(V2.model);
+    await watch(
+      'a replica of the second version to be ready',
+      (s) =>
+        s.desiredModelVersion === V2.version &&
+        [s.throughput, s.latency].some((p) =>
+          p?.modelVersions?.some((v) => v.version === V2.version && v.readyReplicas > 0),
+        ),
+    );
+    await setModel(V1.model);
+    await watch('both pools back on the first version', consistentOn(V1.version));
+    await setModel(V2.model);
+    const done = await watch('both pools on the second version', consistentOn(V2.version));
+    const switched = Date.now();
+    // Past the old pods' preStop sleep, by when routers have dropped them (PRE_STOP_MS).
+    await new Promise((r) => setTimeout(r, PRE_STOP_MS + 5_000));
+    stop = true;
+    await load;
+    agent.destroy();
+    watching.abort();
+
+    const failed: Record<string, number> = {};
+    for (const o of answers.filter((a) => a.status !== 200))
+      failed[o.error ?? String(o.status)] = (failed[o.error ?? String(o.status)] ?? 0) + 1;
+    expect({ requests: answers.length, failed }).toEqual({ requests: answers.length, failed: {} });
+    expect(answers.length).toBeGreaterThan(100);
+    // Every answer names one of the two versions.
+    expect(answers.filter((a) => a.version !== V1.version && a.version !== V2.version)).toEqual([]);
+    // Per pool: both versions answered, and only the second once the old pods have left the
+    // routers (requests sent later than the status said Consistent plus the preStop sleep).
+    for (const pool of ['latency', 'throughput']) {
+      const of = answers.filter((a) => a.pool === pool);
+      expect(new Set(of.map((a) => a.version))).toEqual(new Set([V1.version, V2.version]));
+      const after = of.filter((a) => a.at - a.ms > switched + PRE_STOP_MS);
+      expect(after.length).toBeGreaterThan(0);
+      expect(after.filter((a) => a.version !== V2.version)).toEqual([]);
+    }
+    // The pools were seen serving different versions: the status said so while it lasted.
+    expect(statuses.some((s) => s.status.conditions?.some((c) => c.reason === 'Switching'))).toBe(true);
+    for (const pool of [done.throughput, done.latency])
+      expect(pool?.modelVersions).toContainEqual({ version: V2.version, replicas: 1, readyReplicas: 1 });
+    const table = await kubectl(['get', 'servingstacks', '-n', ns.name, name, '-o', 'wide']);
+    expect(table).toMatch(/\bVERSION\b/);
+    expect(table).toContain('Consistent');
+    expect(table).toContain(V2.version);
+  }, 600_000);
+});
