@@ -211,8 +211,8 @@ describe('the ServingStack CRD', () => {
       { model: { name: 'm', uri: 's3://b/m/', digests: { 'model.int8.onnx': 'a'.repeat(64) } } },
     ],
     [
-      'a switch strategy this operator does not implement yet',
-      'spec.model.switchStrategy Together is not implemented',
+      'switching together without a pinned version to name the sets',
+      'spec.model.switchStrategy Together needs a pinned model',
       { model: { name: 'm', uri: 'file:///m', switchStrategy: 'Together' } },
     ],
     [

@@ -20,7 +20,7 @@ export interface ModelSpec {
   maxSize?: number | string;
   /** A Secret whose keys become env of the model-fetch init container (e.g. AWS_ACCESS_KEY_ID). */
   credentialsSecretName?: string;
-  /** How a new model version (a change of spec.model) reaches the pools. Rolling: each pool's Deployment rolls on its own (a quarter of its replicas, at least one pod, start before old ones go: GPUs included); while the two rollouts last either pool may answer with either version, and status.<pool>.modelVersions shows the mix. Together: a new set of both pools starts beside the old one and both pools' Services move to it at once when all of it is ready; it needs room for both sets at the same time (each pool's replicas twice over, GPUs included). Together is not implemented by this version of the operator and is refused. */
+  /** How a new model version (a change of spec.model) reaches the pools. Rolling: each pool's Deployment rolls on its own (a quarter of its replicas, at least one pod, start before old ones go: GPUs included); while the two rollouts last either pool may answer with either version, and status.<pool>.modelVersions shows the mix. Together: a new set of both pools (Deployments named by the version) starts beside the live one, with its replica counts, and both pools' Services (and the HPAs) move to it in one pass once all of it is ready; then the old set goes. It needs room for both sets at the same time (each pool's replicas twice over, GPUs included); a new set that cannot be scheduled leaves the old one serving (ModelVersionConsistent says SwitchPending, and why). Together needs a pinned model (digests or sha256): the set is named by the version. */
   switchStrategy?: 'Rolling' | 'Together';
   /** Whether requests may be stacked into one run (Triton's max_batch_size contract: dimension 0 is the batch of every input and output). auto: when the model names dimension 0 alike on every input and output and no other dimension like a batch; first: dimension 0 is the batch (for exporters that name it apart on each tensor); none: one request per run. */
   batchDimension?: 'auto' | 'first' | 'none';
@@ -192,7 +192,7 @@ export interface ModelSpecDefaulted {
   maxSize: number | string;
   /** A Secret whose keys become env of the model-fetch init container (e.g. AWS_ACCESS_KEY_ID). */
   credentialsSecretName?: string;
-  /** How a new model version (a change of spec.model) reaches the pools. Rolling: each pool's Deployment rolls on its own (a quarter of its replicas, at least one pod, start before old ones go: GPUs included); while the two rollouts last either pool may answer with either version, and status.<pool>.modelVersions shows the mix. Together: a new set of both pools starts beside the old one and both pools' Services move to it at once when all of it is ready; it needs room for both sets at the same time (each pool's replicas twice over, GPUs included). Together is not implemented by this version of the operator and is refused. */
+  /** How a new model version (a change of spec.model) reaches the pools. Rolling: each pool's Deployment rolls on its own (a quarter of its replicas, at least one pod, start before old ones go: GPUs included); while the two rollouts last either pool may answer with either version, and status.<pool>.modelVersions shows the mix. Together: a new set of both pools (Deployments named by the version) starts beside the live one, with its replica counts, and both pools' Services (and the HPAs) move to it in one pass once all of it is ready; then the old set goes. It needs room for both sets at the same time (each pool's replicas twice over, GPUs included); a new set that cannot be scheduled leaves the old one serving (ModelVersionConsistent says SwitchPending, and why). Together needs a pinned model (digests or sha256): the set is named by the version. */
   switchStrategy: 'Rolling' | 'Together';
   /** Whether requests may be stacked into one run (Triton's max_batch_size contract: dimension 0 is the batch of every input and output). auto: when the model names dimension 0 alike on every input and output and no other dimension like a batch; first: dimension 0 is the batch (for exporters that name it apart on each tensor); none: one request per run. */
   batchDimension: 'auto' | 'first' | 'none';
@@ -412,6 +412,12 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
           fieldPath: '.sha256',
         },
         {
+          rule: "self.switchStrategy != 'Together' || has(self.digests) || has(self.sha256)",
+          message:
+            'spec.model.switchStrategy Together needs a pinned model (spec.model.digests, or sha256): its sets are named by the version',
+          fieldPath: '.switchStrategy',
+        },
+        {
           rule: "!has(self.sha256) || self.uri.endsWith('.onnx')",
           message:
             'spec.model.sha256 is the digest of the one file a URI ending in .onnx names; for a folder, give spec.model.digests (a sha256 per file)',
@@ -498,16 +504,9 @@ export const SPEC_SCHEMA: JsonSchemaLike = {
         switchStrategy: {
           type: 'string',
           description:
-            "How a new model version (a change of spec.model) reaches the pools. Rolling: each pool's Deployment rolls on its own (a quarter of its replicas, at least one pod, start before old ones go: GPUs included); while the two rollouts last either pool may answer with either version, and status.<pool>.modelVersions shows the mix. Together: a new set of both pools starts beside the old one and both pools' Services move to it at once when all of it is ready; it needs room for both sets at the same time (each pool's replicas twice over, GPUs included). Together is not implemented by this version of the operator and is refused.",
+            "How a new model version (a change of spec.model) reaches the pools. Rolling: each pool's Deployment rolls on its own (a quarter of its replicas, at least one pod, start before old ones go: GPUs included); while the two rollouts last either pool may answer with either version, and status.<pool>.modelVersions shows the mix. Together: a new set of both pools (Deployments named by the version) starts beside the live one, with its replica counts, and both pools' Services (and the HPAs) move to it in one pass once all of it is ready; then the old set goes. It needs room for both sets at the same time (each pool's replicas twice over, GPUs included); a new set that cannot be scheduled leaves the old one serving (ModelVersionConsistent says SwitchPending, and why). Together needs a pinned model (digests or sha256): the set is named by the version.",
           enum: ['Rolling', 'Together'],
           default: 'Rolling',
-          'x-kubernetes-validations': [
-            {
-              rule: "self != 'Together'",
-              message:
-                'spec.model.switchStrategy Together is not implemented by this version of the operator; use Rolling (status.<pool>.modelVersions and the ModelVersionConsistent condition show the mix while a switch lasts)',
-            },
-          ],
         },
         batchDimension: {
           type: 'string',

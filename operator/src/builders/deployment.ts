@@ -6,7 +6,7 @@ import { spilloverEnv } from './spillover-env.ts';
 import type { BuildContext } from './context.ts';
 import { fetchContainer, InvalidSpecError, modelSource } from './model-source.ts';
 import { desiredModelVersion, MODEL_VERSION_ANNOTATION, modelPins } from './model-version.ts';
-import { childNames, LABEL_SERVICE, labels, selectorLabels } from './names.ts';
+import { childNames, LABEL_MODEL_SET, LABEL_SERVICE, labels, selectorLabels } from './names.ts';
 import { ownerReference } from './owner.ts';
 import { canonicalQuantity } from './quantity.ts';
 import { containerSecurityContext, podSecurityContext } from './security.ts';
@@ -57,7 +57,18 @@ export function executionProvider(p: DefaultedStack['spec'][Pool]): 'cuda' | 'cp
   return p.executionProvider ?? (p.resources.gpus > 0 ? 'cuda' : 'cpu');
 }
 
-export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildContext): V1Deployment {
+/** Which set a Deployment belongs to (switch.ts), and the replicas it starts with beside the live one. */
+export interface SetOptions {
+  set: string;
+  startReplicas?: number;
+}
+
+export function buildDeployment(
+  stack: DefaultedStack,
+  pool: Pool,
+  ctx: BuildContext,
+  { set, startReplicas }: SetOptions = { set: '' },
+): V1Deployment {
   const p = stack.spec[pool];
   const image = serverImage(stack, pool, ctx);
   const model = modelSource(stack.spec.model, p.precision);
@@ -165,22 +176,26 @@ export function buildDeployment(stack: DefaultedStack, pool: Pool, ctx: BuildCon
       ]
     : undefined;
 
-  const podLabels = labels(stack, pool);
+  const setLabel: Record<string, string> = set === '' ? {} : { [LABEL_MODEL_SET]: set };
+  const podLabels = { ...labels(stack, pool), ...setLabel };
+  // A new set beside the live one starts at the live set's count (the HPA scales the live set).
+  const replicas = startReplicas ?? (p.autoscaling ? undefined : p.replicas);
+  const replicasFrom = startReplicas !== undefined ? 'the live set' : `spec.${pool}.replicas`;
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: {
-      name: childNames.pool(stack, pool),
+      name: childNames.poolSet(stack, pool, set),
       namespace: stack.namespace,
       labels: podLabels,
-      ...(p.autoscaling ? {} : { annotations: { [REPLICAS_ANNOTATION]: `spec.${pool}.replicas` } }),
+      ...(replicas === undefined ? {} : { annotations: { [REPLICAS_ANNOTATION]: replicasFrom } }),
       ownerReferences: [ownerReference(stack)],
     },
     spec: {
       // An HPA owns the count when autoscaling is on; setting it here too would make them fight.
-      ...(p.autoscaling ? {} : { replicas: p.replicas }),
+      ...(replicas === undefined ? {} : { replicas }),
       revisionHistoryLimit: 3,
-      selector: { matchLabels: selectorLabels(stack, pool) },
+      selector: { matchLabels: { ...selectorLabels(stack, pool), ...setLabel } },
       template: {
         metadata: {
           labels: { ...podLabels, [LABEL_SERVICE]: childNames.pool(stack, pool) },

@@ -7,6 +7,9 @@ import { buildHpa } from './hpa.ts';
 import { buildHttpRoute } from './httproute.ts';
 import { buildIngresses } from './ingress.ts';
 import { buildService } from './service.ts';
+import { childNames } from './names.ts';
+import { desiredSet } from './model-version.ts';
+import type { SwitchPlan } from './switch.ts';
 
 export interface Desired {
   /** In apply order: Services before Deployments (endpoints from the start), HPAs after their targets. */
@@ -15,12 +18,16 @@ export interface Desired {
   unexpressedRules: string[];
 }
 
-export function buildDesired(stack: DefaultedStack, ctx: BuildContext): Desired {
+/** `plan`: which set the Services select and which is built (switch.ts); the desired set alone by default. */
+export function buildDesired(stack: DefaultedStack, ctx: BuildContext, plan?: SwitchPlan): Desired {
+  const set = desiredSet(stack.spec.model);
+  const { serve, build, startReplicas } = plan ?? { serve: set, build: set, startReplicas: {} };
   const children: KubernetesObject[] = [];
-  for (const pool of POOLS) children.push(buildService(stack, pool));
-  for (const pool of POOLS) children.push(buildDeployment(stack, pool, ctx));
+  for (const pool of POOLS) children.push(buildService(stack, pool, serve));
+  for (const pool of POOLS)
+    children.push(buildDeployment(stack, pool, ctx, { set: build, startReplicas: startReplicas[pool] }));
   for (const pool of POOLS) {
-    const hpa = buildHpa(stack, pool);
+    const hpa = buildHpa(stack, pool, childNames.poolSet(stack, pool, serve));
     if (hpa) children.push(hpa);
   }
   const provider = stack.spec.routing.provider;

@@ -30,7 +30,12 @@ function serviceMetric(service: string, name: string, value: string): V2MetricSp
   };
 }
 
-export function buildHpa(stack: DefaultedStack, pool: Pool): V2HorizontalPodAutoscaler | null {
+/** `target`: the Deployment it scales, the live set's (switch.ts); the pool's own by default. */
+export function buildHpa(
+  stack: DefaultedStack,
+  pool: Pool,
+  target = childNames.pool(stack, pool),
+): V2HorizontalPodAutoscaler | null {
   const a = stack.spec[pool].autoscaling;
   if (!a) return null;
   const name = childNames.pool(stack, pool);
@@ -53,7 +58,7 @@ export function buildHpa(stack: DefaultedStack, pool: Pool): V2HorizontalPodAuto
       ownerReferences: [ownerReference(stack)],
     },
     spec: {
-      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: target },
       minReplicas: a.minReplicas,
       maxReplicas: a.maxReplicas,
       metrics,

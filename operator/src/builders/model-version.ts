@@ -26,6 +26,17 @@ export function versionOf(digests: Iterable<string>): string {
   return `sha256:${createHash('sha256').update(lines.join('')).digest('hex')}`;
 }
 
+/**
+ * The set the stack wants its pools served by: with switchStrategy Together, one named by the
+ * pinned version (10 hex digits, a label value); with Rolling, '' (the one Deployment per pool).
+ */
+export function desiredSet(model: ModelSpecDefaulted): string {
+  const version = desiredModelVersion(model);
+  return model.switchStrategy === 'Together' && version
+    ? version.slice('sha256:'.length, 'sha256:'.length + 10)
+    : '';
+}
+
 /** The version spec.model pins; undefined when it pins nothing. */
 export function desiredModelVersion(model: ModelSpecDefaulted): string | undefined {
   const pins = modelPins(model);

@@ -17,6 +17,11 @@ export const LABEL_POOL = 'servingstack.dev/pool';
  */
 export const LABEL_SERVICE = 'servingstack.dev/service';
 export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+/**
+ * On a set's Deployment, its pods and the selectors of both: the model version the set serves
+ * (switchStrategy Together, builders/switch.ts). Absent on the one Deployment per pool of Rolling.
+ */
+export const LABEL_MODEL_SET = 'servingstack.dev/model-set';
 
 const MAX = 63;
 
@@ -49,6 +54,9 @@ export function labelValue(s: string): string {
 
 export const childNames = {
   pool: (stack: DefaultedStack, pool: Pool): string => dnsLabel(stack.name, pool),
+  /** A pool's Deployment of one set: `<stack>-<pool>-<set>`, or the pool's own name for Rolling's ''. */
+  poolSet: (stack: DefaultedStack, pool: Pool, set: string): string =>
+    set === '' ? dnsLabel(stack.name, pool) : dnsLabel(stack.name, `${pool}-${set}`),
   routing: (stack: DefaultedStack): string => dnsLabel(stack.name),
   canary: (stack: DefaultedStack): string => dnsLabel(stack.name, 'canary'),
 };

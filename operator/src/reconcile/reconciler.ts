@@ -6,7 +6,13 @@
 // never read first: the answer says when the name is someone else's (ownership.ts). It posts one
 // Event at most. Every failure, transient ones included, shows in the status before the
 // pass fails and the work queue backs off.
-import type { KubernetesObject, ObjectCache, V1Deployment, V1ReplicaSet } from '@kubernetes/client-node';
+import type {
+  KubernetesObject,
+  ObjectCache,
+  V1Deployment,
+  V1ReplicaSet,
+  V1Service,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
   POOLS,
@@ -18,7 +24,15 @@ import {
 import type { BuildContext } from '../builders/context.ts';
 import { buildDesired } from '../builders/desired.ts';
 import { InvalidSpecError } from '../builders/model-source.ts';
-import { childNames, LABEL_COMPONENT, LABEL_INSTANCE, labelValue } from '../builders/names.ts';
+import { desiredSet } from '../builders/model-version.ts';
+import {
+  childNames,
+  LABEL_COMPONENT,
+  LABEL_INSTANCE,
+  LABEL_MODEL_SET,
+  labelValue,
+} from '../builders/names.ts';
+import { planSwitch } from '../builders/switch.ts';
 import { controllerStackUid } from '../builders/owner.ts';
 import { sameStatus, staleFields } from '../status/compare.ts';
 import { computeStatus, type Blocker, type Observed } from '../status/compute.ts';
@@ -165,12 +179,24 @@ export class Reconciler {
     let provider: string = stack.spec.routing.provider;
     let unexpressedRules: string[] = [];
     let failure: unknown;
+    // Which set of Deployments serves, which is built and which is kept (switchStrategy Together).
+    const plan = planSwitch(stack, {
+      liveSet: this.liveSet(stack),
+      deployment: (pool, set) => this.cachedDeployment(stack, pool, set),
+    });
     try {
-      const desired = buildDesired(stack, this.ctx);
+      const desired = buildDesired(stack, this.ctx, plan);
       provider = desired.provider;
       unexpressedRules = desired.unexpressedRules;
       const wanted = new Set(desired.children.map(childKey));
-      const unwanted = this.owned(stack).filter((o) => !wanted.has(childKey(o)));
+      const kept = new Set(
+        plan.keep === undefined
+          ? []
+          : POOLS.map(
+              (pool) => `${kindKey('apps/v1', 'Deployment')}/${childNames.poolSet(stack, pool, plan.keep!)}`,
+            ),
+      );
+      const unwanted = this.owned(stack).filter((o) => !wanted.has(childKey(o)) && !kept.has(childKey(o)));
       await this.ensureAll(p, desired.children, unwanted);
       await this.prune(p, unwanted);
     } catch (err) {
@@ -205,10 +231,25 @@ export class Reconciler {
     // One Event at most. A pass cut short has not seen every standing warning: none is forgotten then.
     await this.events.pass(stack, p.changes, p.warnings, failure === undefined);
 
-    for (const pool of POOLS) p.deployments[pool] ??= this.cachedDeployment(stack, pool);
+    // The status reads the set that serves; while a new one gets ready, that is the kept one.
+    for (const pool of POOLS) {
+      if (plan.keep !== undefined) p.deployments[pool] = this.cachedDeployment(stack, pool, plan.keep);
+      else p.deployments[pool] ??= this.cachedDeployment(stack, pool, plan.serve);
+    }
     const observed: Observed = {
       deployments: p.deployments,
-      replicaSets: Object.fromEntries(POOLS.map((pool) => [pool, this.replicaSetsOf(p.deployments[pool])])),
+      replicaSets: Object.fromEntries(
+        POOLS.map((pool) => [
+          pool,
+          [
+            ...this.replicaSetsOf(p.deployments[pool]),
+            ...(plan.keep === undefined
+              ? []
+              : this.replicaSetsOf(this.cachedDeployment(stack, pool, plan.build))),
+          ],
+        ]),
+      ),
+      ...(plan.keep !== undefined ? { switchWaiting: plan.waiting } : {}),
       routingApplied: inPlace(p, 'routing'),
       unexpressedRules,
       provider,
@@ -253,9 +294,19 @@ export class Reconciler {
     ) as V1ReplicaSet[];
   }
 
-  private cachedDeployment(stack: DefaultedStack, pool: Pool): V1Deployment | undefined {
+  /** A pool's Deployment of `set` (switch.ts) from the cache, when this stack controls it. */
+  private cachedDeployment(stack: DefaultedStack, pool: Pool, set: string): V1Deployment | undefined {
     const cache = this.caches.children.get(kindKey('apps/v1', 'Deployment'));
-    return cache?.get(childNames.pool(stack, pool), stack.namespace) as V1Deployment | undefined;
+    const d = cache?.get(childNames.poolSet(stack, pool, set), stack.namespace) as V1Deployment | undefined;
+    return d && controllerStackUid(d.metadata) === stack.uid ? d : undefined;
+  }
+
+  /** The set the pools' Services select (the throughput one's says); undefined before it exists. */
+  private liveSet(stack: DefaultedStack): string | undefined {
+    const cache = this.caches.children.get(kindKey('v1', 'Service'));
+    const svc = cache?.get(childNames.pool(stack, 'throughput'), stack.namespace) as V1Service | undefined;
+    if (!svc || controllerStackUid(svc.metadata) !== stack.uid) return undefined;
+    return svc.spec?.selector?.[LABEL_MODEL_SET] ?? '';
   }
 
   private block(p: Pass, component: string, blocker: Blocker, warn: boolean): void {
@@ -320,7 +371,8 @@ export class Reconciler {
       if (!live) return;
     }
     if (desired.kind === 'Deployment') {
-      const pool = POOLS.find((x) => childNames.pool(stack, x) === desired.metadata?.name);
+      const set = desiredSet(stack.spec.model);
+      const pool = POOLS.find((x) => childNames.poolSet(stack, x, set) === desired.metadata?.name);
       if (pool) p.deployments[pool] = live as V1Deployment;
     }
     if (childKind(desired.apiVersion, desired.kind)?.judgedByGateway)

@@ -12,6 +12,7 @@ import { desiredModelVersion } from '../builders/model-version.ts';
 import { stackUrl } from '../builders/routing-rules.ts';
 import {
   CONDITION_LATENCY,
+  CONDITION_MODEL_VERSION,
   CONDITION_READY,
   CONDITION_ROUTING,
   CONDITION_THROUGHPUT,
@@ -31,6 +32,8 @@ export interface Observed {
   deployments: Partial<Record<Pool, V1Deployment>>;
   /** The ReplicaSets each pool's Deployment controls (one per pod template it has had). */
   replicaSets?: Partial<Record<Pool, readonly V1ReplicaSet[]>>;
+  /** switchStrategy Together: per pool, how far the new set is while the live one serves. */
+  switchWaiting?: string[];
   /** Whether the routing objects were applied this pass. */
   routingApplied: boolean;
   unexpressedRules: string[];
@@ -147,7 +150,17 @@ export function computeStatus(
     latency: replicasByVersion(o.replicaSets?.latency ?? []),
   };
   // Beside Ready, not a part of it: the stack serves while a switch is under way.
-  const all = [readyCondition(parts, o.blocker), ...parts, modelVersionCondition(desiredVersion, versions)];
+  const versionCondition: ConditionInput = o.switchWaiting
+    ? {
+        type: CONDITION_MODEL_VERSION,
+        status: 'False',
+        reason: 'SwitchPending',
+        message:
+          `switchStrategy Together: the live set serves every request until the new set (${desiredVersion ?? ''}) ` +
+          `is ready in both pools: ${o.switchWaiting.join('; ')}`,
+      }
+    : modelVersionCondition(desiredVersion, versions);
+  const all = [readyCondition(parts, o.blocker), ...parts, versionCondition];
   const conditions: Condition[] = all.map((c) =>
     setCondition(previous?.conditions, c, stack.generation, now),
   );

@@ -1,0 +1,219 @@
+// switchStrategy Together against the fake API server: a new version starts as a second set of
+// Deployments beside the live one; the Services (and the HPAs) move to it in one pass once both
+// of its pools are ready, and only then does the old set go; setting the old version back mid-switch
+// drops the new set without the Services ever moving; a new set that never gets ready leaves the
+// live one serving and the status says how far it is. Rolling keeps its one Deployment per pool.
+import { describe, expect, test } from '@jest/globals';
+import type { V1Deployment } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import type { ServingStackSpec } from '../../src/api/servingstack.ts';
+import { buildDesired } from '../../src/builders/desired.ts';
+import { desiredModelVersion, desiredSet } from '../../src/builders/model-version.ts';
+import { LABEL_MODEL_SET } from '../../src/builders/names.ts';
+import { planSwitch } from '../../src/builders/switch.ts';
+import { EventRecorder } from '../../src/reconcile/events.ts';
+import { Reconciler } from '../../src/reconcile/reconciler.ts';
+import { FakeCluster, getPath } from '../support/fake-cluster.ts';
+import { ManualClock } from '../support/manual-clock.ts';
+import { ctx, defaulted } from './fixtures.ts';
+
+const APPS = 'apps/v1';
+const log = pino({ level: 'silent' });
+const v1 = {
+  'model.onnx': 'a'.repeat(64),
+  'model.fp16.onnx': 'b'.repeat(64),
+  'model.int8.onnx': 'c'.repeat(64),
+};
+const v2 = { ...v1, 'model.onnx': 'd'.repeat(64) };
+const model = (digests: Record<string, string>, switchStrategy: 'Rolling' | 'Together' = 'Together') => ({
+  name: 'sentiment',
+  uri: 'file:///opt/servingstack/models/mlp',
+  digests,
+  switchStrategy,
+});
+const spec = (digests: Record<string, string>, extra: Partial<ServingStackSpec> = {}): ServingStackSpec => ({
+  model: model(digests),
+  routing: { host: 'sentiment.example.com', provider: 'gateway-api' },
+  ...extra,
+});
+const SET1 = desiredSet(defaulted({ model: model(v1) }).spec.model);
+const SET2 = desiredSet(defaulted({ model: model(v2) }).spec.model);
+
+function harness(first: ServingStackSpec) {
+  const fake = new FakeCluster();
+  const clock = new ManualClock();
+  const events = new EventRecorder(fake.eventsApi as never, 'test', clock.date, log);
+  const reconciler = new Reconciler(fake.caches(), fake as never, events, ctx, clock.date, log);
+  fake.putStack(first);
+  const deployment = (pool: string, set: string) => fake.get(APPS, 'Deployment', `sentiment-${pool}-${set}`);
+  return {
+    fake,
+    put: (s: ServingStackSpec) => fake.putStack(s),
+    pass: () => reconciler.reconcile('ml', 'sentiment'),
+    deployment,
+    selector: (pool: string) =>
+      getPath(fake.get('v1', 'Service', `sentiment-${pool}`), ['spec', 'selector', LABEL_MODEL_SET]),
+    /** What the Deployment controller reports once every replica of the pool's set is ready. */
+    ready: (pool: string, set: string) => {
+      const d = deployment(pool, set);
+      const replicas = (getPath(d, ['spec', 'replicas']) as number | undefined) ?? 1;
+      fake.setServerStatus(APPS, 'Deployment', `sentiment-${pool}-${set}`, {
+        observedGeneration: getPath(d, ['metadata', 'generation']) ?? 1,
+        replicas,
+        updatedReplicas: replicas,
+        readyReplicas: replicas,
+        conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' }],
+      });
+    },
+    condition: (type: string) => fake.stack().status?.conditions?.find((c) => c.type === type),
+  };
+}
+
+describe('switchStrategy Together', () => {
+  test('a new version starts beside the live set; both Services move when both pools of it are ready; then the old set goes', async () => {
+    const h = harness(spec(v1));
+    await h.pass();
+    expect(h.selector('throughput')).toBe(SET1);
+    expect(h.selector('latency')).toBe(SET1);
+    for (const pool of ['throughput', 'latency']) {
+      expect(getPath(h.deployment(pool, SET1), ['spec', 'selector', 'matchLabels', LABEL_MODEL_SET])).toBe(
+        SET1,
+      );
+      expect(
+        getPath(h.deployment(pool, SET1), ['spec', 'template', 'metadata', 'labels', LABEL_MODEL_SET]),
+      ).toBe(SET1);
+      h.ready(pool, SET1);
+    }
+    // Rolling's one Deployment per pool is not made.
+    expect(h.fake.get(APPS, 'Deployment', 'sentiment-throughput')).toBeUndefined();
+
+    h.put(spec(v2));
+    await h.pass();
+    for (const pool of ['throughput', 'latency']) {
+      expect(h.deployment(pool, SET2)).toBeDefined();
+      expect(h.deployment(pool, SET1)).toBeDefined();
+      expect(h.selector(pool)).toBe(SET1);
+    }
+    expect(h.condition('ModelVersionConsistent')).toMatchObject({ status: 'False', reason: 'SwitchPending' });
+    expect(h.condition('ModelVersionConsistent')?.message).toContain('throughput: 0/1 ready');
+    expect(h.condition('ThroughputAvailable')?.status).toBe('True');
+
+    // One pool's new set ready is not enough: the pools switch together.
+    h.ready('throughput', SET2);
+    await h.pass();
+    expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET1, SET1]);
+    expect(h.condition('ModelVersionConsistent')?.message).toContain('latency: 0/1 ready');
+
+    h.ready('latency', SET2);
+    await h.pass();
+    expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET2, SET2]);
+    expect(h.deployment('throughput', SET1)).toBeUndefined();
+    expect(h.deployment('latency', SET1)).toBeUndefined();
+    expect(h.fake.stack().status?.desiredModelVersion).toBe(
+      desiredModelVersion(defaulted({ model: model(v2) }).spec.model),
+    );
+  });
+
+  test('setting the live version back mid-switch drops the new set; the Services never move', async () => {
+    const h = harness(spec(v1));
+    await h.pass();
+    for (const pool of ['throughput', 'latency']) h.ready(pool, SET1);
+    await h.pass();
+    h.put(spec(v2));
+    await h.pass();
+    h.ready('throughput', SET2);
+    await h.pass();
+    const mark = h.fake.mark;
+    h.put(spec(v1));
+    await h.pass();
+    expect(h.deployment('throughput', SET2)).toBeUndefined();
+    expect(h.deployment('latency', SET2)).toBeUndefined();
+    expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET1, SET1]);
+    // Nothing touched the Services or the live set on the way back.
+    expect(
+      h.fake
+        .writes(mark)
+        .filter((w) => w.kind === 'Service' || (w.kind === 'Deployment' && w.name?.endsWith(SET1))),
+    ).toEqual([]);
+  });
+
+  test('a new set that never gets ready (no GPU left) leaves the live one serving, and the status says why', async () => {
+    const h = harness(spec(v1));
+    await h.pass();
+    for (const pool of ['throughput', 'latency']) h.ready(pool, SET1);
+    await h.pass();
+    h.put(spec(v2));
+    await h.pass();
+    h.fake.setServerStatus(APPS, 'Deployment', `sentiment-latency-${SET2}`, {
+      replicas: 1,
+      conditions: [
+        {
+          type: 'Progressing',
+          status: 'False',
+          reason: 'ProgressDeadlineExceeded',
+          message: `ReplicaSet "sentiment-latency-${SET2}-7f" has timed out progressing.`,
+        },
+      ],
+    });
+    await h.pass();
+    expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET1, SET1]);
+    expect(h.deployment('latency', SET1)).toBeDefined();
+    expect(h.condition('ModelVersionConsistent')).toMatchObject({ status: 'False', reason: 'SwitchPending' });
+    expect(h.condition('ModelVersionConsistent')?.message).toContain('has timed out progressing');
+    expect(h.condition('Ready')?.status).toBe('True');
+  });
+
+  test('the new set starts at the live set’s replica counts and the HPAs scale the live set until the switch', () => {
+    const stack = defaulted({
+      model: model(v2),
+      throughput: { autoscaling: { minReplicas: 1, maxReplicas: 8 } },
+    });
+    const live: Record<string, V1Deployment> = {
+      throughput: {
+        metadata: { name: `sentiment-throughput-${SET1}` },
+        spec: { replicas: 5, selector: {}, template: {} },
+      },
+      latency: {
+        metadata: { name: `sentiment-latency-${SET1}` },
+        spec: { replicas: 2, selector: {}, template: {} },
+      },
+    };
+    const plan = planSwitch(stack, {
+      liveSet: SET1,
+      deployment: (pool, set) => (set === SET1 ? live[pool] : undefined),
+    });
+    expect(plan).toMatchObject({
+      serve: SET1,
+      build: SET2,
+      keep: SET1,
+      startReplicas: { throughput: 5, latency: 2 },
+    });
+    const children = buildDesired(stack, ctx, plan).children;
+    const dep = children.find((c) => c.metadata?.name === `sentiment-throughput-${SET2}`) as V1Deployment;
+    expect(dep.spec?.replicas).toBe(5);
+    const hpa = children.find((c) => c.kind === 'HorizontalPodAutoscaler');
+    expect(getPath(hpa, ['spec', 'scaleTargetRef', 'name'])).toBe(`sentiment-throughput-${SET1}`);
+    // Once it is live, the HPA scales it and the count is the HPA's.
+    const after = buildDesired(
+      stack,
+      ctx,
+      planSwitch(stack, { liveSet: SET2, deployment: () => undefined }),
+    ).children;
+    expect(
+      getPath(
+        after.find((c) => c.kind === 'HorizontalPodAutoscaler'),
+        ['spec', 'scaleTargetRef', 'name'],
+      ),
+    ).toBe(`sentiment-throughput-${SET2}`);
+    expect(
+      (after.find((c) => c.metadata?.name === `sentiment-throughput-${SET2}`) as V1Deployment).spec?.replicas,
+    ).toBeUndefined();
+  });
+
+  test('Rolling is unchanged: one Deployment per pool, Services without a set', async () => {
+    const h = harness({ ...spec(v1), model: model(v1, 'Rolling') });
+    await h.pass();
+    expect(h.fake.get(APPS, 'Deployment', 'sentiment-throughput')).toBeDefined();
+    expect(h.selector('throughput')).toBeUndefined();
+  });
+});
