@@ -88,7 +88,8 @@ const consistentOn = (version: string) => (s: StackStatus) =>
   s.throughput?.modelVersion === version &&
   s.latency?.modelVersion === version;
 
-const setModel = (model: ReturnType<typeof release>['model']) =>
+type Model = ReturnType<typeof release>['model'] & { switchStrategy?: 'Rolling' | 'Together' };
+const setModel = (model: Model, spec: Record<string, unknown> = {}) =>
   custom.patchNamespacedCustomObject(
     {
       group: G,
@@ -96,10 +97,64 @@ const setModel = (model: ReturnType<typeof release>['model']) =>
       namespace: ns.name,
       plural: 'servingstacks',
       name,
-      body: { spec: { model } },
+      body: { spec: { ...spec, model } },
     },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
   );
+
+type Answer = Outcome & { at: number };
+
+/**
+ * Load through the router on both pools (alternating priorities), and every status the operator
+ * writes, from a watch: polling could miss a short mix.
+ */
+async function underLoad() {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const answers: Answer[] = [];
+  let stop = false;
+  const started = Date.now();
+  const worker = async (i: number) => {
+    const priority = i % 2 === 0 ? 'real-time' : 'batch';
+    while (!stop && Date.now() - started < MAX_LOAD_MS) {
+      const o = await callRouter(
+        { host, model: 'mlp', headers: { 'X-Serving-Priority': priority } },
+        agent,
+        answers.length,
+      );
+      answers.push({ ...o, at: Date.now() });
+    }
+  };
+  const load = Promise.all(Array.from({ length: CONCURRENCY }, (_, i) => worker(i)));
+  const statuses: { at: number; status: StackStatus }[] = [];
+  const watching = await new Watch(kc).watch(
+    `/apis/${G}/${V}/namespaces/${ns.name}/servingstacks`,
+    { fieldSelector: `metadata.name=${name}` },
+    (_phase, obj: { status?: StackStatus }) => statuses.push({ at: Date.now(), status: obj.status ?? {} }),
+    () => {},
+  );
+  const latest = () => statuses.at(-1)?.status ?? {};
+  return {
+    answers,
+    statuses,
+    until: (what: string, done: (s: StackStatus) => boolean) =>
+      waitFor(what, latest, { until: done, timeoutMs: 180_000, intervalMs: 200 }),
+    stop: async () => {
+      stop = true;
+      await load;
+      agent.destroy();
+      watching.abort();
+    },
+  };
+}
+
+/** Failures by status (or transport error), next to the total, so a failure reads as a rate. */
+function expectNoFailures(answers: readonly Answer[]): void {
+  const failed: Record<string, number> = {};
+  for (const o of answers.filter((a) => a.status !== 200))
+    failed[o.error ?? String(o.status)] = (failed[o.error ?? String(o.status)] ?? 0) + 1;
+  expect({ requests: answers.length, failed }).toEqual({ requests: answers.length, failed: {} });
+  expect(answers.length).toBeGreaterThan(100);
+}
 
 let operator: LocalOperator | undefined;
 
@@ -150,40 +205,13 @@ afterAll(async () => {
   await operator?.stop();
 });
 
-describe('a model switch under load (Rolling)', () => {
-  test('every answer names its version, none fails, and the status follows the pools through a rollback mid-switch', async () => {
-    const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-    const answers: (Outcome & { at: number })[] = [];
-    let stop = false;
-    const started = Date.now();
-    const worker = async (i: number) => {
-      const priority = i % 2 === 0 ? 'real-time' : 'batch';
-      while (!stop && Date.now() - started < MAX_LOAD_MS) {
-        const o = await callRouter(
-          { host, model: 'mlp', headers: { 'X-Serving-Priority': priority } },
-          agent,
-          answers.length,
-        );
-        answers.push({ ...o, at: Date.now() });
-      }
-    };
-    const load = Promise.all(Array.from({ length: CONCURRENCY }, (_, i) => worker(i)));
-    // Every status the operator writes, from a watch: polling could miss a short mix.
-    const statuses: { at: number; status: StackStatus }[] = [];
-    const watching = await new Watch(kc).watch(
-      `/apis/${G}/${V}/namespaces/${ns.name}/servingstacks`,
-      { fieldSelector: `metadata.name=${name}` },
-      (_phase, obj: { status?: StackStatus }) => statuses.push({ at: Date.now(), status: obj.status ?? {} }),
-      () => {},
-    );
-    const latest = () => statuses.at(-1)?.status ?? {};
-    const watch = (what: string, until: (s: StackStatus) => boolean) =>
-      waitFor(what, latest, { until, timeoutMs: 180_000, intervalMs: 200 });
-
+describe('a model switch under load', () => {
+  test('Rolling: every answer names its version, none fails, and the status follows the pools through a rollback mid-switch', async () => {
+    const run = await underLoad();
     await new Promise((r) => setTimeout(r, 3_000));
     // Switch, and set the first version back as soon as a replica of the second serves.
     await setModel(V2.model);
-    await watch(
+    await run.until(
       'a replica of the second version to be ready',
       (s) =>
         s.desiredModelVersion === V2.version &&
@@ -192,40 +220,105 @@ describe('a model switch under load (Rolling)', () => {
         ),
     );
     await setModel(V1.model);
-    await watch('both pools back on the first version', consistentOn(V1.version));
+    await run.until('both pools back on the first version', consistentOn(V1.version));
     await setModel(V2.model);
-    const done = await watch('both pools on the second version', consistentOn(V2.version));
+    const done = await run.until('both pools on the second version', consistentOn(V2.version));
     const switched = Date.now();
     // Past the old pods' preStop sleep, by when routers have dropped them (PRE_STOP_MS).
     await new Promise((r) => setTimeout(r, PRE_STOP_MS + 5_000));
-    stop = true;
-    await load;
-    agent.destroy();
-    watching.abort();
+    await run.stop();
 
-    const failed: Record<string, number> = {};
-    for (const o of answers.filter((a) => a.status !== 200))
-      failed[o.error ?? String(o.status)] = (failed[o.error ?? String(o.status)] ?? 0) + 1;
-    expect({ requests: answers.length, failed }).toEqual({ requests: answers.length, failed: {} });
-    expect(answers.length).toBeGreaterThan(100);
+    expectNoFailures(run.answers);
     // Every answer names one of the two versions.
-    expect(answers.filter((a) => a.version !== V1.version && a.version !== V2.version)).toEqual([]);
+    expect(run.answers.filter((a) => a.version !== V1.version && a.version !== V2.version)).toEqual([]);
     // Per pool: both versions answered, and only the second once the old pods have left the
     // routers (requests sent later than the status said Consistent plus the preStop sleep).
     for (const pool of ['latency', 'throughput']) {
-      const of = answers.filter((a) => a.pool === pool);
+      const of = run.answers.filter((a) => a.pool === pool);
       expect(new Set(of.map((a) => a.version))).toEqual(new Set([V1.version, V2.version]));
       const after = of.filter((a) => a.at - a.ms > switched + PRE_STOP_MS);
       expect(after.length).toBeGreaterThan(0);
       expect(after.filter((a) => a.version !== V2.version)).toEqual([]);
     }
     // The pools were seen serving different versions: the status said so while it lasted.
-    expect(statuses.some((s) => s.status.conditions?.some((c) => c.reason === 'Switching'))).toBe(true);
+    expect(run.statuses.some((s) => s.status.conditions?.some((c) => c.reason === 'Switching'))).toBe(true);
     for (const pool of [done.throughput, done.latency])
       expect(pool?.modelVersions).toContainEqual({ version: V2.version, replicas: 1, readyReplicas: 1 });
     const table = await kubectl(['get', 'servingstacks', '-n', ns.name, name, '-o', 'wide']);
     expect(table).toMatch(/\bVERSION\b/);
     expect(table).toContain('Consistent');
     expect(table).toContain(V2.version);
+  }, 600_000);
+
+  test('Together: no pool serves a new version before both can; a rollback mid-switch and a set that cannot be scheduled leave the live one serving', async () => {
+    // From Rolling (on the second version) to Together on the first: the sets start.
+    await setModel({ ...V1.model, switchStrategy: 'Together' });
+    await waitFor('both pools on the first version, in their set', readStatus, {
+      until: consistentOn(V1.version),
+      timeoutMs: 240_000,
+      intervalMs: 1_000,
+    });
+    const run = await underLoad();
+    await new Promise((r) => setTimeout(r, 3_000));
+
+    // 1. A switch together to the second version.
+    const asked = Date.now();
+    await setModel({ ...V2.model, switchStrategy: 'Together' });
+    await run.until('both pools on the second version', consistentOn(V2.version));
+    const switched = Date.now();
+    await new Promise((r) => setTimeout(r, PRE_STOP_MS + 3_000));
+
+    // 2. A switch back that is set back to the second version mid-switch: the Services never move.
+    const rollbackFrom = Date.now();
+    await setModel({ ...V1.model, switchStrategy: 'Together' });
+    await run.until('the first version to start as a new set', (s) =>
+      [s.throughput, s.latency].some((p) => p?.modelVersions?.some((v) => v.version === V1.version)),
+    );
+    await setModel({ ...V2.model, switchStrategy: 'Together' });
+    await run.until(
+      'the new set to be gone',
+      (s) =>
+        consistentOn(V2.version)(s) &&
+        [s.throughput, s.latency].every((p) => p?.modelVersions?.every((v) => v.version === V2.version)),
+    );
+
+    // 3. A new set whose latency pool cannot be scheduled (more GPUs than the node has): its
+    // throughput pool gets ready, and still neither pool serves the new version.
+    const stuckFrom = Date.now();
+    await setModel({ ...V1.model, switchStrategy: 'Together' }, { latency: { resources: { gpus: 64 } } });
+    const stuck = await run.until(
+      'the new throughput set to be ready while the latency one cannot start',
+      (s) => (s.throughput?.modelVersions ?? []).some((v) => v.version === V1.version && v.readyReplicas > 0),
+    );
+    await new Promise((r) => setTimeout(r, 5_000));
+    const pending = await readStatus();
+    expect(cond(pending, 'ModelVersionConsistent')).toMatchObject({
+      status: 'False',
+      reason: 'SwitchPending',
+    });
+    expect(cond(pending, 'ModelVersionConsistent')?.message).toContain('latency: 0/1 ready');
+    expect(cond(pending, 'Ready')?.status).toBe('True');
+    expect(stuck.throughput?.modelVersion).toBeUndefined();
+    await setModel({ ...V2.model, switchStrategy: 'Together' }, { latency: { resources: { gpus: 1 } } });
+    await run.until('the stuck set to be gone', (s) =>
+      [s.throughput, s.latency].every((p) => p?.modelVersions?.every((v) => v.version === V2.version)),
+    );
+    await run.stop();
+
+    expectNoFailures(run.answers);
+    const first2 = Math.min(...run.answers.filter((a) => a.version === V2.version).map((a) => a.at - a.ms));
+    const last1 = Math.max(...run.answers.filter((a) => a.version === V1.version).map((a) => a.at - a.ms));
+    // Before the switch every answer is the first version, from both pools; after it (once the
+    // old pods left the routers) every answer is the second. In between, the two Services'
+    // endpoints reach the router one after the other, within the old pods' preStop sleep.
+    expect(first2).toBeGreaterThan(asked);
+    expect(last1).toBeLessThan(switched + PRE_STOP_MS);
+    expect(last1 - first2).toBeLessThan(PRE_STOP_MS);
+    // The rollback and the stuck set: the Services stayed on the second version throughout.
+    expect(run.answers.filter((a) => a.at - a.ms > rollbackFrom && a.version !== V2.version)).toEqual([]);
+    expect(run.answers.filter((a) => a.at - a.ms > stuckFrom).length).toBeGreaterThan(0);
+    expect(run.statuses.some((s) => s.status.conditions?.some((c) => c.reason === 'SwitchPending'))).toBe(
+      true,
+    );
   }, 600_000);
 });
