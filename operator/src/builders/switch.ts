@@ -31,15 +31,19 @@ export interface SwitchPlan {
   waiting: string[];
 }
 
-/** Whether a Deployment has rolled out and every replica it wants is ready. */
+/**
+ * Whether a Deployment has rolled out (Progressing says its new ReplicaSet is available, as
+ * `kubectl rollout status` reads it) and every replica it wants is ready. Read from what the
+ * cache keeps of a Deployment (controller/lean.ts): its ready count and those two conditions.
+ */
 export function deploymentReady(d: V1Deployment | undefined): boolean {
   if (!d) return false;
   const want = Math.max(1, d.spec?.replicas ?? 1);
-  const s = d.status;
+  const condition = (type: string) => d.status?.conditions?.find((c) => c.type === type);
   return (
-    (s?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) &&
-    (s?.updatedReplicas ?? 0) >= want &&
-    (s?.readyReplicas ?? 0) >= want
+    (d.status?.readyReplicas ?? 0) >= want &&
+    condition('Available')?.status === 'True' &&
+    condition('Progressing')?.reason === 'NewReplicaSetAvailable'
   );
 }
 

@@ -10,7 +10,8 @@ import type { ServingStackSpec } from '../../src/api/servingstack.ts';
 import { buildDesired } from '../../src/builders/desired.ts';
 import { desiredModelVersion, desiredSet } from '../../src/builders/model-version.ts';
 import { LABEL_MODEL_SET } from '../../src/builders/names.ts';
-import { planSwitch } from '../../src/builders/switch.ts';
+import { deploymentReady, planSwitch } from '../../src/builders/switch.ts';
+import { leanChild } from '../../src/controller/lean.ts';
 import { EventRecorder } from '../../src/reconcile/events.ts';
 import { Reconciler } from '../../src/reconcile/reconciler.ts';
 import { FakeCluster, getPath } from '../support/fake-cluster.ts';
@@ -62,7 +63,10 @@ function harness(first: ServingStackSpec) {
         replicas,
         updatedReplicas: replicas,
         readyReplicas: replicas,
-        conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' }],
+        conditions: [
+          { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' },
+          { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable' },
+        ],
       });
     },
     condition: (type: string) => fake.stack().status?.conditions?.find((c) => c.type === type),
@@ -208,6 +212,30 @@ describe('switchStrategy Together', () => {
     expect(
       (after.find((c) => c.metadata?.name === `sentiment-throughput-${SET2}`) as V1Deployment).spec?.replicas,
     ).toBeUndefined();
+  });
+
+  test('a set is ready once rolled out with every replica ready, judged on what the cache keeps of it', () => {
+    const dep = (readyReplicas: number, progressing: string): V1Deployment =>
+      leanChild<V1Deployment>('Deployment')({
+        apiVersion: APPS,
+        kind: 'Deployment',
+        metadata: { name: 'd', generation: 2 },
+        spec: { replicas: 2, selector: {}, template: {} },
+        status: {
+          observedGeneration: 2,
+          replicas: 2,
+          updatedReplicas: 2,
+          readyReplicas,
+          conditions: [
+            { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' },
+            { type: 'Progressing', status: 'True', reason: progressing },
+          ],
+        },
+      } as V1Deployment);
+    expect(deploymentReady(dep(2, 'NewReplicaSetAvailable'))).toBe(true);
+    expect(deploymentReady(dep(1, 'NewReplicaSetAvailable'))).toBe(false);
+    expect(deploymentReady(dep(2, 'ReplicaSetUpdated'))).toBe(false);
+    expect(deploymentReady(undefined)).toBe(false);
   });
 
   test('Rolling is unchanged: one Deployment per pool, Services without a set', async () => {
