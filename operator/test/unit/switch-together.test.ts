@@ -46,7 +46,8 @@ function harness(first: ServingStackSpec) {
   const events = new EventRecorder(fake.eventsApi as never, 'test', clock.date, log);
   const reconciler = new Reconciler(fake.caches(), fake as never, events, ctx, clock.date, log);
   fake.putStack(first);
-  const deployment = (pool: string, set: string) => fake.get(APPS, 'Deployment', `sentiment-${pool}-${set}`);
+  const name = (pool: string, set: string) => (set === '' ? `sentiment-${pool}` : `sentiment-${pool}-${set}`);
+  const deployment = (pool: string, set: string) => fake.get(APPS, 'Deployment', name(pool, set));
   return {
     fake,
     put: (s: ServingStackSpec) => fake.putStack(s),
@@ -58,7 +59,7 @@ function harness(first: ServingStackSpec) {
     ready: (pool: string, set: string) => {
       const d = deployment(pool, set);
       const replicas = (getPath(d, ['spec', 'replicas']) as number | undefined) ?? 1;
-      fake.setServerStatus(APPS, 'Deployment', `sentiment-${pool}-${set}`, {
+      fake.setServerStatus(APPS, 'Deployment', name(pool, set), {
         observedGeneration: getPath(d, ['metadata', 'generation']) ?? 1,
         replicas,
         updatedReplicas: replicas,
@@ -243,5 +244,42 @@ describe('switchStrategy Together', () => {
     await h.pass();
     expect(h.fake.get(APPS, 'Deployment', 'sentiment-throughput')).toBeDefined();
     expect(h.selector('throughput')).toBeUndefined();
+  });
+});
+
+describe('switchStrategy Together, edges', () => {
+  test('a pool scaled to 0 replicas does not hold the switch back: its new set is ready with 0 of 0', async () => {
+    const h = harness(spec(v1, { latency: { replicas: 0 } }));
+    await h.pass();
+    for (const pool of ['throughput', 'latency']) h.ready(pool, SET1);
+    await h.pass();
+    h.put(spec(v2, { latency: { replicas: 0 } }));
+    await h.pass();
+    expect(getPath(h.deployment('latency', SET2), ['spec', 'replicas'])).toBe(0);
+    for (const pool of ['throughput', 'latency']) h.ready(pool, SET2);
+    await h.pass();
+    expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET2, SET2]);
+    expect(h.deployment('throughput', SET1)).toBeUndefined();
+  });
+
+  test('moving from Rolling to Together with a new version never starts a set the Rolling Services select', async () => {
+    const h = harness({ ...spec(v1), model: model(v1, 'Rolling') });
+    await h.pass();
+    for (const pool of ['throughput', 'latency']) h.ready(pool, '');
+    h.put(spec(v2));
+    await h.pass();
+    // The Rolling Services select every pod of the pool: a set of the new version beside the
+    // Rolling Deployments would answer through them as soon as a pod of it is ready, from one
+    // pool before the other, while the status says the live set serves every request.
+    for (const pool of ['throughput', 'latency']) {
+      const selector = getPath(h.fake.get('v1', 'Service', `sentiment-${pool}`), [
+        'spec',
+        'selector',
+      ]) as Record<string, string>;
+      const labels = (getPath(h.deployment(pool, SET2), ['spec', 'template', 'metadata', 'labels']) ??
+        {}) as Record<string, string>;
+      expect(Object.entries(selector).every(([k, v]) => labels[k] === v)).toBe(false);
+    }
+    expect(h.condition('ModelVersionConsistent')?.reason).not.toBe('SwitchPending');
   });
 });
