@@ -38,7 +38,8 @@ export interface SwitchPlan {
  */
 export function deploymentReady(d: V1Deployment | undefined): boolean {
   if (!d) return false;
-  const want = Math.max(1, d.spec?.replicas ?? 1);
+  // A pool scaled to 0 is rolled out with 0 of 0 ready: it must not hold the other pool's switch.
+  const want = d.spec?.replicas ?? 1;
   const condition = (type: string) => d.status?.conditions?.find((c) => c.type === type);
   return (
     (d.status?.readyReplicas ?? 0) >= want &&
