@@ -9,7 +9,7 @@
 // pool rolling on its own. Pure: the reconciler hands it the cached objects.
 import type { V1Deployment } from '@kubernetes/client-node';
 import { POOLS, type DefaultedStack, type Pool } from '../api/servingstack.ts';
-import { desiredSet } from './model-version.ts';
+import { desiredModelVersion, desiredSet, MODEL_VERSION_ANNOTATION } from './model-version.ts';
 
 export interface SwitchObserved {
   /** The set the pools' Services select now; undefined before the Services exist. */
@@ -54,6 +54,23 @@ export function planSwitch(stack: DefaultedStack, o: SwitchObserved): SwitchPlan
   const steady: SwitchPlan = { serve: desired, build: desired, startReplicas: {}, waiting: [] };
   // Nothing live to keep (its Deployments are gone): the desired set serves at once.
   if (live === undefined || live === desired || POOLS.every((p) => !o.deployment(p, live))) return steady;
+  // Rolling's Services select every pod of the pool, a new set's too: no set can start beside
+  // Rolling's Deployments without answering through them at once. So a move from Rolling to
+  // Together that brings a new version rolls it out as Rolling did (the status shows the mix), and
+  // the set of that version starts once both pools serve it.
+  if (
+    live === '' &&
+    POOLS.some((p) => {
+      const d = o.deployment(p, '');
+      return (
+        d !== undefined &&
+        (d.spec?.template?.metadata?.annotations?.[MODEL_VERSION_ANNOTATION] !==
+          desiredModelVersion(stack.spec.model) ||
+          !deploymentReady(d))
+      );
+    })
+  )
+    return { serve: '', build: '', startReplicas: {}, waiting: [] };
   const notReady = POOLS.filter((p) => !deploymentReady(o.deployment(p, desired)));
   if (notReady.length === 0) return steady;
   const startReplicas: Partial<Record<Pool, number>> = {};

@@ -281,5 +281,15 @@ describe('switchStrategy Together, edges', () => {
       expect(Object.entries(selector).every(([k, v]) => labels[k] === v)).toBe(false);
     }
     expect(h.condition('ModelVersionConsistent')?.reason).not.toBe('SwitchPending');
+    // Once the Rolling Deployments serve the new version, its set starts beside them and takes over.
+    expect(h.deployment('throughput', '')).toBeDefined();
+    for (const pool of ['throughput', 'latency']) h.ready(pool, '');
+    await h.pass();
+    expect(h.deployment('throughput', SET2)).toBeDefined();
+    expect(h.condition('ModelVersionConsistent')?.reason).toBe('SwitchPending');
+    for (const pool of ['throughput', 'latency']) h.ready(pool, SET2);
+    await h.pass();
+    expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET2, SET2]);
+    expect(h.deployment('throughput', '')).toBeUndefined();
   });
 });
