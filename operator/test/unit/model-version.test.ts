@@ -274,3 +274,123 @@ describe('a reconcile pass', () => {
     });
   });
 });
+
+describe('the status through a Rolling update, pass after pass', () => {
+  const log = pino({ level: 'silent' });
+  const desired = versionOf(Object.values(RELEASE));
+  const old = versionOf([a]);
+  function harness(first: Partial<ServingStackSpec>) {
+    const fake = new FakeCluster();
+    const clock = new ManualClock();
+    const reconciler = new Reconciler(
+      fake.caches(),
+      fake as never,
+      new EventRecorder(fake.eventsApi as never, 'test', clock.date, log),
+      ctx,
+      clock.date,
+      log,
+    );
+    const spec = (s: Partial<ServingStackSpec>) =>
+      ({ ...s, routing: { host: 'sentiment.example.com' } }) as ServingStackSpec;
+    fake.putStack(spec(first));
+    /** A ReplicaSet of the pool's Deployment, as the Deployment controller keeps it. */
+    const replicaSet = async (pool: string, version: string | undefined, replicas: number, ready: number) => {
+      const dep = fake.get('apps/v1', 'Deployment', `sentiment-${pool}`);
+      const name = `sentiment-${pool}-${(version ?? 'unknown').slice(7, 15)}`;
+      await fake.apply(
+        {
+          apiVersion: 'apps/v1',
+          kind: 'ReplicaSet',
+          metadata: {
+            name,
+            namespace: 'ml',
+            labels: getPath(dep, ['spec', 'template', 'metadata', 'labels']) as Record<string, string>,
+            ownerReferences: [
+              {
+                apiVersion: 'apps/v1',
+                kind: 'Deployment',
+                name: `sentiment-${pool}`,
+                uid: getPath(dep, ['metadata', 'uid']) as string,
+                controller: true,
+              },
+            ],
+          },
+          spec: {
+            selector: {},
+            template: { metadata: version ? { annotations: { [MODEL_VERSION_ANNOTATION]: version } } : {} },
+          },
+        } as KubernetesObject,
+        { manager: 'kube-controller-manager' },
+      );
+      fake.setServerStatus('apps/v1', 'ReplicaSet', name, { replicas, readyReplicas: ready });
+    };
+    return {
+      fake,
+      replicaSet,
+      put: (s: Partial<ServingStackSpec>) => fake.putStack(spec(s)),
+      pass: () => reconciler.reconcile('ml', 'sentiment'),
+      status: () => fake.stack().status!,
+      condition: () => fake.stack().status?.conditions?.find((c) => c.type === 'ModelVersionConsistent'),
+    };
+  }
+
+  test('unpinning the model leaves no pinned version behind in the status', async () => {
+    const h = harness(pinned());
+    await h.pass();
+    for (const pool of ['throughput', 'latency']) await h.replicaSet(pool, desired, 1, 1);
+    await h.pass();
+    expect(h.status().desiredModelVersion).toBe(desired);
+    expect(h.status().throughput?.modelVersion).toBe(desired);
+    h.put({ model: { name: 'sentiment', uri: 'file:///opt/servingstack/models/mlp' } });
+    await h.pass();
+    // The unpinned template rolls out: its pods carry no version.
+    for (const pool of ['throughput', 'latency']) {
+      await h.replicaSet(pool, undefined, 1, 1);
+      await h.replicaSet(pool, desired, 0, 0);
+    }
+    await h.pass();
+    const s = h.status();
+    expect(s.desiredModelVersion).toBeUndefined();
+    expect(s.throughput?.modelVersion).toBeUndefined();
+    expect(s.throughput?.modelVersions).toEqual([
+      { version: UNKNOWN_VERSION, replicas: 1, readyReplicas: 1 },
+    ]);
+    expect(h.condition()).toMatchObject({ status: 'Unknown', reason: 'NotPinned' });
+  });
+
+  test('a pass with nothing new writes nothing: the status it wrote does not start another', async () => {
+    const h = harness(pinned());
+    await h.pass();
+    await h.replicaSet('throughput', old, 2, 2);
+    await h.replicaSet('throughput', desired, 1, 0);
+    await h.replicaSet('latency', desired, 1, 1);
+    await h.pass();
+    const mark = h.fake.mark;
+    await h.pass();
+    await h.pass();
+    expect(h.fake.writes(mark)).toEqual([]);
+    expect(h.condition()).toMatchObject({ status: 'False', reason: 'Switching' });
+  });
+
+  test('an HPA-scaled pool mid-rollout: the counts per version follow the ReplicaSets, the condition does not flap', async () => {
+    const h = harness({ ...pinned(), throughput: { autoscaling: { minReplicas: 1, maxReplicas: 8 } } });
+    await h.pass();
+    await h.replicaSet('throughput', old, 3, 3);
+    await h.replicaSet('latency', desired, 1, 1);
+    await h.pass();
+    const since = h.condition()!.lastTransitionTime;
+    h.fake.hpaScales('sentiment-throughput', 5);
+    await h.replicaSet('throughput', desired, 2, 1);
+    await h.pass();
+    expect(h.status().throughput?.modelVersions).toEqual([
+      { version: old, replicas: 3, readyReplicas: 3 },
+      { version: desired, replicas: 2, readyReplicas: 1 },
+    ]);
+    expect(h.condition()).toMatchObject({ reason: 'Switching', lastTransitionTime: since });
+    await h.replicaSet('throughput', desired, 5, 5);
+    await h.replicaSet('throughput', old, 0, 0);
+    await h.pass();
+    expect(h.condition()).toMatchObject({ status: 'True', reason: 'Consistent' });
+    expect(h.status().throughput?.modelVersion).toBe(desired);
+  });
+});

@@ -293,3 +293,87 @@ describe('switchStrategy Together, edges', () => {
     expect(h.deployment('throughput', '')).toBeUndefined();
   });
 });
+
+describe('switchStrategy Together with an HPA', () => {
+  test('the new set keeps the live count through the switch: the HPA takes it over without a drop to 1', async () => {
+    const autoscaled = { throughput: { autoscaling: { minReplicas: 1, maxReplicas: 8 } } };
+    const h = harness(spec(v1, autoscaled));
+    await h.pass();
+    for (const pool of ['throughput', 'latency']) h.ready(pool, SET1);
+    await h.pass();
+    h.fake.hpaScales(`sentiment-throughput-${SET1}`, 4);
+    await h.pass();
+    h.put(spec(v2, autoscaled));
+    await h.pass();
+    expect(getPath(h.deployment('throughput', SET2), ['spec', 'replicas'])).toBe(4);
+    // The HPA scales the live set while the new one gets ready: the new set follows.
+    h.fake.hpaScales(`sentiment-throughput-${SET1}`, 5);
+    await h.pass();
+    expect(getPath(h.deployment('throughput', SET2), ['spec', 'replicas'])).toBe(5);
+    for (const pool of ['throughput', 'latency']) h.ready(pool, SET2);
+    await h.pass();
+    expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET2, SET2]);
+    const hpa = h.fake.get('autoscaling/v2', 'HorizontalPodAutoscaler', 'sentiment-throughput');
+    expect(getPath(hpa, ['spec', 'scaleTargetRef', 'name'])).toBe(`sentiment-throughput-${SET2}`);
+    expect(h.fake.replicasHistory.get(`sentiment-throughput-${SET2}`)).toEqual([4, 5]);
+    await h.pass();
+    h.fake.hpaScales(`sentiment-throughput-${SET2}`, 6);
+    await h.pass();
+    expect(h.fake.replicasHistory.get(`sentiment-throughput-${SET2}`)).toEqual([4, 5, 6]);
+  });
+
+  test('deleting the stack mid-switch takes both sets with it: each is owned by the stack', async () => {
+    const h = harness(spec(v1));
+    await h.pass();
+    for (const pool of ['throughput', 'latency']) h.ready(pool, SET1);
+    await h.pass();
+    h.put(spec(v2));
+    await h.pass();
+    const uid = h.fake.stack().metadata?.uid;
+    for (const set of [SET1, SET2])
+      for (const pool of ['throughput', 'latency'])
+        expect(getPath(h.deployment(pool, set), ['metadata', 'ownerReferences'])).toEqual([
+          expect.objectContaining({ kind: 'ServingStack', uid, controller: true }),
+        ]);
+  });
+});
+
+describe('switchStrategy Together, a new leader', () => {
+  test('mid-switch, and after a switch pass cut short between the two Services, a fresh operator carries on from the cluster', async () => {
+    const h = harness(spec(v1));
+    await h.pass();
+    for (const pool of ['throughput', 'latency']) h.ready(pool, SET1);
+    await h.pass();
+    h.put(spec(v2));
+    await h.pass();
+    // A fresh process: nothing in memory but what the cluster says.
+    const fresh = () =>
+      new Reconciler(
+        h.fake.caches(),
+        h.fake as never,
+        new EventRecorder(h.fake.eventsApi as never, 'test', new ManualClock().date, log),
+        ctx,
+        new ManualClock().date,
+        log,
+      ).reconcile('ml', 'sentiment');
+    await fresh();
+    expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET1, SET1]);
+    for (const set of [SET1, SET2]) expect(h.deployment('latency', set)).toBeDefined();
+    for (const pool of ['throughput', 'latency']) h.ready(pool, SET2);
+    // The switch pass: the latency Service's apply fails, the throughput one moves.
+    let failed = false;
+    h.fake.gate = async (r) => {
+      if (!failed && r.verb === 'apply' && r.kind === 'Service' && r.name === 'sentiment-latency') {
+        failed = true;
+        throw new Error('connection reset');
+      }
+    };
+    await expect(fresh()).rejects.toThrow();
+    expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET2, SET1]);
+    // The old set is not pruned while a Service may still select it.
+    expect(h.deployment('latency', SET1)).toBeDefined();
+    await fresh();
+    expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET2, SET2]);
+    expect(h.deployment('latency', SET1)).toBeUndefined();
+  });
+});
