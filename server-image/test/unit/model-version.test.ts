@@ -156,6 +156,20 @@ describe('the version in answers, metadata and metrics', () => {
     expect(health.headers['x-model-version']).toBeUndefined();
   });
 
+  it('is on refusals made before the handler runs: a body that is not JSON, too large, or of another type (each a 4xx)', async () => {
+    t = await testApp({ MODEL_DIGESTS: JSON.stringify(pinsOf(MLP_DIR)), MAX_BODY_BYTES: '1024' });
+    const version = versionOf(Object.values(pinsOf(MLP_DIR)));
+    const url = '/v2/models/mlp/infer';
+    const json = { 'content-type': 'application/json' };
+    const answers = [
+      await t.app.inject({ method: 'POST', url, headers: json, payload: '{"inputs": [' }),
+      await t.app.inject({ method: 'POST', url, headers: json, payload: `{"x":"${'a'.repeat(2048)}"}` }),
+      await t.app.inject({ method: 'POST', url, headers: { 'content-type': 'text/plain' }, payload: 'hi' }),
+    ];
+    expect(answers.map((r) => r.statusCode)).toEqual([400, 413, 400]);
+    for (const r of answers) expect(r.headers['x-model-version']).toBe(version);
+  });
+
   it('is in the model metadata, the Triton config and servingstack_model_info', async () => {
     t = await testApp({ PRECISION: 'int8', POOL: 'latency' });
     const { version, files } = await identifyModel(join(MLP_DIR, 'model.int8.onnx'));
