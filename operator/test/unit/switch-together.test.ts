@@ -4,11 +4,15 @@
 // drops the new set without the Services ever moving; a new set that never gets ready leaves the
 // live one serving and the status says how far it is. Rolling keeps its one Deployment per pool.
 import { describe, expect, test } from '@jest/globals';
-import type { V1Deployment } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import type { ServingStackSpec } from '../../src/api/servingstack.ts';
 import { buildDesired } from '../../src/builders/desired.ts';
-import { desiredModelVersion, desiredSet } from '../../src/builders/model-version.ts';
+import {
+  desiredModelVersion,
+  desiredSet,
+  MODEL_VERSION_ANNOTATION,
+} from '../../src/builders/model-version.ts';
 import { LABEL_MODEL_SET } from '../../src/builders/names.ts';
 import { deploymentReady, planSwitch } from '../../src/builders/switch.ts';
 import { leanChild } from '../../src/controller/lean.ts';
@@ -56,9 +60,38 @@ function harness(first: ServingStackSpec) {
     selector: (pool: string) =>
       getPath(fake.get('v1', 'Service', `sentiment-${pool}`), ['spec', 'selector', LABEL_MODEL_SET]),
     /** What the Deployment controller reports once every replica of the pool's set is ready. */
-    ready: (pool: string, set: string) => {
+    ready: async (pool: string, set: string) => {
       const d = deployment(pool, set);
       const replicas = (getPath(d, ['spec', 'replicas']) as number | undefined) ?? 1;
+      // Its ReplicaSet of the current template, every replica ready.
+      const version = getPath(d, ['spec', 'template', 'metadata', 'annotations', MODEL_VERSION_ANNOTATION]);
+      const rsName = `${name(pool, set)}-${String(version).slice(7, 15)}`;
+      await fake.apply(
+        {
+          apiVersion: APPS,
+          kind: 'ReplicaSet',
+          metadata: {
+            name: rsName,
+            namespace: 'ml',
+            labels: getPath(d, ['spec', 'template', 'metadata', 'labels']) as Record<string, string>,
+            ownerReferences: [
+              {
+                apiVersion: APPS,
+                kind: 'Deployment',
+                name: name(pool, set),
+                uid: getPath(d, ['metadata', 'uid']) as string,
+                controller: true,
+              },
+            ],
+          },
+          spec: {
+            selector: {},
+            template: { metadata: { annotations: { [MODEL_VERSION_ANNOTATION]: String(version) } } },
+          },
+        } as KubernetesObject,
+        { manager: 'kube-controller-manager' },
+      );
+      fake.setServerStatus(APPS, 'ReplicaSet', rsName, { replicas, readyReplicas: replicas });
       fake.setServerStatus(APPS, 'Deployment', name(pool, set), {
         observedGeneration: getPath(d, ['metadata', 'generation']) ?? 1,
         replicas,
@@ -87,7 +120,7 @@ describe('switchStrategy Together', () => {
       expect(
         getPath(h.deployment(pool, SET1), ['spec', 'template', 'metadata', 'labels', LABEL_MODEL_SET]),
       ).toBe(SET1);
-      h.ready(pool, SET1);
+      await h.ready(pool, SET1);
     }
     // Rolling's one Deployment per pool is not made.
     expect(h.fake.get(APPS, 'Deployment', 'sentiment-throughput')).toBeUndefined();
@@ -104,12 +137,12 @@ describe('switchStrategy Together', () => {
     expect(h.condition('ThroughputAvailable')?.status).toBe('True');
 
     // One pool's new set ready is not enough: the pools switch together.
-    h.ready('throughput', SET2);
+    await h.ready('throughput', SET2);
     await h.pass();
     expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET1, SET1]);
     expect(h.condition('ModelVersionConsistent')?.message).toContain('latency: 0/1 ready');
 
-    h.ready('latency', SET2);
+    await h.ready('latency', SET2);
     await h.pass();
     expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET2, SET2]);
     expect(h.deployment('throughput', SET1)).toBeUndefined();
@@ -122,11 +155,11 @@ describe('switchStrategy Together', () => {
   test('setting the live version back mid-switch drops the new set; the Services never move', async () => {
     const h = harness(spec(v1));
     await h.pass();
-    for (const pool of ['throughput', 'latency']) h.ready(pool, SET1);
+    for (const pool of ['throughput', 'latency']) await h.ready(pool, SET1);
     await h.pass();
     h.put(spec(v2));
     await h.pass();
-    h.ready('throughput', SET2);
+    await h.ready('throughput', SET2);
     await h.pass();
     const mark = h.fake.mark;
     h.put(spec(v1));
@@ -145,7 +178,7 @@ describe('switchStrategy Together', () => {
   test('a new set that never gets ready (no GPU left) leaves the live one serving, and the status says why', async () => {
     const h = harness(spec(v1));
     await h.pass();
-    for (const pool of ['throughput', 'latency']) h.ready(pool, SET1);
+    for (const pool of ['throughput', 'latency']) await h.ready(pool, SET1);
     await h.pass();
     h.put(spec(v2));
     await h.pass();
@@ -251,12 +284,12 @@ describe('switchStrategy Together, edges', () => {
   test('a pool scaled to 0 replicas does not hold the switch back: its new set is ready with 0 of 0', async () => {
     const h = harness(spec(v1, { latency: { replicas: 0 } }));
     await h.pass();
-    for (const pool of ['throughput', 'latency']) h.ready(pool, SET1);
+    for (const pool of ['throughput', 'latency']) await h.ready(pool, SET1);
     await h.pass();
     h.put(spec(v2, { latency: { replicas: 0 } }));
     await h.pass();
     expect(getPath(h.deployment('latency', SET2), ['spec', 'replicas'])).toBe(0);
-    for (const pool of ['throughput', 'latency']) h.ready(pool, SET2);
+    for (const pool of ['throughput', 'latency']) await h.ready(pool, SET2);
     await h.pass();
     expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET2, SET2]);
     expect(h.deployment('throughput', SET1)).toBeUndefined();
@@ -265,7 +298,7 @@ describe('switchStrategy Together, edges', () => {
   test('moving from Rolling to Together with a new version never starts a set the Rolling Services select', async () => {
     const h = harness({ ...spec(v1), model: model(v1, 'Rolling') });
     await h.pass();
-    for (const pool of ['throughput', 'latency']) h.ready(pool, '');
+    for (const pool of ['throughput', 'latency']) await h.ready(pool, '');
     h.put(spec(v2));
     await h.pass();
     // The Rolling Services select every pod of the pool: a set of the new version beside the
@@ -283,11 +316,11 @@ describe('switchStrategy Together, edges', () => {
     expect(h.condition('ModelVersionConsistent')?.reason).not.toBe('SwitchPending');
     // Once the Rolling Deployments serve the new version, its set starts beside them and takes over.
     expect(h.deployment('throughput', '')).toBeDefined();
-    for (const pool of ['throughput', 'latency']) h.ready(pool, '');
+    for (const pool of ['throughput', 'latency']) await h.ready(pool, '');
     await h.pass();
     expect(h.deployment('throughput', SET2)).toBeDefined();
     expect(h.condition('ModelVersionConsistent')?.reason).toBe('SwitchPending');
-    for (const pool of ['throughput', 'latency']) h.ready(pool, SET2);
+    for (const pool of ['throughput', 'latency']) await h.ready(pool, SET2);
     await h.pass();
     expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET2, SET2]);
     expect(h.deployment('throughput', '')).toBeUndefined();
@@ -299,7 +332,7 @@ describe('switchStrategy Together with an HPA', () => {
     const autoscaled = { throughput: { autoscaling: { minReplicas: 1, maxReplicas: 8 } } };
     const h = harness(spec(v1, autoscaled));
     await h.pass();
-    for (const pool of ['throughput', 'latency']) h.ready(pool, SET1);
+    for (const pool of ['throughput', 'latency']) await h.ready(pool, SET1);
     await h.pass();
     h.fake.hpaScales(`sentiment-throughput-${SET1}`, 4);
     await h.pass();
@@ -310,7 +343,7 @@ describe('switchStrategy Together with an HPA', () => {
     h.fake.hpaScales(`sentiment-throughput-${SET1}`, 5);
     await h.pass();
     expect(getPath(h.deployment('throughput', SET2), ['spec', 'replicas'])).toBe(5);
-    for (const pool of ['throughput', 'latency']) h.ready(pool, SET2);
+    for (const pool of ['throughput', 'latency']) await h.ready(pool, SET2);
     await h.pass();
     expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET2, SET2]);
     const hpa = h.fake.get('autoscaling/v2', 'HorizontalPodAutoscaler', 'sentiment-throughput');
@@ -325,7 +358,7 @@ describe('switchStrategy Together with an HPA', () => {
   test('deleting the stack mid-switch takes both sets with it: each is owned by the stack', async () => {
     const h = harness(spec(v1));
     await h.pass();
-    for (const pool of ['throughput', 'latency']) h.ready(pool, SET1);
+    for (const pool of ['throughput', 'latency']) await h.ready(pool, SET1);
     await h.pass();
     h.put(spec(v2));
     await h.pass();
@@ -342,7 +375,7 @@ describe('switchStrategy Together, a new leader', () => {
   test('mid-switch, and after a switch pass cut short between the two Services, a fresh operator carries on from the cluster', async () => {
     const h = harness(spec(v1));
     await h.pass();
-    for (const pool of ['throughput', 'latency']) h.ready(pool, SET1);
+    for (const pool of ['throughput', 'latency']) await h.ready(pool, SET1);
     await h.pass();
     h.put(spec(v2));
     await h.pass();
@@ -359,7 +392,7 @@ describe('switchStrategy Together, a new leader', () => {
     await fresh();
     expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET1, SET1]);
     for (const set of [SET1, SET2]) expect(h.deployment('latency', set)).toBeDefined();
-    for (const pool of ['throughput', 'latency']) h.ready(pool, SET2);
+    for (const pool of ['throughput', 'latency']) await h.ready(pool, SET2);
     // The switch pass: the latency Service's apply fails, the throughput one moves.
     let failed = false;
     h.fake.gate = async (r) => {
@@ -375,5 +408,34 @@ describe('switchStrategy Together, a new leader', () => {
     await fresh();
     expect([h.selector('throughput'), h.selector('latency')]).toEqual([SET2, SET2]);
     expect(h.deployment('latency', SET1)).toBeUndefined();
+  });
+});
+
+describe('switchStrategy Together, the status mid-switch', () => {
+  test('each pool’s modelVersion is the version its Service sends traffic to until the switch, then the new one', async () => {
+    const V1 = desiredModelVersion(defaulted({ model: model(v1) }).spec.model);
+    const V2 = desiredModelVersion(defaulted({ model: model(v2) }).spec.model);
+    const h = harness(spec(v1));
+    await h.pass();
+    for (const pool of ['throughput', 'latency']) await h.ready(pool, SET1);
+    await h.pass();
+    expect(h.fake.stack().status?.throughput?.modelVersion).toBe(V1);
+    h.put(spec(v2));
+    await h.pass();
+    // The throughput pool's new set is all ready, but in no Service: every answer is still v1's.
+    await h.ready('throughput', SET2);
+    await h.pass();
+    expect(h.condition('ModelVersionConsistent')?.reason).toBe('SwitchPending');
+    const status = h.fake.stack().status!;
+    expect(status.throughput?.modelVersion).toBe(V1);
+    expect(status.latency?.modelVersion).toBe(V1);
+    // The new set's replicas are shown beside, as it starts.
+    expect(status.throughput?.modelVersions).toEqual(
+      expect.arrayContaining([expect.objectContaining({ version: V2, readyReplicas: 1 })]),
+    );
+    await h.ready('latency', SET2);
+    await h.pass();
+    expect(h.fake.stack().status?.throughput?.modelVersion).toBe(V2);
+    expect(h.condition('ModelVersionConsistent')?.reason).toBe('Consistent');
   });
 });
