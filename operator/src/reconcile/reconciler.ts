@@ -238,17 +238,14 @@ export class Reconciler {
     }
     const observed: Observed = {
       deployments: p.deployments,
-      replicaSets: Object.fromEntries(
-        POOLS.map((pool) => [
-          pool,
-          [
-            ...this.replicaSetsOf(p.deployments[pool]),
-            ...(plan.keep === undefined
-              ? []
-              : this.replicaSetsOf(this.cachedDeployment(stack, pool, plan.build))),
-          ],
-        ]),
-      ),
+      replicaSets: Object.fromEntries(POOLS.map((pool) => [pool, this.replicaSetsOf(p.deployments[pool])])),
+      ...(plan.keep !== undefined
+        ? {
+            startingReplicaSets: Object.fromEntries(
+              POOLS.map((pool) => [pool, this.replicaSetsOf(this.cachedDeployment(stack, pool, plan.build))]),
+            ),
+          }
+        : {}),
       ...(plan.keep !== undefined ? { switchWaiting: plan.waiting } : {}),
       routingApplied: inPlace(p, 'routing'),
       unexpressedRules,

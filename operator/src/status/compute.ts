@@ -5,6 +5,7 @@ import {
   type Condition,
   type DefaultedStack,
   type Pool,
+  type ModelVersionReplicas,
   type PoolStatus,
   type ServingStackStatus,
 } from '../api/servingstack.ts';
@@ -32,6 +33,11 @@ export interface Observed {
   deployments: Partial<Record<Pool, V1Deployment>>;
   /** The ReplicaSets each pool's Deployment controls (one per pod template it has had). */
   replicaSets?: Partial<Record<Pool, readonly V1ReplicaSet[]>>;
+  /**
+   * switchStrategy Together, mid-switch: the ReplicaSets of the new set's Deployments, which no
+   * Service selects yet. Counted in modelVersions (how far it is), never in what the pool serves.
+   */
+  startingReplicaSets?: Partial<Record<Pool, readonly V1ReplicaSet[]>>;
   /** switchStrategy Together: per pool, how far the new set is while the live one serves. */
   switchWaiting?: string[];
   /** Whether the routing objects were applied this pass. */
@@ -46,17 +52,21 @@ export interface Observed {
 
 const POOL_CONDITION: Record<Pool, string> = { throughput: CONDITION_THROUGHPUT, latency: CONDITION_LATENCY };
 
-function poolStatus(dep: V1Deployment | undefined, versions: PoolStatus['modelVersions']): PoolStatus {
+function poolStatus(
+  dep: V1Deployment | undefined,
+  serving: ModelVersionReplicas[],
+  versions: ModelVersionReplicas[],
+): PoolStatus {
   const desired = dep?.spec?.replicas ?? 0;
   const ready = dep?.status?.readyReplicas ?? 0;
-  const served = servedVersion(versions ?? []);
+  const served = servedVersion(serving);
   return {
     replicas: dep?.status?.replicas ?? 0,
     readyReplicas: ready,
     desiredReplicas: desired,
     summary: `${ready}/${desired}`,
     ...(served ? { modelVersion: served } : {}),
-    ...(versions && versions.length > 0 ? { modelVersions: versions } : {}),
+    ...(versions.length > 0 ? { modelVersions: versions } : {}),
   };
 }
 
@@ -149,6 +159,10 @@ export function computeStatus(
     throughput: replicasByVersion(o.replicaSets?.throughput ?? []),
     latency: replicasByVersion(o.replicaSets?.latency ?? []),
   };
+  const withStarting = (pool: Pool) =>
+    o.startingReplicaSets?.[pool]?.length
+      ? replicasByVersion([...(o.replicaSets?.[pool] ?? []), ...o.startingReplicaSets[pool]])
+      : versions[pool];
   // Beside Ready, not a part of it: the stack serves while a switch is under way.
   const versionCondition: ConditionInput = o.switchWaiting
     ? {
@@ -168,8 +182,8 @@ export function computeStatus(
     observedGeneration: stack.generation,
     conditions,
     ...(desiredVersion ? { desiredModelVersion: desiredVersion } : {}),
-    throughput: poolStatus(o.deployments.throughput, versions.throughput),
-    latency: poolStatus(o.deployments.latency, versions.latency),
+    throughput: poolStatus(o.deployments.throughput, versions.throughput, withStarting('throughput')),
+    latency: poolStatus(o.deployments.latency, versions.latency, withStarting('latency')),
     url: stackUrl(stack),
     routing: {
       provider: o.provider,
