@@ -439,3 +439,31 @@ describe('switchStrategy Together, the status mid-switch', () => {
     expect(h.condition('ModelVersionConsistent')?.reason).toBe('Consistent');
   });
 });
+
+describe('switchStrategy changed mid-switch', () => {
+  test('Together to Rolling while a new set starts: the set is dropped, the Rolling Deployments start beside the live set out of its Services, and take over once ready', async () => {
+    const h = harness(spec(v1));
+    await h.pass();
+    for (const pool of ['throughput', 'latency']) await h.ready(pool, SET1);
+    await h.pass();
+    h.put(spec(v2));
+    await h.pass();
+    h.put({ ...spec(v2), model: model(v2, 'Rolling') });
+    await h.pass();
+    for (const pool of ['throughput', 'latency']) {
+      expect(h.deployment(pool, SET2)).toBeUndefined();
+      expect(h.selector(pool)).toBe(SET1);
+      // The live Service selects the live set only: the Rolling pods (no set label) are not in it.
+      const labels = getPath(h.deployment(pool, ''), ['spec', 'template', 'metadata', 'labels']) as Record<
+        string,
+        string
+      >;
+      expect(labels[LABEL_MODEL_SET]).toBeUndefined();
+    }
+    for (const pool of ['throughput', 'latency']) await h.ready(pool, '');
+    await h.pass();
+    expect([h.selector('throughput'), h.selector('latency')]).toEqual([undefined, undefined]);
+    expect(h.deployment('throughput', SET1)).toBeUndefined();
+    expect(h.deployment('latency', SET1)).toBeUndefined();
+  });
+});
