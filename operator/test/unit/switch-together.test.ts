@@ -467,3 +467,69 @@ describe('switchStrategy changed mid-switch', () => {
     expect(h.deployment('latency', SET1)).toBeUndefined();
   });
 });
+
+describe('switchStrategy Together and a cache that lags', () => {
+  test('a new set pruned by a rollback, then asked for again before the cache saw it go, is not switched to', async () => {
+    const fake = new FakeCluster();
+    const clock = new ManualClock();
+    const live = fake.caches();
+    // The informer's view of Deployments: one this process deleted stays in it, as it was, until
+    // its watch event comes (held here until `deliver`).
+    const gone = new Map<string, KubernetesObject>();
+    const deployments = live.children.get(`${APPS}/Deployment`)!;
+    live.children.set(`${APPS}/Deployment`, {
+      get: (name, namespace) => gone.get(name) ?? deployments.get(name, namespace),
+      list: (namespace) => [...deployments.list(namespace), ...gone.values()],
+    });
+    fake.gate = async (r) => {
+      if (r.verb === 'delete' && r.kind === 'Deployment') {
+        const d = deployments.get(r.name, 'ml');
+        if (d) gone.set(r.name, d);
+      }
+    };
+    const reconciler = new Reconciler(
+      live,
+      fake as never,
+      new EventRecorder(fake.eventsApi as never, 'test', clock.date, log),
+      ctx,
+      clock.date,
+      log,
+    );
+    const pass = () => reconciler.reconcile('ml', 'sentiment');
+    const selectors = () =>
+      ['throughput', 'latency'].map((pool) =>
+        getPath(fake.get('v1', 'Service', `sentiment-${pool}`), ['spec', 'selector', LABEL_MODEL_SET]),
+      );
+    const ready = (name: string) =>
+      fake.setServerStatus(APPS, 'Deployment', name, {
+        replicas: 1,
+        readyReplicas: 1,
+        conditions: [
+          { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' },
+          { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable' },
+        ],
+      });
+    fake.putStack(spec(v1));
+    await pass();
+    for (const pool of ['throughput', 'latency']) ready(`sentiment-${pool}-${SET1}`);
+    fake.putStack(spec(v2));
+    await pass();
+    for (const pool of ['throughput', 'latency']) ready(`sentiment-${pool}-${SET2}`);
+    // Rolled back before the pass that would have switched: the new set is pruned.
+    fake.putStack(spec(v1));
+    await pass();
+    expect(fake.get(APPS, 'Deployment', `sentiment-throughput-${SET2}`)).toBeUndefined();
+    expect(gone.size).toBe(2);
+    // And asked for again at once: the cache still shows the pruned set, ready.
+    fake.putStack(spec(v2));
+    await pass().catch(() => undefined);
+    expect(selectors()).toEqual([SET1, SET1]);
+    expect(fake.get(APPS, 'Deployment', `sentiment-latency-${SET1}`)).toBeDefined();
+    // Its deletion seen, the set is made again and switched to once it is ready.
+    gone.clear();
+    await pass();
+    for (const pool of ['throughput', 'latency']) ready(`sentiment-${pool}-${SET2}`);
+    await pass();
+    expect(selectors()).toEqual([SET2, SET2]);
+  });
+});
