@@ -150,6 +150,12 @@ export class Reconciler {
    * (nor pruned).
    */
   private readonly notOurs = new Map<string, Set<string>>();
+  /**
+   * Uid of each Deployment this process pruned, by namespace/name, until the cache shows it gone
+   * or replaced: until then the cache still holds it as it was (ready, say), and a switch together
+   * must not move the Services to a set whose Deployments are being deleted.
+   */
+  private readonly prunedDeployments = new Map<string, string>();
 
   constructor(caches: Caches, kube: Kube, events: EventRecorder, ctx: BuildContext, now: Clock, log: Logger) {
     this.caches = caches;
@@ -294,7 +300,12 @@ export class Reconciler {
   /** A pool's Deployment of `set` (switch.ts) from the cache, when this stack controls it. */
   private cachedDeployment(stack: DefaultedStack, pool: Pool, set: string): V1Deployment | undefined {
     const cache = this.caches.children.get(kindKey('apps/v1', 'Deployment'));
-    const d = cache?.get(childNames.poolSet(stack, pool, set), stack.namespace) as V1Deployment | undefined;
+    const name = childNames.poolSet(stack, pool, set);
+    const d = cache?.get(name, stack.namespace) as V1Deployment | undefined;
+    const key = `${stack.namespace}/${name}`;
+    const pruned = this.prunedDeployments.get(key);
+    if (pruned !== undefined && pruned === d?.metadata?.uid) return undefined;
+    if (pruned !== undefined) this.prunedDeployments.delete(key);
     return d && controllerStackUid(d.metadata) === stack.uid ? d : undefined;
   }
 
@@ -574,6 +585,8 @@ export class Reconciler {
         if (statusCode(err) === 409) continue;
         throw new StepError(`delete ${describe(obj)}`, err);
       }
+      if (obj.kind === 'Deployment' && obj.metadata?.uid)
+        this.prunedDeployments.set(`${obj.metadata.namespace}/${obj.metadata.name}`, obj.metadata.uid);
       p.log.info({ child: describe(obj) }, 'pruned child');
       p.changes.push(`pruned ${describe(obj)}`);
     }
