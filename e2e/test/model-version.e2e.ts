@@ -301,7 +301,8 @@ describe('a model switch under load', () => {
     });
     expect(cond(pending, 'ModelVersionConsistent')?.message).toContain('latency: 0/1 ready');
     expect(cond(pending, 'Ready')?.status).toBe('True');
-    expect(stuck.throughput?.modelVersion).toBeUndefined();
+    // The new set's ready replicas are in no Service: the pool serves the live version alone.
+    expect(stuck.throughput?.modelVersion).toBe(V2.version);
     await setModel({ ...V2.model, switchStrategy: 'Together' }, { latency: { resources: { gpus: 1 } } });
     await run.until('the stuck set to be gone', (s) =>
       [s.throughput, s.latency].every((p) => p?.modelVersions?.every((v) => v.version === V2.version)),
