@@ -88,14 +88,18 @@ let releasedBytes = 0;
  */
 const lent = new WeakMap<ArrayBuffer, Uint8Array>();
 
+/** Stops counting released memory that `list` (its size's) no longer holds. */
+function untrack(memory: ArrayBuffer, list: ArrayBuffer[]): void {
+  if (list.length === 0) released.delete(memory.byteLength);
+  releaseOrder.delete(memory);
+  releasedBytes -= memory.byteLength;
+}
+
 /** Forgets released memory: the collector frees it. */
 function forget(memory: ArrayBuffer): void {
-  const size = memory.byteLength;
-  const list = released.get(size)!;
+  const list = released.get(memory.byteLength)!;
   list.splice(list.indexOf(memory), 1);
-  if (list.length === 0) released.delete(size);
-  releaseOrder.delete(memory);
-  releasedBytes -= size;
+  untrack(memory, list);
 }
 
 /** A binary body of `length` bytes, `pad` bytes into memory a released body's of that size, or new. */
@@ -103,11 +107,7 @@ function binaryBody(pad: number, length: number): Buffer {
   const size = pad + length;
   const list = released.get(size);
   const reused = list?.pop();
-  if (reused) {
-    if (list!.length === 0) released.delete(size);
-    releaseOrder.delete(reused);
-    releasedBytes -= size;
-  }
+  if (reused) untrack(reused, list!);
   const body = Buffer.from(reused ?? (Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer), pad, length);
   // The limit is on the body the client sent, not on the pad in front of it.
   if (length <= REUSED_BODY_MAX_BYTES) lent.set(body.buffer, body);
