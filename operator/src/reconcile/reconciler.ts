@@ -250,9 +250,9 @@ export class Reconciler {
             startingReplicaSets: Object.fromEntries(
               POOLS.map((pool) => [pool, this.replicaSetsOf(this.cachedDeployment(stack, pool, plan.build))]),
             ),
+            switchWaiting: plan.waiting,
           }
         : {}),
-      ...(plan.keep !== undefined ? { switchWaiting: plan.waiting } : {}),
       routingApplied: inPlace(p, 'routing'),
       unexpressedRules,
       provider,
