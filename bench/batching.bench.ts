@@ -111,9 +111,14 @@ function deadlinePayload(deadline: number | undefined): Payload {
   };
 }
 
-/** Answers the server sent after their deadline by its own clock, by status (deadline_missed). */
+/**
+ * Answers the server sent after their deadline by its own clock, by status (deadline_missed),
+ * from /metrics on its own port (the one after the server's).
+ */
 async function missedByServer(port: number): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const res = await fetch(`http://127.0.0.1:${port + 1}/metrics`);
+  if (!res.ok) throw new Error(`/metrics on port ${port + 1} answered ${res.status}`);
+  const text = await res.text();
   const byCode: Record<string, number> = {};
   for (const m of text.matchAll(/^servingstack_deadline_missed_total\{[^}]*code="(\d+)"[^}]*\} (\d+)$/gm)) {
     byCode[m[1]!] = Number(m[2]);
