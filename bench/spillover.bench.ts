@@ -33,6 +33,19 @@ interface Answer {
   pool: string | undefined;
   spilled: boolean;
   ms: number;
+  /** A refusal's reason (its error text without figures), to tell why requests were refused. */
+  reason?: string;
+}
+
+/** The error text of a refusal, its numbers replaced so that equal reasons count together. */
+function refusalReason(body: string): string {
+  let text = body;
+  try {
+    text = (JSON.parse(body) as { error?: string }).error ?? body;
+  } catch {
+    // Not JSON: the text as it came.
+  }
+  return text.replace(/[0-9]+(\.[0-9]+)?/g, 'N').slice(0, 160);
 }
 
 const POOL_ENV: Record<Pool, Record<string, string>> = {
@@ -57,6 +70,8 @@ async function startPools(
           BATCH_DIMENSION: 'first',
           WARMUP_SHAPES: JSON.stringify([{ x: [3, 48, 192] }]),
           PORT: String(ports[pool]),
+          // Metrics apart from inference since the metrics port split; 0: any free port (never read here).
+          METRICS_PORT: '0',
           HOST: '127.0.0.1',
           INTRA_OP_THREADS: '1',
           INTER_OP_THREADS: '1',
@@ -91,10 +106,13 @@ function infer(port: number, headers: Record<string, string>): Promise<Answer> {
         headers: { ...MODEL.payload.headers, ...headers, 'content-length': MODEL.payload.body.length },
       },
       (res) => {
-        res.resume();
+        const chunks: Buffer[] = [];
+        if (res.statusCode === 200) res.resume();
+        else res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>
           resolve({
             status: res.statusCode ?? 0,
+            reason: chunks.length > 0 ? refusalReason(Buffer.concat(chunks).toString()) : undefined,
             pool: res.headers['x-serving-pool'] as string | undefined,
             spilled: res.headers['x-serving-spilled-from'] !== undefined,
             ms: performance.now() - start,
@@ -115,6 +133,8 @@ interface BurstResult {
   withinDeadline: number;
   byStatus: Record<string, number>;
   computedBy: Record<string, number>;
+  /** Refusals by status and reason. */
+  refusals: Record<string, number>;
   p95Ms: number;
 }
 
@@ -125,8 +145,13 @@ async function burst(spill: boolean): Promise<BurstResult> {
     const answers = await Promise.all(Array.from({ length: BURST }, () => infer(ports.latency, headers)));
     const byStatus: Record<string, number> = {};
     const computedBy: Record<string, number> = {};
+    const refusals: Record<string, number> = {};
     for (const a of answers) {
       byStatus[a.status] = (byStatus[a.status] ?? 0) + 1;
+      if (a.reason !== undefined) {
+        const key = `${a.status} ${a.reason}`;
+        refusals[key] = (refusals[key] ?? 0) + 1;
+      }
       if (a.status === 200) {
         const by = `${a.pool ?? '?'}${a.spilled ? ' (spilled)' : ''}`;
         computedBy[by] = (computedBy[by] ?? 0) + 1;
@@ -139,6 +164,7 @@ async function burst(spill: boolean): Promise<BurstResult> {
       withinDeadline: ok.length,
       byStatus,
       computedBy,
+      refusals,
       p95Ms: +percentile(
         answers.map((a) => a.ms).sort((a, b) => a - b),
         95,
@@ -208,6 +234,8 @@ ${row(off)}
 ${row(on)}
 
 Within the deadline, on / off: ${(on.withinDeadline / Math.max(1, off.withinDeadline)).toFixed(2)}×.
+Why the others were refused (figures in the texts replaced by N):
+${[off, on].map((b) => `- spill-over ${b.spill ? 'on' : 'off'}: ${reasons(b)}`).join('\n')}
 
 The hop: ${HOPS} sequential requests at idle, each straight to the latency pool and through the
 throughput pool (\`X-Request-Timeout-Ms: 50\`, which the contract gives to the latency pool, so
@@ -223,10 +251,14 @@ Added by the hop: median ${(h.spilledMedianMs - h.directMedianMs).toFixed(3)} ms
 Figures from one run on a shared 2-core machine whose load average was ${load.toFixed(1)} at the end.
 The deadline is counted here from when the client sent each request; a server counts it from
 when the request reached it, so time in the accept backlog of ${BURST} connections opened at once
-(and the client's own late loop) makes 200s late by this clock that were on time by the
-server's. On a machine that busy the servers' admission swings from run to run (all refused, or
-none), with spill-over on and off alike: run it on an idle machine for figures to compare with.
+(and the client's own late loop) can make 200s late by this clock that were on time by the
+server's.
 `;
+}
+
+function reasons(b: BurstResult): string {
+  const all = Object.entries(b.refusals).sort((x, y) => y[1] - x[1]);
+  return all.length === 0 ? 'none refused' : all.map(([why, n]) => `${n} × ${why}`).join('; ');
 }
 
 const off = await burst(false);
