@@ -60,6 +60,13 @@ export interface BatcherOptions<I, O> {
   loopLagMs?: () => number;
   /** Runs one batch; returns one output per input, in order, or the Error that input met. */
   run: (inputs: I[]) => Promise<Array<O | Error>>;
+  /**
+   * The model's own time for the batch `run` just returned, ms (read right after it resolves):
+   * what the cost model learns from. Without it, the time from dispatch to the answer, which
+   * also counts whatever the thread did before it saw the answer: on a main thread busy reading
+   * a burst of bodies that was seconds for a 2 ms run, and every deadline request was refused.
+   */
+  ownRunMs?: () => number | undefined;
   clock?: Clock;
   /** Called with the number of rows in each batch that runs. */
   onBatch?: (rows: number) => void;
@@ -608,7 +615,7 @@ export class Batcher<I, O> {
     }
     const end = this.clock.now();
     // A pipelined batch starts when the one before it ends: its own cost is from then.
-    const ranMs = end - Math.max(dispatchedAt, this.lastCompletedAt);
+    const ranMs = this.opts.ownRunMs?.() ?? end - Math.max(dispatchedAt, this.lastCompletedAt);
     this.lastCompletedAt = end;
     // A run with failures is no measure of cost (the model backend reran parts of it).
     if (!outputs.some((o) => o instanceof Error)) {

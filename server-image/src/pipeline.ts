@@ -20,16 +20,44 @@ export type ModelBatcher = Batcher<Feeds, Feeds>;
 export const WORKER_BATCHES_IN_FLIGHT = 4;
 
 /**
+ * The model's own session.run time, summed as its onRun reports it, read once per completed
+ * batch. Batches complete in the order they were asked for (one thread runs them), and a batch's
+ * run times are reported just before its outputs come back, so what was reported since the
+ * last completed batch is the one that just completed.
+ */
+export class OwnRunTime {
+  private totalMs = 0;
+  private readMs = 0;
+  private reports = 0;
+
+  add(seconds: number): void {
+    this.totalMs += seconds * 1000;
+    this.reports++;
+  }
+
+  /** Run time reported since the last call, ms; undefined when nothing was (a model without onRun). */
+  sinceLast(): number | undefined {
+    if (this.reports === 0) return undefined;
+    const ms = this.totalMs - this.readMs;
+    this.readMs = this.totalMs;
+    this.reports = 0;
+    return ms;
+  }
+}
+
+/**
  * The model's onRun: each batch's session.run time into servingstack_inference_duration_seconds,
- * once `counting()` says so (warm-up runs are not traffic).
+ * once `counting()` says so (warm-up runs are not traffic), and into `own` always.
  */
 export function observeRuns(
   config: Pick<Config, 'modelName' | 'pool'>,
   metrics: Metrics,
   counting: () => boolean,
+  own?: OwnRunTime,
 ): (seconds: number) => void {
   const runs = metrics.inferenceDuration.labels({ model: config.modelName, pool: config.pool });
   return (seconds) => {
+    own?.add(seconds);
     if (counting()) runs.observe(seconds);
   };
 }
@@ -54,6 +82,7 @@ export function createBatcher(
   model: Pick<Model, 'runBatch' | 'batched'>,
   metrics: Metrics,
   clock?: Clock,
+  own?: OwnRunTime,
 ): ModelBatcher {
   const labels = { model: config.modelName, pool: config.pool };
   const batchSize = metrics.batchSize.labels(labels);
@@ -63,6 +92,9 @@ export function createBatcher(
   queueDepth.set(0);
   let batchRows = 0;
   const lag = config.inferenceThread === 'worker' ? new LoopLag() : undefined;
+  // Batches of this batcher in the model now, and the own run time of the last one to complete.
+  let running = 0;
+  let lastOwnMs: number | undefined;
   const batcher: ModelBatcher = new Batcher<Feeds, Feeds>({
     // A model without a batch contract runs one request at a time.
     maxBatchSize: model.batched ? config.maxBatchSize : 1,
@@ -73,12 +105,21 @@ export function createBatcher(
     // its loop's lag would count the runs twice in deadline admission).
     maxBatchesInFlight: config.inferenceThread === 'worker' ? WORKER_BATCHES_IN_FLIGHT : 1,
     ...(lag ? { loopLagMs: () => lag.ms } : {}),
+    ...(own ? { ownRunMs: () => lastOwnMs } : {}),
     run: async (inputs) => {
       // onBatch said this batch's rows just before the batcher called run.
       const rows = batchRows;
       const started = performance.now();
-      const outputs = await model.runBatch(inputs);
-      metrics.stats.ran(rows, performance.now() - started);
+      // Runs reported while none of ours was in the model (warm-up) belong to no batch.
+      if (running++ === 0) own?.sinceLast();
+      let outputs: Array<Feeds | Error>;
+      try {
+        outputs = await model.runBatch(inputs);
+      } finally {
+        running--;
+      }
+      lastOwnMs = own?.sinceLast();
+      metrics.stats.ran(rows, lastOwnMs ?? performance.now() - started);
       // The model turns batching off when a batch's outputs did not split into its requests.
       if (!model.batched && inputs.length > 1) batcher.stopBatching();
       return outputs;

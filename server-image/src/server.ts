@@ -10,7 +10,7 @@ import { createMetricsServer } from './metrics-server.ts';
 import { createMetrics } from './metrics.ts';
 import { Model } from './model.ts';
 import { identifyModel } from './model-version.ts';
-import { createBatcher, observeRuns, observeWorkerQueue } from './pipeline.ts';
+import { createBatcher, observeRuns, observeWorkerQueue, OwnRunTime } from './pipeline.ts';
 import { describePlacement, mostlyOnCpu } from './placement.ts';
 import { createSpillover } from './spillover/spillover.ts';
 import type { Placement } from './placement.ts';
@@ -22,6 +22,9 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
   const metrics = createMetrics();
   const state: ServerState = { warm: false, draining: false };
   const spillover = createSpillover(config, metrics.registry, process.env);
+  // The model's own run times, for the batcher's cost model: not the time until this thread saw
+  // the answer, which a burst of I/O on it stretches.
+  const ownRunTime = new OwnRunTime();
   const options = {
     name: config.modelName,
     dir: config.modelDir,
@@ -32,7 +35,7 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
     threadSpinning: config.threadSpinning,
     batchDimension: config.batchDimension,
     log: (msg: string) => log.warn(msg),
-    onRun: observeRuns(config, metrics, () => state.warm),
+    onRun: observeRuns(config, metrics, () => state.warm, ownRunTime),
     onPlacement: (placement: Placement) => logPlacement(log, model.executionProvider, placement),
   };
   // A dead inference worker cannot come back by itself: exit so the kubelet restarts the pod.
@@ -73,7 +76,7 @@ export async function serve(config: Config, log: Logger = pino({ level: config.l
   if (!model.batched) log.warn({ reason: model.batching }, 'batching is off: requests run one at a time');
   const warmup = warmupCases(model, config.warmupShapes);
 
-  const batcher = createBatcher(config, model, metrics);
+  const batcher = createBatcher(config, model, metrics, undefined, ownRunTime);
   const app = buildApp({ config, model, identity, batcher, metrics, state, logger: log, spillover });
   // Longer than common load-balancer idle timeouts, so they close idle connections first.
   app.server.keepAliveTimeout = 65_000;

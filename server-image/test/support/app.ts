@@ -15,7 +15,7 @@ import type { Metrics } from '../../src/metrics.ts';
 import { Model } from '../../src/model.ts';
 import type { ModelOptions, Precision } from '../../src/model.ts';
 import { identifyModel } from '../../src/model-version.ts';
-import { createBatcher, observeRuns } from '../../src/pipeline.ts';
+import { createBatcher, observeRuns, OwnRunTime } from '../../src/pipeline.ts';
 import type { ModelBatcher } from '../../src/pipeline.ts';
 
 export const MLP_DIR = fileURLToPath(new URL('../../models/mlp', import.meta.url));
@@ -69,6 +69,9 @@ export async function testApp(
   const config = parseConfig({ MODEL_DIR: MLP_DIR, MODEL_NAME: 'mlp', INTRA_OP_THREADS: '1', ...env });
   const metrics = createMetrics();
   const state: ServerState = { warm: true, draining: false };
+  // As the server wires it: the cost model learns the model's own run times (a model passed in
+  // reports none, and the batcher falls back to the time until the answer).
+  const ownRunTime = new OwnRunTime();
   const m =
     model ??
     (await Model.load({
@@ -79,9 +82,9 @@ export async function testApp(
       intraOpThreads: config.intraOpThreads,
       interOpThreads: config.interOpThreads,
       batchDimension: config.batchDimension,
-      onRun: observeRuns(config, metrics, () => state.warm),
+      onRun: observeRuns(config, metrics, () => state.warm, ownRunTime),
     }));
-  const batcher = createBatcher(config, m, metrics, clock);
+  const batcher = createBatcher(config, m, metrics, clock, ownRunTime);
   const app = buildApp({
     config,
     model: m,
