@@ -16,7 +16,8 @@
 // request that would make it run past one is passed over, not a reason to close the batch (under
 // overload, batches cut short at every tight deadline would lower throughput for everyone).
 // While the model is idle nothing is refused for its deadline: the estimate may be stale, and
-// running the request is what corrects it.
+// running the request is what corrects it (but a request whose answer is already due when the
+// model takes it is not run: its answer would be a 504 whatever the run cost).
 // No answer after the deadline: from dispatch, a request's deadline is watched while its batch
 // runs; when the batch has not finished by the time an answer must leave (the deadline minus the
 // server's time to answer and its loop's lag), the request is answered 504 then, and its result,
@@ -526,8 +527,19 @@ export class Batcher<I, O> {
     const backlog = taken >= this.size.current.batchSize && left > 0 ? taken + left : 0;
     for (const p of batch) this.release(p);
     // Behind other batches, the first request may already be too late: say so rather than run late.
-    if (this.inFlight > 0 && start + this.cost.upperMs(work) > deadline) {
-      first.reject(deadlineUnmet('it would pass before its batch finishes'));
+    // Idle or not, one whose answer was due before the model could take it is not run: no
+    // estimate is involved, its answer would be a 504 whatever the run cost (execute's check), and
+    // the run would delay everything behind it. A thread that got to the model late (timers late
+    // too, so its latest start never fired) can hand the model such a request.
+    const overdue = now > by(first);
+    if (overdue || (this.inFlight > 0 && start + this.cost.upperMs(work) > deadline)) {
+      first.reject(
+        deadlineUnmet(
+          overdue
+            ? `its answer was due ${(now - by(first)).toFixed(1)} ms before the model was free to run it`
+            : 'it would pass before its batch finishes',
+        ),
+      );
       batch.shift();
     }
     if (batch.length > 0) this.runBatch(batch, now, backlog);

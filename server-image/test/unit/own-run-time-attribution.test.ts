@@ -185,3 +185,74 @@ describe('own run time with failures among pipelined batches', () => {
     ]);
   });
 });
+
+describe('the main thread getting to a batch late, with the model own time learned', () => {
+  /** A main-thread model: each run takes RUN_MS, but the thread gets to it LATE_MS after dispatch. */
+  const RUN_MS = 2;
+  const LATE_MS = 48;
+
+  function lateModel(clock: FakeClock, own: OwnRunTime) {
+    const onRun = observeRuns(config(), createMetrics(), () => true, own);
+    const runs: number[] = [];
+    const gates: Array<() => void> = [];
+    return {
+      batched: false,
+      runs,
+      gates,
+      runBatch: (items: readonly Feeds[]) =>
+        new Promise<Array<Feeds | Error>>((resolve) => {
+          gates.push(() => {
+            runs.push(items.length);
+            onRun(RUN_MS / 1000);
+            resolve([...items]);
+          });
+        }),
+    };
+  }
+
+  async function busyMainThread() {
+    // Timers run late too: the loop is busy (reading bodies) when they come due.
+    const clock = new FakeClock();
+    clock.lateMs = LATE_MS;
+    const own = new OwnRunTime();
+    const model = lateModel(clock, own);
+    const batcher = createBatcher(
+      config({ inferenceThread: 'main', maxBatchSize: 1 }),
+      model,
+      createMetrics(),
+      clock,
+      own,
+    );
+    /** The thread gets to the oldest batch: LATE_MS of other work, then its run. */
+    const finishOne = async () => {
+      clock.advance(LATE_MS);
+      model.gates.shift()!();
+      await flush();
+    };
+    // Traffic without deadlines teaches the cost model.
+    for (let i = 0; i < 5; i++) {
+      const a = batcher.submit(feeds(1), { rows: 1 });
+      await flush();
+      await finishOne();
+      await a;
+    }
+    model.runs.length = 0;
+    return { clock, model, batcher, finishOne };
+  }
+
+  it('does not run a request whose answer is already due when the model becomes free (the run is wasted, its answer a 504 anyway)', async () => {
+    const { clock, model, batcher, finishOne } = await busyMainThread();
+    const first = batcher.submit(feeds(1), { rows: 1 });
+    await flush();
+    // Admitted behind the running batch: the model's own 2 ms says it can make 30 ms.
+    const hurried = batcher.submit(feeds(1), { rows: 1, deadline: clock.now() + 30 }).catch((e: Error) => e);
+    await finishOne();
+    await first;
+    // The thread got to the first batch after 48 ms, and the hurried request's answer was due by 30.
+    const answer = await Promise.race([hurried, flush().then(() => 'still waiting')]);
+    expect(answer).toBeInstanceOf(Error);
+    expect((answer as Error).message).toMatch(/deadline/);
+    // It never ran: only the first request did.
+    expect(model.runs).toEqual([1]);
+  });
+});
