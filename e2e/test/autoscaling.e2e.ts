@@ -11,17 +11,15 @@
 // the capacity of the pool at its maximum size, so the latency pool's p95 must come back under its
 // target once the HPA has added replicas, with the same load still on.
 import { execFile } from 'node:child_process';
-import { Agent } from 'node:http';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AppsV1Api, AutoscalingV2Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import type { V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
 import { ensureNodeAgent, ensureRouter } from '../agent/testing/cluster-parts.ts';
-import { stackManifest, TEST_MODEL } from '../agent/testing/stack.ts';
-import { callRouter, percentile } from '../agent/testing/traffic.ts';
+import { stackManifest } from '../agent/testing/stack.ts';
 import { startLocalOperator, type LocalOperator } from './support/local-operator.ts';
+import { current, onlyHpa, perPodMetric, poolLabelSelector, type Pool } from './support/hpa-metrics.ts';
+import { OpenLoopLoad } from './support/open-loop-load.ts';
 import {
   kubeconfigPath,
   kubectl,
@@ -36,7 +34,6 @@ const RPS_METRIC = 'servingstack_requests_per_second';
 const P95_METRIC = 'servingstack_request_duration_p95_seconds';
 /** The latency pool's own p95 (all its pods' buckets, one quantile): an Object metric on its Service. */
 const POOL_P95_METRIC = 'servingstack_pool_request_duration_p95_seconds';
-type Pool = 'latency' | 'throughput';
 
 // Targets and windows, all through the ServingStack spec. The latency pool is driven by p95 only
 // (its RPS target is out of reach), the throughput pool by RPS only (its p95 target likewise).
@@ -62,8 +59,9 @@ const THROUGHPUT_SCALE_DOWN_WINDOW_S = 15;
 // busy, so one pod saturates between 15 and 30 requests/s under this quota.
 const CPU_LIMIT = '50m';
 
-// Open-loop load: requests start on a fixed schedule whatever the answers, at most this many in
-// flight (the latency pool's queue size, so a pod queues rather than rejects), for at most this long.
+// Open-loop load (support/open-loop-load.ts): requests start on a fixed schedule whatever the
+// answers, at most this many in flight (the latency pool's queue size, so a pod queues rather than
+// rejects), for at most this long.
 // 40 requests/s overloads one latency pod even at 1 ms of CPU per request ((40 x 1 + 11) ms of CPU
 // a second against a 50 ms quota), and spread over the pool's five replicas it uses at most about
 // 60% of each one's quota even at 2.5 ms per request ((8 x 2.5 + 11) / 50), where a pod's p95 stays
@@ -107,83 +105,14 @@ function autoscalingStack(namespace: string) {
   return stack;
 }
 
-/** A Kubernetes quantity as a number ("250m" -> 0.25, "3" -> 3, "1500u" -> 0.0015). */
-function parseQuantity(text: string): number {
-  const match = /^(-?[0-9.]+(?:e-?[0-9]+)?)(n|u|m|k|M|G)?$/.exec(text);
-  if (!match) throw new Error(`not a quantity: ${JSON.stringify(text)}`);
-  const scale = { n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9 }[match[2] ?? ''] ?? 1;
-  return Number(match[1]) * scale;
-}
-
-/**
- * Open-loop load through the router: requests start every 1/`ratePerS` seconds whether or not
- * earlier ones were answered, as independent callers would send them, so a pool that falls behind
- * builds a queue instead of slowing the load down. At most MAX_IN_FLIGHT requests are in flight; a
- * request due while that many are out is not sent and counts as dropped. Bounded by `maxSeconds`
- * and stopped by `stop()`. Counts answers by the X-Serving-Pool that served them, and keeps the
- * client-side latencies for the log.
- */
-class Load {
-  readonly byPool = new Map<string, number>();
-  readonly latenciesMs: number[] = [];
-  sent = 0;
-  dropped = 0;
-  /** False once the schedule has ended (stopped, or past its time bound). */
-  running = true;
-  private inFlight = 0;
-  private stopped = false;
-  private readonly done: Promise<void>;
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: MAX_IN_FLIGHT });
-
-  constructor(
-    host: string,
-    priority: 'real-time' | 'batch',
-    ratePerS: number,
-    maxSeconds = LOAD_MAX_SECONDS,
-  ) {
-    const call = { host, model: TEST_MODEL.name, headers: { 'X-Serving-Priority': priority } };
-    const calls: Promise<void>[] = [];
-    const schedule = async () => {
-      const started = Date.now();
-      for (let n = 0; n < ratePerS * maxSeconds && !this.stopped; n++) {
-        await sleep(Math.max(0, started + (n * 1000) / ratePerS - Date.now()));
-        if (this.stopped) break;
-        if (this.inFlight >= MAX_IN_FLIGHT) {
-          this.dropped++;
-          continue;
-        }
-        this.inFlight++;
-        this.sent++;
-        calls.push(
-          callRouter(call, this.agent, n).then((outcome) => {
-            this.inFlight--;
-            const pool = outcome.pool ?? (outcome.status === 0 ? 'no-answer' : 'none');
-            this.byPool.set(pool, (this.byPool.get(pool) ?? 0) + 1);
-            if (outcome.status === 200) this.latenciesMs.push(outcome.ms);
-          }),
-        );
-      }
-      this.running = false;
-      await Promise.all(calls);
-    };
-    this.done = schedule();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.done;
-    this.agent.destroy();
-  }
-
-  summary(): string {
-    const sorted = [...this.latenciesMs].sort((x, y) => x - y);
-    const p95 = percentile(sorted, 0.95).toFixed(1);
-    return (
-      `${this.sent} sent, ${this.dropped} dropped (${MAX_IN_FLIGHT} in flight), answers by pool ` +
-      `${JSON.stringify(Object.fromEntries(this.byPool))}, client-side p95 ${p95} ms over the whole run`
-    );
-  }
-}
+/** Open-loop load on this run's host, as the suite sends it. */
+const startLoad = (
+  namespace: string,
+  priority: 'real-time' | 'batch',
+  ratePerS: number,
+  maxSeconds = LOAD_MAX_SECONDS,
+) =>
+  new OpenLoopLoad({ host: hostOf(namespace), priority, ratePerS, maxInFlight: MAX_IN_FLIGHT, maxSeconds });
 
 describe('autoscaling through Prometheus, prometheus-adapter and the HPA controller', () => {
   const ns = withTestNamespace('e2e-autoscaling');
@@ -194,45 +123,12 @@ describe('autoscaling through Prometheus, prometheus-adapter and the HPA control
   const core = kc.makeApiClient(CoreV1Api);
   let operator: LocalOperator | undefined;
 
-  const poolSelector = (pool: Pool) =>
-    `app.kubernetes.io/instance=${STACK},app.kubernetes.io/managed-by=servingstack-operator,servingstack.dev/pool=${pool}`;
-
-  async function hpaOf(pool: Pool): Promise<V2HorizontalPodAutoscaler> {
-    const list = await autoscaling.listNamespacedHorizontalPodAutoscaler({
-      namespace: ns.name,
-      labelSelector: poolSelector(pool),
-    });
-    const [hpa, ...more] = list.items;
-    if (!hpa || more.length > 0)
-      throw new Error(`expected one HPA for the ${pool} pool, found ${list.items.length}`);
-    return hpa;
-  }
-
-  /**
-   * The HPA's current value of a metric (a Pods metric's average, an Object metric's value), or
-   * undefined while the controller has none.
-   */
-  function current(hpa: V2HorizontalPodAutoscaler, metric: string): number | undefined {
-    const status = hpa.status?.currentMetrics?.find(
-      (m) => m.pods?.metric.name === metric || m.object?.metric.name === metric,
-    );
-    const value = status?.pods?.current.averageValue ?? status?.object?.current.value;
-    return value === undefined ? undefined : parseQuantity(String(value));
-  }
+  const poolSelector = (pool: Pool) => poolLabelSelector(STACK, pool);
+  const hpaOf = (pool: Pool) => onlyHpa(autoscaling, ns.name, STACK, pool);
+  const perPod = (pool: Pool, metric: string) => perPodMetric(ns.name, poolSelector(pool), metric);
 
   async function deploymentOf(pool: Pool) {
     return apps.readNamespacedDeployment({ name: `${STACK}-${pool}`, namespace: ns.name });
-  }
-
-  /** Per-pod values of a custom metric, straight from the aggregated API the HPA reads. */
-  async function perPod(pool: Pool, metric: string): Promise<Map<string, number>> {
-    const path =
-      `/apis/custom.metrics.k8s.io/v1beta1/namespaces/${ns.name}/pods/*/${metric}` +
-      `?labelSelector=${encodeURIComponent(poolSelector(pool))}`;
-    const list = JSON.parse(await kubectl(['get', '--raw', path])) as {
-      items: { describedObject: { name: string }; value: string }[];
-    };
-    return new Map(list.items.map((i) => [i.describedObject.name, parseQuantity(i.value)]));
   }
 
   const showHpas = async (when: string) => {
@@ -290,7 +186,7 @@ describe('autoscaling through Prometheus, prometheus-adapter and the HPA control
 
   it('serves both custom metrics through the aggregation layer for every pod of both pools', async () => {
     // A few answered requests per pool give each pod a series; then the adapter must know them.
-    const warm = [new Load(hostOf(ns.name), 'real-time', 5, 10), new Load(hostOf(ns.name), 'batch', 5, 10)];
+    const warm = [startLoad(ns.name, 'real-time', 5, 10), startLoad(ns.name, 'batch', 5, 10)];
     const perPool = await waitFor(
       'custom.metrics.k8s.io to serve both metrics for both pools',
       async () => ({
@@ -317,7 +213,7 @@ describe('autoscaling through Prometheus, prometheus-adapter and the HPA control
     ).items;
     expect(pod?.spec?.containers.find((c) => c.name === 'server')?.resources?.limits?.cpu).toBe(CPU_LIMIT);
 
-    const load = new Load(hostOf(ns.name), 'real-time', LATENCY_RATE_PER_S);
+    const load = startLoad(ns.name, 'real-time', LATENCY_RATE_PER_S);
     try {
       const over = await waitFor(
         `the latency HPA to see p95 above ${LATENCY_TARGET_P95_MS} ms`,
@@ -389,7 +285,7 @@ describe('autoscaling through Prometheus, prometheus-adapter and the HPA control
   }, 720_000);
 
   it('scales the throughput pool up when its requests per second pass the target', async () => {
-    const load = new Load(hostOf(ns.name), 'batch', THROUGHPUT_RATE_PER_S);
+    const load = startLoad(ns.name, 'batch', THROUGHPUT_RATE_PER_S);
     try {
       const over = await waitFor(
         `the throughput HPA to see more than ${THROUGHPUT_TARGET_RPS} requests/s per pod`,

@@ -21,6 +21,8 @@ export interface RouterCall {
   headers?: Record<string, string>;
   /** What the pool that answers takes; MLP_INPUT unless given (see modelInput). */
   input?: InputSpec;
+  /** Rows in the request's tensor (1 unless given): more rows, more work per request. */
+  rows?: number;
 }
 
 export interface Outcome {
@@ -36,10 +38,10 @@ export interface Outcome {
   error?: string;
 }
 
-export function inferBody(seed = 0, input: InputSpec = MLP_INPUT): string {
-  const data = Array.from({ length: input.features }, (_, i) => Math.sin(seed + i) / 2);
+export function inferBody(seed = 0, input: InputSpec = MLP_INPUT, rows = 1): string {
+  const data = Array.from({ length: rows * input.features }, (_, i) => Math.sin(seed + i) / 2);
   return JSON.stringify({
-    inputs: [{ name: input.name, shape: [1, input.features], datatype: input.datatype, data }],
+    inputs: [{ name: input.name, shape: [rows, input.features], datatype: input.datatype, data }],
   });
 }
 
@@ -79,7 +81,7 @@ export function modelInput(call: RouterCall, timeoutMs = 10_000): Promise<InputS
 /** One inference through the router; never throws (a refused connection is an Outcome too). */
 export function callRouter(call: RouterCall, agent?: Agent, seed = 0, timeoutMs = 10_000): Promise<Outcome> {
   const url = new URL(`/v2/models/${encodeURIComponent(call.model)}/infer`, ROUTER_URL);
-  const body = inferBody(seed, call.input);
+  const body = inferBody(seed, call.input, call.rows);
   const started = performance.now();
   return new Promise((resolve) => {
     const req = request(
