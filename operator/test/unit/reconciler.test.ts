@@ -119,6 +119,74 @@ describe('a pass with nothing to do', () => {
   });
 });
 
+describe('a new operator process (a restart, or a new leader) over a converged stack', () => {
+  /** Someone else's Service, named as the stack's latency Service. */
+  const foreignService = () =>
+    ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'sentiment-latency', namespace: 'ml' },
+      spec: { ports: [{ port: 80 }], selector: { app: 'other' } },
+    }) as KubernetesObject;
+
+  /** A second Reconciler and EventRecorder over the same cluster: nothing remembered in memory. */
+  function successor(h: ReturnType<typeof harness>) {
+    const events = new EventRecorder(h.fake.eventsApi as never, 'successor', h.clock.date, log);
+    const reconciler = new Reconciler(h.fake.caches(), h.fake as never, events, ctx, h.clock.date, log);
+    return { pass: () => reconciler.reconcile('ml', 'sentiment') };
+  }
+
+  test('writes nothing: no apply, no status, no Event for the warning that stands (rules ingress-nginx cannot express)', async () => {
+    const h = harness();
+    await h.pass();
+    await h.pass();
+    expect(h.fake.events.filter((e) => e.reason === 'RoutingRulesNotExpressible')).toHaveLength(1);
+    const mark = h.fake.mark;
+    const next = successor(h);
+    await next.pass();
+    await next.pass();
+    expect(h.fake.writes(mark)).toEqual([]);
+  });
+
+  test('posts no Event and writes no status for a conflict that stands (a name taken by someone else)', async () => {
+    const h = harness();
+    h.fake.createForeign(foreignService());
+    await h.pass();
+    await h.pass();
+    expect(h.condition('Ready')?.reason).toBe('ChildConflict');
+    const mark = h.fake.mark;
+    await successor(h).pass();
+    // The caches hold no object of someone else: the refused apply without force is how every pass
+    // learns the name is still taken.
+    expect(h.fake.writes(mark).map((w) => `${w.verb} ${w.kind}`)).toEqual(['apply Service']);
+  });
+
+  test('still posts what changed while no operator ran: a child put back, a new conflict', async () => {
+    const h = harness();
+    await h.pass();
+    h.fake.update(APPS, 'Deployment', 'sentiment-throughput', (o) => {
+      const c = container(o) as { env: { name: string; value: string }[] };
+      const e = c.env.find((x) => x.name === 'MAX_DELAY_MS');
+      if (e) e.value = '999';
+    });
+    const before = h.fake.events.length;
+    const next = successor(h);
+    await next.pass();
+    expect(h.fake.events.slice(before)).toEqual([
+      expect.objectContaining({
+        type: 'Normal',
+        reason: 'Applied',
+        note: 'updated Deployment sentiment-throughput',
+      }),
+    ]);
+    const svc = h.fake.get('v1', 'Service', 'sentiment-latency');
+    await h.fake.delete(foreignService(), String(getPath(svc, ['metadata', 'uid'])));
+    h.fake.createForeign(foreignService());
+    await successor(h).pass();
+    expect(h.fake.events.slice(before + 1).map((e) => e.reason)).toEqual(['ChildConflict']);
+  });
+});
+
 describe('drift by others on fields the operator owns', () => {
   test('a changed value is put back', async () => {
     const h = harness();
