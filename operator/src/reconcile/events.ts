@@ -2,8 +2,10 @@
 // no EventRecorder, so this one keeps, per stack, which warnings it has already posted: a standing
 // condition (rules ingress-nginx cannot express, a name taken by someone else) is posted when it
 // appears or its text changes, never again while it persists, and again if it goes and comes back.
-// What it keeps about a stack goes with the stack. A burst limit per stack bounds what a flapping
-// stack can cost etcd.
+// What it keeps about a stack goes with the stack. A process that has kept nothing about a stack yet
+// (after a restart or a hand-over) takes the warnings the stack's conditions already show as posted,
+// so a new operator over converged stacks writes nothing. A burst limit per stack bounds what a
+// flapping stack can cost etcd.
 import type { EventsV1Api } from '@kubernetes/client-node';
 import { randomInt } from 'node:crypto';
 import { V1MicroTime } from '@kubernetes/client-node';
@@ -58,20 +60,20 @@ export class EventRecorder {
     return this.stacks.size;
   }
 
-  private memory(stack: DefaultedStack): Memory {
+  /** What it keeps about `stack`, and whether that is new (nothing was kept about it before). */
+  private memory(stack: DefaultedStack): { m: Memory; isNew: boolean } {
     const key = `${stack.namespace}/${stack.name}`;
-    let m = this.stacks.get(key);
+    const m = this.stacks.get(key);
     // A stack deleted and re-created under the same name starts afresh.
-    if (!m || m.uid !== stack.uid) {
-      m = { uid: stack.uid, standing: new Set(), sent: [] };
-      this.stacks.set(key, m);
-    }
-    return m;
+    if (m && m.uid === stack.uid) return { m, isNew: false };
+    const fresh: Memory = { uid: stack.uid, standing: new Set(), sent: [] };
+    this.stacks.set(key, fresh);
+    return { m: fresh, isNew: true };
   }
 
   /** Posts an event about something the operator just did (each one is news). */
   async record(stack: DefaultedStack, e: StackEvent): Promise<void> {
-    await this.send(stack, this.memory(stack), e);
+    await this.send(stack, this.memory(stack).m, e);
   }
 
   /**
@@ -79,17 +81,22 @@ export class EventRecorder {
    * first of them, its note saying all of them and what was applied), else what was applied (a
    * Normal Applied), else none. Warnings already posted are not posted again while they stand;
    * when the pass saw everything (`complete`), ones that no longer stand are forgotten, so they are
-   * posted again if they return.
+   * posted again if they return. On the first pass of this process over the stack, memory cannot
+   * tell which warnings were posted: unless the pass changed the stack's conditions
+   * (`conditionsChanged`), the ones standing are those the conditions already showed, which whoever
+   * set them (the operator before a restart or a hand-over) posted.
    */
   async pass(
     stack: DefaultedStack,
     changes: readonly string[],
     warnings: readonly StackEvent[],
     complete: boolean,
+    conditionsChanged: boolean,
   ): Promise<void> {
-    const m = this.memory(stack);
+    const { m, isNew } = this.memory(stack);
     const now = new Set(warnings.map(warningKey));
     if (complete) for (const k of m.standing) if (!now.has(k)) m.standing.delete(k);
+    if (isNew && !conditionsChanged) for (const k of now) m.standing.add(k);
     const fresh = [...new Map(warnings.map((w) => [warningKey(w), w])).values()].filter(
       (w) => !m.standing.has(warningKey(w)),
     );
@@ -109,9 +116,9 @@ export class EventRecorder {
     if (await this.send(stack, m, e)) for (const w of fresh) m.standing.add(warningKey(w));
   }
 
-  /** The warnings that stand for `stack` after a pass (pass() without changes). */
+  /** The warnings that stand for `stack` after a pass that changed its conditions and nothing else. */
   async standing(stack: DefaultedStack, warnings: readonly StackEvent[], complete: boolean): Promise<void> {
-    await this.pass(stack, [], warnings, complete);
+    await this.pass(stack, [], warnings, complete, true);
   }
 
   /** Drops everything kept about a stack that is gone. */

@@ -20,6 +20,7 @@ import {
   type DefaultedStack,
   type Pool,
   type ServingStack,
+  type ServingStackStatus,
 } from '../api/servingstack.ts';
 import type { BuildContext } from '../builders/context.ts';
 import { buildDesired } from '../builders/desired.ts';
@@ -34,7 +35,7 @@ import {
 } from '../builders/names.ts';
 import { planSwitch } from '../builders/switch.ts';
 import { controllerStackUid } from '../builders/owner.ts';
-import { sameStatus, staleFields } from '../status/compare.ts';
+import { sameConditions, sameStatus, staleFields } from '../status/compare.ts';
 import { computeStatus, type Blocker, type Observed } from '../status/compute.ts';
 import type { Clock } from '../status/conditions.ts';
 import { apiMessage, classify, statusCode } from './errors.ts';
@@ -234,9 +235,6 @@ export class Reconciler {
     if (failure !== undefined) for (const u of p.known) p.uids.add(u);
     this.childUids.set(`${namespace}/${name}`, { stack: stack.uid, uids: p.uids });
 
-    // One Event at most. A pass cut short has not seen every standing warning: none is forgotten then.
-    await this.events.pass(stack, p.changes, p.warnings, failure === undefined);
-
     // The status reads the set that serves; while a new one gets ready, that is the kept one.
     for (const pool of POOLS) {
       if (plan.keep !== undefined) p.deployments[pool] = this.cachedDeployment(stack, pool, plan.keep);
@@ -259,8 +257,17 @@ export class Reconciler {
       blocker: p.blocker ?? p.routingBlocker,
       routingBlocker: p.routingBlocker,
     };
+    const next = computeStatus(stack, raw.status, observed, this.now);
+    // One Event at most. A pass cut short has not seen every standing warning: none is forgotten then.
+    await this.events.pass(
+      stack,
+      p.changes,
+      p.warnings,
+      failure === undefined,
+      !sameConditions(raw.status?.conditions, next.conditions),
+    );
     try {
-      await this.writeStatus(raw, stack, observed);
+      await this.writeStatus(raw, stack, next);
     } catch (err) {
       if (failure === undefined) throw err;
       p.log.warn({ err: apiMessage(err) }, 'could not write the status after a failed pass');
@@ -601,8 +608,11 @@ export class Reconciler {
       };
   }
 
-  private async writeStatus(raw: ServingStack, stack: DefaultedStack, o: Observed): Promise<void> {
-    const next = computeStatus(stack, raw.status, o, this.now);
+  private async writeStatus(
+    raw: ServingStack,
+    stack: DefaultedStack,
+    next: ServingStackStatus,
+  ): Promise<void> {
     if (sameStatus(raw.status, next)) return;
     let written: ServingStack;
     try {

@@ -47,6 +47,20 @@ describe('EventRecorder', () => {
     expect(sent.map((e) => e.note)).toEqual(['a', 'a']);
   });
 
+  test('a new process (a restart, a new leader) takes the warnings the conditions already show as posted', async () => {
+    const { rec, sent } = recorder();
+    await rec.pass(stack, [], [warning('a')], true, false);
+    await rec.pass(stack, ['updated Service sentiment-latency'], [warning('a')], true, false);
+    await rec.pass(stack, [], [warning('a'), warning('b')], true, false);
+    expect(sent).toEqual([
+      { reason: 'Applied', note: 'updated Service sentiment-latency' },
+      { reason: 'ChildConflict', note: 'b' },
+    ]);
+    const other = withDefaults(stackOf({}, 'other'));
+    await rec.pass(other, [], [warning('c')], true, true);
+    expect(sent.map((e) => e.note)).toEqual(['updated Service sentiment-latency', 'b', 'c']);
+  });
+
   test('at most 10 events a minute per stack; others are not held back', async () => {
     const { rec, sent, advance } = recorder();
     for (let i = 0; i < 15; i++)
