@@ -19,6 +19,7 @@ import { buildDesired } from '../operator/src/builders/desired.ts';
 import { withIntent } from '../operator/src/reconcile/intent.ts';
 import { metricSum, OperatorProcess, REPO_ROOT } from '../operator/test/support/operator-process.ts';
 import { writeDocsSection } from './lib/docs-section.ts';
+import { residentSplit } from './lib/process-memory.ts';
 
 const WORKERS = 16;
 const NS = 'bench';
@@ -27,10 +28,13 @@ const SIZES = process.argv
   .map(Number)
   .filter((n) => n > 0);
 const SIZES_RUN = SIZES.length > 0 ? SIZES : [100, 1000];
+// BENCH_OPERATOR_NODE_FLAGS (comma-separated) tries other flags than the image's.
 const NODE_FLAGS = (
+  process.env.BENCH_OPERATOR_NODE_FLAGS ??
   readFileSync(join(REPO_ROOT, 'operator/Dockerfile'), 'utf8').match(
     /^ENTRYPOINT \["node", (.*)"operator\/dist\/main.js"\]$/m,
-  )?.[1] ?? ''
+  )?.[1] ??
+  ''
 )
   .split(',')
   .map((f) => f.trim().replace(/^"|"$/g, ''))
@@ -162,11 +166,16 @@ async function measure(n: number): Promise<Record<string, number>> {
     const ms = performance.now() - t0;
     await sleep(5_000); // a few GC cycles after the burst
     const m = await op.metrics();
+    const mib = (name: string) => +(metricSum(m, `servingstack_operator_${name}`) / 2 ** 20).toFixed(1);
+    const split = residentSplit(op.pid ?? 0);
     return {
       stacks: n,
       convergedSeconds: +(ms / 1000).toFixed(1),
-      rssMiB: +(metricSum(m, 'servingstack_operator_process_resident_memory_bytes') / 2 ** 20).toFixed(1),
-      heapMiB: +(metricSum(m, 'servingstack_operator_nodejs_heap_size_used_bytes') / 2 ** 20).toFixed(1),
+      rssMiB: mib('process_resident_memory_bytes'),
+      heapMiB: mib('nodejs_heap_size_used_bytes'),
+      heapTotalMiB: mib('nodejs_heap_size_total_bytes'),
+      externalMiB: mib('nodejs_external_memory_bytes'),
+      ...split,
     };
   } finally {
     await op.stop('SIGTERM');

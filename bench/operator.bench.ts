@@ -34,6 +34,7 @@ import { SharedTransport } from '../operator/src/controller/transport.ts';
 import { metricSum, OperatorProcess, REPO_ROOT } from '../operator/test/support/operator-process.ts';
 import { AuditTail, describe, type Write } from './lib/audit-tail.ts';
 import { writeDocsSection } from './lib/docs-section.ts';
+import { residentSplit } from './lib/process-memory.ts';
 
 const CONCURRENCY = 16;
 const RESYNC_S = 30;
@@ -56,6 +57,15 @@ const NODE_FLAGS = (
   .split(',')
   .map((f) => f.trim().replace(/^"|"$/g, ''))
   .filter(Boolean);
+
+// And with the environment the image sets (the ENV lines of operator/Dockerfile's last stage).
+const dockerfile = readFileSync(join(REPO_ROOT, 'operator/Dockerfile'), 'utf8');
+const IMAGE_ENV = Object.fromEntries(
+  [...(dockerfile.split(/^FROM /m).pop() ?? '').matchAll(/^ENV (\S+?)=(\S+)$/gm)].map((m) => [
+    m[1] ?? '',
+    m[2] ?? '',
+  ]),
+);
 
 const kc = new KubeConfig();
 kc.loadFromDefault();
@@ -185,6 +195,8 @@ interface Figures {
   leader: number;
   rss: number;
   heap: number;
+  heapTotal: number;
+  external: number;
 }
 
 async function figures(op: OperatorProcess): Promise<Figures> {
@@ -195,6 +207,8 @@ async function figures(op: OperatorProcess): Promise<Figures> {
     leader: metricSum(m, 'servingstack_operator_leader'),
     rss: metricSum(m, 'servingstack_operator_process_resident_memory_bytes'),
     heap: metricSum(m, 'servingstack_operator_nodejs_heap_size_used_bytes'),
+    heapTotal: metricSum(m, 'servingstack_operator_nodejs_heap_size_total_bytes'),
+    external: metricSum(m, 'servingstack_operator_nodejs_external_memory_bytes'),
   };
 }
 
@@ -255,7 +269,7 @@ function start(identity: string, ns: string, leaderElect: boolean): OperatorProc
       '--workers',
       String(CONCURRENCY),
     ],
-    env: { LOG_LEVEL: 'info', NODE_OPTIONS: '' },
+    env: { ...IMAGE_ENV, LOG_LEVEL: 'info', NODE_OPTIONS: '' },
     compiled: true,
     nodeArgs: NODE_FLAGS,
   });
@@ -266,6 +280,8 @@ interface OperatorRun {
   writesDuringResync: string[];
   rssBytes: number;
   heapBytes: number;
+  /** Where the resident memory after creating lies. */
+  memory: Record<string, number>;
   handoverMs: number;
   handoverLeadMs: number;
   handoverWrites: string[];
@@ -300,6 +316,11 @@ async function withOperator(n: number): Promise<OperatorRun> {
       const t = Date.now();
       await sleep((RESYNC_S + 5) * 1000);
       const after = await figures(a);
+      const memory = {
+        heapTotalMiB: MiB(after.heapTotal),
+        externalMiB: MiB(after.external),
+        ...residentSplit(a.pid ?? 0),
+      };
       if (after.reconciles - before < n)
         throw new Error(
           `bench: only ${after.reconciles - before} reconciles during the resync window, expected ≥ ${n}`,
@@ -330,6 +351,7 @@ async function withOperator(n: number): Promise<OperatorRun> {
         writesDuringResync,
         rssBytes: after.rss,
         heapBytes: after.heap,
+        memory,
         handoverMs: h.ms,
         handoverLeadMs: h.leadMs,
         handoverWrites,
@@ -378,6 +400,17 @@ function summarise(rows: Record<string, unknown>[]): string {
       ? `Memory per stack (RSS slope from ${String(small?.stacks)} to ${String(big?.stacks)} stacks): ${slope.toFixed(1)} KiB.`
       : '',
     '',
+    ...rows
+      .filter((r) => r.memory)
+      .map((r) => {
+        const m = r.memory as Record<string, number>;
+        return (
+          `Where the RSS after creating ${String(r.stacks)} stacks lies: ${m.anonMiB} MiB anonymous (V8 heap ${m.heapTotalMiB} MiB ` +
+          `committed, external ${m.externalMiB} MiB, malloc ${m.mallocMainMiB} MiB main arena + ${m.mallocThreadsMiB} MiB ` +
+          `thread arenas), ${m.fileMiB} MiB file-backed (the node binary and libraries, shared with any other node process).`
+        );
+      }),
+    '',
   ];
   return lines.join('\n');
 }
@@ -402,7 +435,9 @@ async function main(): Promise<void> {
       stdio: 'inherit',
     },
   );
-  console.log(`operator bench: operator node flags ${JSON.stringify(NODE_FLAGS)}`);
+  console.log(
+    `operator bench: operator node flags ${JSON.stringify(NODE_FLAGS)}, env ${JSON.stringify(IMAGE_ENV)}`,
+  );
   execFileSync(kubectl, ['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'crds')], {
     stdio: 'inherit',
   });
@@ -433,6 +468,7 @@ async function measure(): Promise<void> {
       resyncSeconds: RESYNC_S,
       rssMiB: MiB(op.rssBytes),
       heapMiB: MiB(op.heapBytes),
+      memory: op.memory,
       handoverSeconds: sec(op.handoverMs),
       handoverLeadSeconds: sec(op.handoverLeadMs),
       handoverWrites: op.handoverWrites.length,
