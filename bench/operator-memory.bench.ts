@@ -7,7 +7,7 @@
 // process; bench/operator.bench.ts measures the operator against the real local control plane.
 // Results: bench/results/operator-memory.json and the "## Operator memory" section of docs/benchmarks.md.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ import { buildDesired } from '../operator/src/builders/desired.ts';
 import { withIntent } from '../operator/src/reconcile/intent.ts';
 import { metricSum, OperatorProcess, REPO_ROOT } from '../operator/test/support/operator-process.ts';
 import { writeDocsSection } from './lib/docs-section.ts';
+import { imageEnv, imageNodeFlags } from './lib/operator-image.ts';
 import { residentSplit } from './lib/process-memory.ts';
 
 const WORKERS = 16;
@@ -28,17 +29,8 @@ const SIZES = process.argv
   .map(Number)
   .filter((n) => n > 0);
 const SIZES_RUN = SIZES.length > 0 ? SIZES : [100, 1000];
-// BENCH_OPERATOR_NODE_FLAGS (comma-separated) tries other flags than the image's.
-const NODE_FLAGS = (
-  process.env.BENCH_OPERATOR_NODE_FLAGS ??
-  readFileSync(join(REPO_ROOT, 'operator/Dockerfile'), 'utf8').match(
-    /^ENTRYPOINT \["node", (.*)"operator\/dist\/main.js"\]$/m,
-  )?.[1] ??
-  ''
-)
-  .split(',')
-  .map((f) => f.trim().replace(/^"|"$/g, ''))
-  .filter(Boolean);
+const NODE_FLAGS = imageNodeFlags();
+const IMAGE_ENV = imageEnv();
 
 function world(n: number): Map<string, KubernetesObject[]> {
   const byPlural = new Map<string, KubernetesObject[]>();
@@ -147,7 +139,7 @@ async function measure(n: number): Promise<Record<string, number>> {
     namespaces: [NS],
     leaseName: 'bench',
     args: ['--leader-elect=false', '--workers', String(WORKERS)],
-    env: { LOG_LEVEL: 'info', NODE_OPTIONS: '', KUBECONFIG: kubeconfig },
+    env: { ...IMAGE_ENV, LOG_LEVEL: 'info', NODE_OPTIONS: '', KUBECONFIG: kubeconfig },
     compiled: true,
     nodeArgs: NODE_FLAGS,
   });
@@ -212,7 +204,9 @@ writeDocsSection(
     '## Operator memory',
     '',
     `Measured by \`bench/operator-memory.bench.ts\` on ${new Date().toISOString().slice(0, 10)}: the compiled operator with the`,
-    `image's node flags (${NODE_FLAGS.join(' ') || 'none'}), ${WORKERS} workers, against a loopback stub of the API server that lists`,
+    `image's node flags (${NODE_FLAGS.join(' ') || 'none'}) and environment (${Object.entries(IMAGE_ENV)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}), ${WORKERS} workers, against a loopback stub of the API server that lists`,
     'the stacks and their children as the operator applies them and keeps every watch open, so each pass finds its children',
     'in effect and writes only the first status. Memory once every stack was reconciled and nothing was queued (5 s after).',
     '',
