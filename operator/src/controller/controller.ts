@@ -10,7 +10,7 @@ import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { CHILD_KINDS, kindKey, OBSERVED_KINDS, watchPath, type ChildKind } from '../reconcile/kinds.ts';
 import type { Caches, ReconcileResult } from '../reconcile/reconciler.ts';
-import { MultiNamespaceCache, type Page, type Supervised } from './informers.ts';
+import { MultiNamespaceCache, type IndexedCache, type Page, type Supervised } from './informers.ts';
 import { childSignature, leanChild, leanStack, stackSignature } from './lean.ts';
 import { realTimers, WorkQueue, type Timers } from './queue.ts';
 
@@ -78,7 +78,7 @@ export class Controller {
     const namespaces: (string | undefined)[] =
       d.config.watchNamespaces.length > 0 ? d.config.watchNamespaces : [undefined];
 
-    const stackCaches = new Map<string, ObjectCache<ServingStack>>();
+    const stackCaches = new Map<string, IndexedCache<ServingStack>>();
     for (const ns of namespaces) {
       const inf = d.informer<ServingStack>({
         resource: PLURAL,
@@ -98,11 +98,11 @@ export class Controller {
     }
     this.stacks = new MultiNamespaceCache(stackCaches);
 
-    const children = new Map<string, ObjectCache<KubernetesObject>>();
+    const children = new Map<string, IndexedCache<KubernetesObject>>();
     const deployments = () => children.get(kindKey('apps/v1', 'Deployment'));
     for (const k of [...CHILD_KINDS, ...OBSERVED_KINDS]) {
       const observed = OBSERVED_KINDS.includes(k);
-      const perNs = new Map<string, ObjectCache<KubernetesObject>>();
+      const perNs = new Map<string, IndexedCache<KubernetesObject>>();
       for (const ns of namespaces) {
         // The selector goes to both the list and the watch, or the cache would hold every object.
         const inf = d.informer<KubernetesObject>({

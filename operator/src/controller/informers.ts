@@ -5,7 +5,9 @@
 // so a missing ServingStack CRD shows in /readyz. Watches ask for bookmarks (a restarted watch
 // resumes from a recent resourceVersion instead of relisting), and none outlives stop().
 // Every listed or watched object passes `transform` before the cache keeps it (lean.ts), and an
-// update fires only when `signature` says the kept object changed in a way that matters.
+// update fires only when `signature` says the kept object changed in a way that matters. Each cache
+// indexes what it holds by the uid of its controller: a pass looks up its stack's children there,
+// where a scan of the namespace would cost every pass as much as the namespace holds.
 import {
   ListWatch,
   type KubernetesListObject,
@@ -16,8 +18,14 @@ import {
 import type { Logger } from 'pino';
 import { realTimers, type Timers } from './queue.ts';
 
+/** An informer's cache, with what it holds indexed by the uid of each object's controller. */
+export interface IndexedCache<T> extends ObjectCache<T> {
+  /** The objects in `namespace` whose controller owner reference names `uid`. */
+  controlledBy(uid: string, namespace: string): T[];
+}
+
 export interface Supervised<T extends KubernetesObject> {
-  cache: ObjectCache<T>;
+  cache: IndexedCache<T>;
   on(verb: 'add' | 'update' | 'delete', cb: (obj: T) => void): void;
   /** True once the first list succeeded and while no error is outstanding; also while an optional kind is not served. */
   synced(): boolean;
@@ -120,6 +128,40 @@ export function supervisedInformer<T extends KubernetesObject>(o: InformerOption
   const signatures = new Map<string, string>();
   const updates: ((x: T) => void)[] = [];
   const keyOf = (x: T) => `${x.metadata?.namespace ?? ''}/${x.metadata?.name ?? ''}`;
+  // namespace/name of what each controller uid controls, and each object's controller uid. The
+  // events come after the cache has changed, in the same tick, so no pass sees the two disagree.
+  const controlled = new Map<string, Map<string, { namespace: string; name: string }>>();
+  const controllerOf = new Map<string, string>();
+  const unindex = (k: string) => {
+    const uid = controllerOf.get(k);
+    if (uid === undefined) return;
+    controllerOf.delete(k);
+    const of = controlled.get(uid);
+    of?.delete(k);
+    if (of?.size === 0) controlled.delete(uid);
+  };
+  const index = (x: T) => {
+    const k = keyOf(x);
+    unindex(k);
+    const uid = x.metadata?.ownerReferences?.find((r) => r.controller === true)?.uid;
+    if (!uid) return;
+    controllerOf.set(k, uid);
+    const of = controlled.get(uid) ?? new Map<string, { namespace: string; name: string }>();
+    controlled.set(uid, of);
+    of.set(k, { namespace: x.metadata?.namespace ?? '', name: x.metadata?.name ?? '' });
+  };
+  inf.on('add', index);
+  inf.on('update', index);
+  inf.on('delete', (x) => unindex(keyOf(x)));
+  const cache: IndexedCache<T> = {
+    get: (name, namespace) => inf.get(name, namespace),
+    list: (namespace) => inf.list(namespace),
+    controlledBy: (uid, namespace) =>
+      [...(controlled.get(uid)?.values() ?? [])]
+        .filter((o) => o.namespace === namespace)
+        .map((o) => inf.get(o.name, o.namespace))
+        .filter((o): o is T => o !== undefined),
+  };
   if (o.signature) {
     const sig = o.signature;
     inf.on('add', (x) => signatures.set(keyOf(x), sig(x)));
@@ -172,7 +214,7 @@ export function supervisedInformer<T extends KubernetesObject>(o: InformerOption
   });
 
   return {
-    cache: inf,
+    cache,
     on: (verb, cb) => {
       if (verb === 'update' && o.signature) updates.push(cb);
       else inf.on(verb, cb);
@@ -189,15 +231,15 @@ export function supervisedInformer<T extends KubernetesObject>(o: InformerOption
 }
 
 /** One cache over several namespace-scoped informers of the same kind. */
-export class MultiNamespaceCache<T> implements ObjectCache<T> {
-  private readonly byNamespace: ReadonlyMap<string, ObjectCache<T>>;
+export class MultiNamespaceCache<T> implements IndexedCache<T> {
+  private readonly byNamespace: ReadonlyMap<string, IndexedCache<T>>;
 
   /** Key '' holds an all-namespaces informer. */
-  constructor(byNamespace: ReadonlyMap<string, ObjectCache<T>>) {
+  constructor(byNamespace: ReadonlyMap<string, IndexedCache<T>>) {
     this.byNamespace = byNamespace;
   }
 
-  private pick(namespace: string | undefined): ObjectCache<T> | undefined {
+  private pick(namespace: string | undefined): IndexedCache<T> | undefined {
     return this.byNamespace.get('') ?? (namespace ? this.byNamespace.get(namespace) : undefined);
   }
 
@@ -208,5 +250,9 @@ export class MultiNamespaceCache<T> implements ObjectCache<T> {
   list(namespace?: string): ReadonlyArray<T> {
     if (namespace) return this.pick(namespace)?.list(namespace) ?? [];
     return [...this.byNamespace.values()].flatMap((c) => [...c.list()]);
+  }
+
+  controlledBy(uid: string, namespace: string): T[] {
+    return this.pick(namespace)?.controlledBy(uid, namespace) ?? [];
   }
 }

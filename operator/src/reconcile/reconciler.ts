@@ -47,10 +47,16 @@ import type { Kube } from './kube-client.ts';
 import { HANDOVER_MANAGER, holdReplicas, leavesReplicasOut, releasesReplicas } from './replicas.ts';
 import { gatewayJudged, routeVerdict } from './route-acceptance.ts';
 
+/** A cache of children that finds those of one controller without a scan of the namespace. */
+export interface ChildCache extends ObjectCache<KubernetesObject> {
+  /** The objects in `namespace` whose controller owner reference names `uid`. */
+  controlledBy(uid: string, namespace: string): KubernetesObject[];
+}
+
 export interface Caches {
   stacks: ObjectCache<ServingStack>;
   /** Owned objects, and the observed ones (kinds.ts), by kindKey(apiVersion, kind). */
-  children: ReadonlyMap<string, ObjectCache<KubernetesObject>>;
+  children: ReadonlyMap<string, ChildCache>;
 }
 
 export interface ReconcileResult {
@@ -281,7 +287,10 @@ export class Reconciler {
   private owned(stack: DefaultedStack): KubernetesObject[] {
     const instance = labelValue(stack.name);
     return CHILD_KINDS.flatMap((k) =>
-      (this.caches.children.get(kindKey(k.apiVersion, k.kind))?.list(stack.namespace) ?? [])
+      (
+        this.caches.children.get(kindKey(k.apiVersion, k.kind))?.controlledBy(stack.uid, stack.namespace) ??
+        []
+      )
         .filter(
           (o) =>
             o.metadata?.labels?.[LABEL_INSTANCE] === instance &&
@@ -299,7 +308,9 @@ export class Reconciler {
     const uid = dep?.metadata?.uid;
     const namespace = dep?.metadata?.namespace;
     if (!uid || !namespace) return [];
-    return (this.caches.children.get(kindKey('apps/v1', 'ReplicaSet'))?.list(namespace) ?? []).filter((rs) =>
+    return (
+      this.caches.children.get(kindKey('apps/v1', 'ReplicaSet'))?.controlledBy(uid, namespace) ?? []
+    ).filter((rs) =>
       rs.metadata?.ownerReferences?.some((r) => r.controller === true && r.uid === uid),
     ) as V1ReplicaSet[];
   }

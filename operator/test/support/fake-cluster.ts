@@ -9,6 +9,7 @@
 import { ApiException, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import { canonicalQuantity } from '../../src/builders/quantity.ts';
 import type { ServingStack, ServingStackSpec } from '../../src/api/servingstack.ts';
+import type { ChildCache } from '../../src/reconcile/reconciler.ts';
 
 type Json = unknown;
 type Obj = Record<string, Json>;
@@ -359,20 +360,21 @@ export class FakeCluster {
   }
 
   /** Informer caches over the objects: list-shaped copies (no apiVersion or kind), managed children only. */
-  caches(): { stacks: ObjectCache<ServingStack>; children: Map<string, ObjectCache<KubernetesObject>> } {
-    const view = <T>(match: (s: Stored) => boolean): ObjectCache<T> => ({
-      get: (name, namespace) => {
-        const s = [...this.objects.values()].find(
-          (x) => match(x) && x.name === name && x.namespace === namespace,
-        );
-        return s ? (this.listShaped(s) as T) : undefined;
-      },
-      list: (namespace) =>
-        [...this.objects.values()]
-          .filter((x) => match(x) && (!namespace || x.namespace === namespace))
-          .map((x) => this.listShaped(x) as T),
-    });
-    const children = new Map<string, ObjectCache<KubernetesObject>>();
+  caches(): { stacks: ObjectCache<ServingStack>; children: Map<string, ChildCache> } {
+    const view = <T extends KubernetesObject>(match: (s: Stored) => boolean) =>
+      indexed<T>({
+        get: (name, namespace) => {
+          const s = [...this.objects.values()].find(
+            (x) => match(x) && x.name === name && x.namespace === namespace,
+          );
+          return s ? (this.listShaped(s) as T) : undefined;
+        },
+        list: (namespace) =>
+          [...this.objects.values()]
+            .filter((x) => match(x) && (!namespace || x.namespace === namespace))
+            .map((x) => this.listShaped(x) as T),
+      });
+    const children = new Map<string, ChildCache>();
     for (const k of this.served) {
       if (k.endsWith('/ServingStack')) continue;
       children.set(
@@ -551,4 +553,18 @@ export class FakeCluster {
     const { apiVersion: _a, kind: _k, ...rest } = clone(s.live);
     return rest;
   }
+}
+
+/** A test's cache as an informer's: what one controller controls found by a scan of list(). */
+export function indexed<T extends KubernetesObject>(
+  c: ObjectCache<T>,
+): ObjectCache<T> & { controlledBy(uid: string, namespace: string): T[] } {
+  return {
+    get: (name, namespace) => c.get(name, namespace),
+    list: (namespace) => c.list(namespace),
+    controlledBy: (uid, namespace) =>
+      c
+        .list(namespace)
+        .filter((o) => o.metadata?.ownerReferences?.some((r) => r.controller === true && r.uid === uid)),
+  };
 }

@@ -1,12 +1,13 @@
 // The Controller with fake informers, a fake reconciler and manual timers: what enqueues what, how
 // failures and blockers come back, readiness, and a lifecycle that runs once.
 import { describe, expect, test } from '@jest/globals';
-import type { KubernetesObject, ObjectCache } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Controller, type InformerSpec } from '../../src/controller/controller.ts';
 import type { Supervised } from '../../src/controller/informers.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import type { ReconcileResult } from '../../src/reconcile/reconciler.ts';
+import { indexed } from '../support/fake-cluster.ts';
 import { ManualClock, settle } from '../support/manual-clock.ts';
 
 class FakeInformer implements Supervised<KubernetesObject> {
@@ -20,10 +21,10 @@ class FakeInformer implements Supervised<KubernetesObject> {
     this.spec = spec;
   }
 
-  cache: ObjectCache<KubernetesObject> = {
+  cache = indexed<KubernetesObject>({
     get: (name, ns) => this.objects.find((o) => o.metadata?.name === name && o.metadata?.namespace === ns),
     list: () => this.objects,
-  };
+  });
 
   on(verb: string, cb: (o: KubernetesObject) => void): void {
     (this.handlers[verb] ??= []).push(cb);

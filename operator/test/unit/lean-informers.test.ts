@@ -114,6 +114,45 @@ async function informer(kind: 'Deployment' | 'ServingStack', items: Obj[]) {
   return { inf, watch, updates };
 }
 
+describe('the index by controller', () => {
+  const owned = (name: string, uid: string, owner: string, rv: string, namespace = 'ml'): Obj => {
+    const d = deployment(rv, {});
+    return {
+      ...d,
+      metadata: {
+        ...d.metadata,
+        name,
+        namespace,
+        uid,
+        ownerReferences: [{ ...d.metadata?.ownerReferences?.[0], uid: owner, name: owner } as never],
+      },
+    };
+  };
+  const names = (h: Awaited<ReturnType<typeof informer>>, owner: string, namespace = 'ml') =>
+    h.inf.cache
+      .controlledBy(owner, namespace)
+      .map((o) => o.metadata?.name)
+      .sort();
+
+  test('finds what a controller controls, listed or watched, as the cache holds it; follows updates and deletions', async () => {
+    const h = await informer('Deployment', [owned('a-1', 'u1', 's-a', '5'), owned('b-1', 'u2', 's-b', '5')]);
+    expect(names(h, 's-a')).toEqual(['a-1']);
+    h.watch.send('ADDED', owned('a-2', 'u3', 's-a', '6'));
+    h.watch.send('ADDED', owned('a-3', 'u4', 's-a', '6', 'other'));
+    expect(names(h, 's-a')).toEqual(['a-1', 'a-2']);
+    expect(names(h, 's-a', 'other')).toEqual(['a-3']);
+    expect(h.inf.cache.controlledBy('s-a', 'ml')[0]).toBe(h.inf.cache.get('a-1', 'ml'));
+    // Taken over by another controller, then deleted.
+    h.watch.send('MODIFIED', owned('a-2', 'u3', 's-b', '7'));
+    expect(names(h, 's-a')).toEqual(['a-1']);
+    expect(names(h, 's-b')).toEqual(['a-2', 'b-1']);
+    h.watch.send('DELETED', owned('a-1', 'u1', 's-a', '8'));
+    expect(names(h, 's-a')).toEqual([]);
+    expect(names(h, 'nobody')).toEqual([]);
+    await h.inf.stop();
+  });
+});
+
 describe('lean caches', () => {
   test('a cached child has no managedFields, last-applied annotation or timestamps; keeps labels, intent, owners, uid, spec and the status a pass reads', async () => {
     const h = await informer('Deployment', [deployment('5', available('2026-12-01T00:00:00Z'))]);

@@ -71,6 +71,10 @@ class MapCache<T extends KubernetesObject> implements ObjectCache<T> {
   get = (name: string, ns?: string) =>
     this.items.find((o) => o.metadata?.name === name && o.metadata?.namespace === ns);
   list = () => this.items;
+  controlledBy = (uid: string) =>
+    this.items.filter((o) =>
+      o.metadata?.ownerReferences?.some((r) => r.controller === true && r.uid === uid),
+    );
 }
 
 const STACK: ServingStack = {

@@ -3,13 +3,13 @@
 // (Services, Deployments and routing at once, then the HPAs), one Event at most; a name taken by
 // someone else is learned from the apply's answer and that object is left as it was.
 import { describe, expect, test } from '@jest/globals';
-import { ApiException, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { ApiException, type KubernetesObject } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import type { ServingStackSpec } from '../../src/api/servingstack.ts';
 import { buildService } from '../../src/builders/service.ts';
 import { EventRecorder } from '../../src/reconcile/events.ts';
 import { Reconciler } from '../../src/reconcile/reconciler.ts';
-import { FakeCluster, getPath, type Request } from '../support/fake-cluster.ts';
+import { FakeCluster, getPath, indexed, type Request } from '../support/fake-cluster.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 import { ctx, defaulted } from './fixtures.ts';
 
@@ -26,16 +26,16 @@ function harness(hide: (o: KubernetesObject) => boolean = () => false) {
   const clock = new ManualClock();
   const caches = fake.caches();
   // A cache that does not show some objects yet (a watch behind the API server).
-  const children = new Map<string, ObjectCache<KubernetesObject>>(
+  const children = new Map(
     [...caches.children].map(([k, c]) => [
       k,
-      {
+      indexed<KubernetesObject>({
         get: (name, ns) => {
           const o = c.get(name, ns);
           return o && !hide(o) ? o : undefined;
         },
         list: (ns) => c.list(ns).filter((o) => !hide(o)),
-      },
+      }),
     ]),
   );
   const events = new EventRecorder(fake.eventsApi as never, 'test', clock.date, log);

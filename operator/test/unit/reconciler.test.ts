@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import type { ServingStackSpec } from '../../src/api/servingstack.ts';
 import { EventRecorder } from '../../src/reconcile/events.ts';
 import { Reconciler } from '../../src/reconcile/reconciler.ts';
-import { FakeCluster, getPath, HTTPROUTE_KEY } from '../support/fake-cluster.ts';
+import { FakeCluster, getPath, HTTPROUTE_KEY, indexed } from '../support/fake-cluster.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 import { ctx } from './fixtures.ts';
 
@@ -605,10 +605,13 @@ describe('an informer cache that lags behind the operator’s own writes', () =>
     const key = `${APPS}/Deployment`;
     const real = caches.children.get(key);
     let frozen: Map<string, KubernetesObject> | undefined;
-    caches.children.set(key, {
-      get: (name, namespace) => (frozen ? frozen.get(name) : real?.get(name, namespace)),
-      list: (namespace) => (frozen ? [...frozen.values()] : (real?.list(namespace) ?? [])),
-    });
+    caches.children.set(
+      key,
+      indexed({
+        get: (name, namespace) => (frozen ? frozen.get(name) : real?.get(name, namespace)),
+        list: (namespace) => (frozen ? [...frozen.values()] : (real?.list(namespace) ?? [])),
+      }),
+    );
     const reconciler = new Reconciler(caches, fake as never, events, ctx, clock.date, log);
     fake.putStack(spec);
     return {

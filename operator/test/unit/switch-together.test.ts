@@ -18,7 +18,7 @@ import { deploymentReady, planSwitch } from '../../src/builders/switch.ts';
 import { leanChild } from '../../src/controller/lean.ts';
 import { EventRecorder } from '../../src/reconcile/events.ts';
 import { Reconciler } from '../../src/reconcile/reconciler.ts';
-import { FakeCluster, getPath } from '../support/fake-cluster.ts';
+import { FakeCluster, getPath, indexed } from '../support/fake-cluster.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 import { ctx, defaulted } from './fixtures.ts';
 
@@ -477,10 +477,13 @@ describe('switchStrategy Together and a cache that lags', () => {
     // its watch event comes (held here until `deliver`).
     const gone = new Map<string, KubernetesObject>();
     const deployments = live.children.get(`${APPS}/Deployment`)!;
-    live.children.set(`${APPS}/Deployment`, {
-      get: (name, namespace) => gone.get(name) ?? deployments.get(name, namespace),
-      list: (namespace) => [...deployments.list(namespace), ...gone.values()],
-    });
+    live.children.set(
+      `${APPS}/Deployment`,
+      indexed({
+        get: (name, namespace) => gone.get(name) ?? deployments.get(name, namespace),
+        list: (namespace) => [...deployments.list(namespace), ...gone.values()],
+      }),
+    );
     fake.gate = async (r) => {
       if (r.verb === 'delete' && r.kind === 'Deployment') {
         const d = deployments.get(r.name, 'ml');
