@@ -185,6 +185,45 @@ describe('a new operator process (a restart, or a new leader) over a converged s
     await successor(h).pass();
     expect(h.fake.events.slice(before + 1).map((e) => e.reason)).toEqual(['ChildConflict']);
   });
+
+  test('posts a second conflict that arose while no operator ran, though Ready still shows the first', async () => {
+    const h = harness();
+    h.fake.createForeign({ ...foreignService(), metadata: { name: 'sentiment-throughput', namespace: 'ml' } });
+    await h.pass();
+    await h.pass();
+    const ready = h.condition('Ready');
+    expect(ready?.message).toContain('sentiment-throughput');
+    // While no operator runs, someone deletes the latency Service and creates one of their own.
+    const svc = h.fake.get('v1', 'Service', 'sentiment-latency');
+    await h.fake.delete(foreignService(), String(getPath(svc, ['metadata', 'uid'])));
+    h.fake.createForeign(foreignService());
+    const before = h.fake.events.length;
+    await successor(h).pass();
+    // Ready names only the first blocker: the conditions did not change, the warnings did.
+    expect(h.condition('Ready')).toEqual(ready);
+    expect(h.fake.events.slice(before).map((e) => e.note)).toEqual([
+      expect.stringContaining('Service sentiment-latency already exists'),
+    ]);
+  });
+
+  test('does not post again a standing warning the conditions show when another condition changed (pods became ready)', async () => {
+    const h = harness();
+    await h.pass();
+    await h.pass();
+    expect(h.fake.events.filter((e) => e.reason === 'RoutingRulesNotExpressible')).toHaveLength(1);
+    const routing = h.fake.stack().status?.conditions?.find((c) => c.type === 'RoutingReady');
+    // While no operator runs, the throughput pool's pods become ready.
+    h.fake.setServerStatus(APPS, 'Deployment', 'sentiment-throughput', {
+      replicas: 1,
+      readyReplicas: 1,
+      conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' }],
+    });
+    const before = h.fake.events.length;
+    await successor(h).pass();
+    expect(h.condition('ThroughputAvailable')?.status).toBe('True');
+    expect(h.fake.stack().status?.conditions?.find((c) => c.type === 'RoutingReady')).toEqual(routing);
+    expect(h.fake.events.slice(before).map((e) => e.reason)).toEqual([]);
+  });
 });
 
 describe('drift by others on fields the operator owns', () => {
