@@ -82,21 +82,21 @@ export class EventRecorder {
    * Normal Applied), else none. Warnings already posted are not posted again while they stand;
    * when the pass saw everything (`complete`), ones that no longer stand are forgotten, so they are
    * posted again if they return. On the first pass of this process over the stack, memory cannot
-   * tell which warnings were posted: unless the pass changed the stack's conditions
-   * (`conditionsChanged`), the ones standing are those the conditions already showed, which whoever
-   * set them (the operator before a restart or a hand-over) posted.
+   * tell which warnings were posted: those the stack's status already showed (`shownBefore`) were
+   * posted by whoever wrote it (the operator before a restart or a hand-over); each other one is news,
+   * whether or not any condition changed (Ready names only the first blocker).
    */
   async pass(
     stack: DefaultedStack,
     changes: readonly string[],
     warnings: readonly StackEvent[],
     complete: boolean,
-    conditionsChanged: boolean,
+    shownBefore: (w: StackEvent) => boolean,
   ): Promise<void> {
     const { m, isNew } = this.memory(stack);
     const now = new Set(warnings.map(warningKey));
     if (complete) for (const k of m.standing) if (!now.has(k)) m.standing.delete(k);
-    if (isNew && !conditionsChanged) for (const k of now) m.standing.add(k);
+    if (isNew) for (const w of warnings) if (shownBefore(w)) m.standing.add(warningKey(w));
     const fresh = [...new Map(warnings.map((w) => [warningKey(w), w])).values()].filter(
       (w) => !m.standing.has(warningKey(w)),
     );
@@ -116,9 +116,9 @@ export class EventRecorder {
     if (await this.send(stack, m, e)) for (const w of fresh) m.standing.add(warningKey(w));
   }
 
-  /** The warnings that stand for `stack` after a pass that changed its conditions and nothing else. */
+  /** The warnings that stand for `stack` after a pass that changed nothing (none taken as shown before). */
   async standing(stack: DefaultedStack, warnings: readonly StackEvent[], complete: boolean): Promise<void> {
-    await this.pass(stack, [], warnings, complete, true);
+    await this.pass(stack, [], warnings, complete, () => false);
   }
 
   /** Drops everything kept about a stack that is gone. */

@@ -35,7 +35,7 @@ import {
 } from '../builders/names.ts';
 import { planSwitch } from '../builders/switch.ts';
 import { controllerStackUid } from '../builders/owner.ts';
-import { sameConditions, sameStatus, staleFields } from '../status/compare.ts';
+import { sameStatus, staleFields } from '../status/compare.ts';
 import { computeStatus, type Blocker, type Observed } from '../status/compute.ts';
 import type { Clock } from '../status/conditions.ts';
 import { apiMessage, classify, statusCode } from './errors.ts';
@@ -233,7 +233,7 @@ export class Reconciler {
         type: 'Warning',
         reason: 'RoutingRulesNotExpressible',
         action: 'Apply',
-        note: `${provider} cannot express: ${unexpressedRules.join('; ')}`,
+        note: unexpressedNote(provider, unexpressedRules),
       });
     }
 
@@ -265,12 +265,8 @@ export class Reconciler {
     };
     const next = computeStatus(stack, raw.status, observed, this.now);
     // One Event at most. A pass cut short has not seen every standing warning: none is forgotten then.
-    await this.events.pass(
-      stack,
-      p.changes,
-      p.warnings,
-      failure === undefined,
-      !sameConditions(raw.status?.conditions, next.conditions),
+    await this.events.pass(stack, p.changes, p.warnings, failure === undefined, (w) =>
+      shownBy(raw.status, w),
     );
     try {
       await this.writeStatus(raw, stack, next);
@@ -636,4 +632,21 @@ export class Reconciler {
     const stale = staleFields(written.status, next);
     if (stale) await this.kube.patchStatus(stack.namespace, stack.name, stale);
   }
+}
+
+const unexpressedNote = (provider: string, rules: readonly string[]) =>
+  `${provider} cannot express: ${rules.join('; ')}`;
+
+/**
+ * Whether `status` (as an earlier pass wrote it) shows warning `w`: the rules the provider cannot
+ * express, or a blocker in a condition of its reason (Routing's message may go on after it).
+ */
+function shownBy(status: ServingStackStatus | undefined, w: StackEvent): boolean {
+  if (w.reason === 'RoutingRulesNotExpressible') {
+    const r = status?.routing;
+    return !!r?.unexpressedRules?.length && unexpressedNote(r.provider ?? '', r.unexpressedRules) === w.note;
+  }
+  return (status?.conditions ?? []).some(
+    (c) => c.reason === w.reason && (c.message === w.note || !!c.message?.startsWith(`${w.note}; `)),
+  );
 }

@@ -1,21 +1,11 @@
 // Comparing a status as the API server stores it with the one the operator computed: to skip a
 // write that would change nothing, and to find fields the server still holds that the operator no
 // longer sets (left by an older operator's merge patches, which server-side apply cannot remove).
-import type { Condition, ServingStackStatus } from '../api/servingstack.ts';
+import type { ServingStackStatus } from '../api/servingstack.ts';
 
 /** Status equality as stored: times compared as strings, absent and empty lists alike. */
 export function sameStatus(a: ServingStackStatus | undefined, b: ServingStackStatus): boolean {
   return JSON.stringify(canonical(a ?? {})) === JSON.stringify(canonical(b));
-}
-
-/** Whether two lists of conditions say the same: each type with the same status, reason and message. */
-export function sameConditions(
-  a: readonly Condition[] | undefined,
-  b: readonly Condition[] | undefined,
-): boolean {
-  const said = (cs: readonly Condition[] | undefined) =>
-    JSON.stringify((cs ?? []).map((c) => [c.type, c.status, c.reason, c.message]).sort());
-  return said(a) === said(b);
 }
 
 function canonical(v: unknown): unknown {

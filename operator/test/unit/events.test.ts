@@ -49,15 +49,15 @@ describe('EventRecorder', () => {
 
   test('a new process (a restart, a new leader) takes the warnings the conditions already show as posted', async () => {
     const { rec, sent } = recorder();
-    await rec.pass(stack, [], [warning('a')], true, false);
-    await rec.pass(stack, ['updated Service sentiment-latency'], [warning('a')], true, false);
-    await rec.pass(stack, [], [warning('a'), warning('b')], true, false);
+    await rec.pass(stack, [], [warning('a')], true, () => true);
+    await rec.pass(stack, ['updated Service sentiment-latency'], [warning('a')], true, () => true);
+    await rec.pass(stack, [], [warning('a'), warning('b')], true, (w) => w.note === 'a');
     expect(sent).toEqual([
       { reason: 'Applied', note: 'updated Service sentiment-latency' },
       { reason: 'ChildConflict', note: 'b' },
     ]);
     const other = withDefaults(stackOf({}, 'other'));
-    await rec.pass(other, [], [warning('c')], true, true);
+    await rec.pass(other, [], [warning('c')], true, () => false);
     expect(sent.map((e) => e.note)).toEqual(['updated Service sentiment-latency', 'b', 'c']);
   });
 

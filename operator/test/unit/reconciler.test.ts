@@ -188,7 +188,10 @@ describe('a new operator process (a restart, or a new leader) over a converged s
 
   test('posts a second conflict that arose while no operator ran, though Ready still shows the first', async () => {
     const h = harness();
-    h.fake.createForeign({ ...foreignService(), metadata: { name: 'sentiment-throughput', namespace: 'ml' } });
+    h.fake.createForeign({
+      ...foreignService(),
+      metadata: { name: 'sentiment-throughput', namespace: 'ml' },
+    });
     await h.pass();
     await h.pass();
     const ready = h.condition('Ready');
