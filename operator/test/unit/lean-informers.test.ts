@@ -151,6 +151,89 @@ describe('the index by controller', () => {
     expect(names(h, 'nobody')).toEqual([]);
     await h.inf.stop();
   });
+
+  test('follows adoption, orphaning and a controller that is not the first owner; a re-created name under another controller', async () => {
+    const h = await informer('Deployment', []);
+    const orphan = (name: string, uid: string, rv: string): Obj => {
+      const o = owned(name, uid, 'x', rv);
+      return { ...o, metadata: { ...o.metadata, ownerReferences: [] } };
+    };
+    h.watch.send('ADDED', orphan('a-1', 'u1', '6'));
+    expect(names(h, 's-a')).toEqual([]);
+    // Adopted: a non-controller reference first, the controller second.
+    const adopted = owned('a-1', 'u1', 's-a', '7');
+    const ref = adopted.metadata?.ownerReferences?.[0];
+    h.watch.send('MODIFIED', {
+      ...adopted,
+      metadata: {
+        ...adopted.metadata,
+        ownerReferences: [{ ...ref, uid: 's-b', controller: false } as never, ref as never],
+      },
+    });
+    expect(names(h, 's-a')).toEqual(['a-1']);
+    expect(names(h, 's-b')).toEqual([]);
+    // Orphaned (the reference removed), then deleted and re-created under another controller.
+    h.watch.send('MODIFIED', orphan('a-1', 'u1', '8'));
+    expect(names(h, 's-a')).toEqual([]);
+    h.watch.send('MODIFIED', owned('a-1', 'u1', 's-a', '9'));
+    h.watch.send('DELETED', owned('a-1', 'u1', 's-a', '10'));
+    h.watch.send('ADDED', owned('a-1', 'u2', 's-b', '11'));
+    expect(names(h, 's-a')).toEqual([]);
+    expect(names(h, 's-b')).toEqual(['a-1']);
+    expect(h.inf.cache.controlledBy('s-b', 'ml')[0]?.metadata?.uid).toBe('u2');
+    await h.inf.stop();
+  });
+
+  test('a relist after 410 Gone replaces what the index holds: gone, re-owned, new and unchanged objects', async () => {
+    const items = [
+      owned('a-1', 'u1', 's-a', '5'),
+      owned('a-2', 'u2', 's-a', '5'),
+      owned('a-3', 'u3', 's-a', '5'),
+    ];
+    const watch = new (class extends FeedWatch {
+      done: (err: unknown) => void = () => {};
+      override async watch(
+        p: string,
+        params: Record<string, unknown>,
+        cb: Cb,
+        done?: (err: unknown) => void,
+      ): Promise<AbortController> {
+        this.done = done ?? (() => {});
+        return super.watch(p, params, cb);
+      }
+    })();
+    const inf = supervisedInformer<KubernetesObject>({
+      path: '/x',
+      list: async () =>
+        ({
+          apiVersion: 'v1',
+          kind: 'List',
+          metadata: { resourceVersion: '20' },
+          items: structuredClone(items),
+        }) as KubernetesListObject<KubernetesObject>,
+      optional: false,
+      watch,
+      log: pino({ level: 'silent' }),
+      onRestart: () => {},
+      timers: new ManualClock(),
+      transform: leanChild('Deployment'),
+      signature: childSignature,
+    });
+    await inf.start();
+    const of = (owner: string) =>
+      inf.cache
+        .controlledBy(owner, 'ml')
+        .map((o) => o.metadata?.name)
+        .sort();
+    expect(of('s-a')).toEqual(['a-1', 'a-2', 'a-3']);
+    // While the watch was away: a-1 deleted, a-2 taken by s-b, a-4 made; a-3 as it was.
+    items.splice(0, 3, owned('a-2', 'u2', 's-b', '12'), items[2]!, owned('a-4', 'u4', 's-a', '13'));
+    watch.done({ statusCode: 410 });
+    await new Promise((r) => setImmediate(r));
+    expect(of('s-a')).toEqual(['a-3', 'a-4']);
+    expect(of('s-b')).toEqual(['a-2']);
+    await inf.stop();
+  });
 });
 
 describe('lean caches', () => {
