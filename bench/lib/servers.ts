@@ -1,6 +1,6 @@
-// Server processes a benchmark starts: a free loopback port (and the next, for /metrics), readiness polling, and stopping them
-// all, also when the benchmark itself is interrupted or crashes (an 'exit' handler also runs
-// after an uncaught error, e.g. EPIPE on a closed stdout).
+// Server processes a benchmark starts: a free loopback port (and the next, for /metrics),
+// readiness polling, and stopping them all, also when the benchmark itself is interrupted or
+// crashes (an 'exit' handler also runs after an uncaught error, e.g. EPIPE on a closed stdout).
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';

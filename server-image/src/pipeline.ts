@@ -26,20 +26,20 @@ export const WORKER_BATCHES_IN_FLIGHT = 4;
  * last completed batch is the one that just completed.
  */
 export class OwnRunTime {
-  private totalMs = 0;
-  private readMs = 0;
+  /** Reported since the last read: summed afresh each time, so one report reads back as it came. */
+  private pendingMs = 0;
   private reports = 0;
 
   add(seconds: number): void {
-    this.totalMs += seconds * 1000;
+    this.pendingMs += seconds * 1000;
     this.reports++;
   }
 
   /** Run time reported since the last call, ms; undefined when nothing was (a model without onRun). */
   sinceLast(): number | undefined {
     if (this.reports === 0) return undefined;
-    const ms = this.totalMs - this.readMs;
-    this.readMs = this.totalMs;
+    const ms = this.pendingMs;
+    this.pendingMs = 0;
     this.reports = 0;
     return ms;
   }
@@ -117,8 +117,9 @@ export function createBatcher(
         outputs = await model.runBatch(inputs);
       } finally {
         running--;
+        // Read even when the batch failed, so that its runs are not charged to the next one.
+        lastOwnMs = own?.sinceLast();
       }
-      lastOwnMs = own?.sinceLast();
       metrics.stats.ran(rows, lastOwnMs ?? performance.now() - started);
       // The model turns batching off when a batch's outputs did not split into its requests.
       if (!model.batched && inputs.length > 1) batcher.stopBatching();
