@@ -30,15 +30,19 @@
 // 10% tolerance) with the same window would have recommended no more replicas for at least one
 // sync period in it, so it would not have scaled by then. Not necessarily ever: a long enough
 // stall (above) lifts the average over the target too.
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AppsV1Api, AutoscalingV2Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { ensureNodeAgent, ensureRouter } from '../agent/testing/cluster-parts.ts';
+import { ensureMetrics, ensureNodeAgent, ensureRouter } from '../agent/testing/cluster-parts.ts';
 import { stackManifest } from '../agent/testing/stack.ts';
-import { current, onlyHpa, perPodMetric, poolLabelSelector } from './support/hpa-metrics.ts';
+import {
+  current,
+  onlyHpa,
+  P95_METRIC,
+  perPodMetric,
+  POOL_P95_METRIC,
+  poolLabelSelector,
+} from './support/hpa-metrics.ts';
 import { startLocalOperator, type LocalOperator } from './support/local-operator.ts';
 import { OpenLoopLoad } from './support/open-loop-load.ts';
 import { podman } from './support/podman.ts';
@@ -52,8 +56,6 @@ import {
 } from './support/index.ts';
 
 const STACK = 'slowpod';
-const P95_METRIC = 'servingstack_request_duration_p95_seconds';
-const POOL_P95_METRIC = 'servingstack_pool_request_duration_p95_seconds';
 
 const TARGET_P95_MS = 150;
 const REPLICAS = 10;
@@ -176,9 +178,7 @@ describe('the latency pool scales on its own p95 when one pod is slow', () => {
   beforeAll(async () => {
     await ensureNodeAgent();
     await ensureRouter();
-    await promisify(execFile)(join(repoRoot, 'e2e/cluster/metrics/metrics.sh'), ['start'], {
-      timeout: 180_000,
-    });
+    await ensureMetrics();
     await kubectl(['apply', '--server-side', '-f', `${repoRoot}crds/`]);
     operator = await startLocalOperator({
       kubeconfig: kubeconfigPath,

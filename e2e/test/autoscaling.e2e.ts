@@ -10,15 +10,21 @@
 // latency pod cannot keep up with (its queue fills and its p95 climbs to seconds) is well within
 // the capacity of the pool at its maximum size, so the latency pool's p95 must come back under its
 // target once the HPA has added replicas, with the same load still on.
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AppsV1Api, AutoscalingV2Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { ensureNodeAgent, ensureRouter } from '../agent/testing/cluster-parts.ts';
+import { ensureMetrics, ensureNodeAgent, ensureRouter } from '../agent/testing/cluster-parts.ts';
 import { stackManifest } from '../agent/testing/stack.ts';
 import { startLocalOperator, type LocalOperator } from './support/local-operator.ts';
-import { current, onlyHpa, perPodMetric, poolLabelSelector, type Pool } from './support/hpa-metrics.ts';
+import {
+  current,
+  onlyHpa,
+  P95_METRIC,
+  perPodMetric,
+  POOL_P95_METRIC,
+  poolLabelSelector,
+  RPS_METRIC,
+  type Pool,
+} from './support/hpa-metrics.ts';
 import { OpenLoopLoad } from './support/open-loop-load.ts';
 import {
   kubeconfigPath,
@@ -30,10 +36,6 @@ import {
 } from './support/index.ts';
 
 const STACK = 'autoscale';
-const RPS_METRIC = 'servingstack_requests_per_second';
-const P95_METRIC = 'servingstack_request_duration_p95_seconds';
-/** The latency pool's own p95 (all its pods' buckets, one quantile): an Object metric on its Service. */
-const POOL_P95_METRIC = 'servingstack_pool_request_duration_p95_seconds';
 
 // Targets and windows, all through the ServingStack spec. The latency pool is driven by p95 only
 // (its RPS target is out of reach), the throughput pool by RPS only (its p95 target likewise).
@@ -140,9 +142,7 @@ describe('autoscaling through Prometheus, prometheus-adapter and the HPA control
     // prometheus-adapter (built by `make tools`) and registers custom.metrics.k8s.io.
     await ensureNodeAgent();
     await ensureRouter();
-    await promisify(execFile)(join(repoRoot, 'e2e/cluster/metrics/metrics.sh'), ['start'], {
-      timeout: 180_000,
-    });
+    await ensureMetrics();
     await kubectl(['apply', '--server-side', '-f', `${repoRoot}crds/`]);
     operator = await startLocalOperator({
       kubeconfig: kubeconfigPath,

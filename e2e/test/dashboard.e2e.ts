@@ -4,14 +4,17 @@
 // scripts/lib/grafana-dashboard.ts, query_range over the traffic). A wrong label, a missing rate
 // window or a variable that matches nothing shows up here as an error or an empty panel.
 // The demo's picture of the pools is drawn from the same results and opened in Chromium.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { defaultServiceAccount, ensureNodeAgent, ensureRouter } from '../agent/testing/cluster-parts.ts';
+import {
+  defaultServiceAccount,
+  ensureMetrics,
+  ensureNodeAgent,
+  ensureRouter,
+} from '../agent/testing/cluster-parts.ts';
 import { stackManifest, TEST_MODEL } from '../agent/testing/stack.ts';
 import { burst, callRouter, type Outcome } from '../agent/testing/traffic.ts';
 import {
@@ -104,9 +107,7 @@ describe('the Grafana dashboard against the e2e Prometheus, after traffic throug
   beforeAll(async () => {
     await ensureNodeAgent();
     await ensureRouter();
-    await promisify(execFile)(join(repoRoot, 'e2e/cluster/metrics/metrics.sh'), ['start'], {
-      timeout: 180_000,
-    });
+    await ensureMetrics();
     await defaultServiceAccount(ns.name, kubectl);
     await kubectl(['apply', '--server-side', '-f', `${repoRoot}crds/`]);
     operator = await startLocalOperator({

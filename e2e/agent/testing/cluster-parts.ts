@@ -30,6 +30,13 @@ export const reconnectNodeAgent = (): Promise<void> => script('e2e/cluster/agent
 /** The local Traefik (e2e/cluster/traefik/traefik.sh), answering on http://127.0.0.1:8088. */
 export const ensureRouter = (): Promise<void> => script('e2e/cluster/traefik/traefik.sh', ['start'], 180_000);
 
+/**
+ * Prometheus and prometheus-adapter (e2e/cluster/metrics/metrics.sh, built by `make tools`), with
+ * custom.metrics.k8s.io registered: what the HPAs read.
+ */
+export const ensureMetrics = (): Promise<void> =>
+  script('e2e/cluster/metrics/metrics.sh', ['start'], 180_000);
+
 /** The node the agent registers unless AGENT_NODE_NAME says otherwise. */
 export const NODE_NAME = process.env.AGENT_NODE_NAME ?? 'servingstack-node-1';
 

@@ -6,6 +6,12 @@ import { kubectl } from './kubectl.ts';
 
 export type Pool = 'latency' | 'throughput';
 
+/** The custom metrics the operator's HPAs read (the chart's adapter rules). */
+export const RPS_METRIC = 'servingstack_requests_per_second';
+export const P95_METRIC = 'servingstack_request_duration_p95_seconds';
+/** The latency pool's own p95 (all its pods' buckets, one quantile): an Object metric on its Service. */
+export const POOL_P95_METRIC = 'servingstack_pool_request_duration_p95_seconds';
+
 /** The label selector of one pool's objects of one stack, as the operator labels them. */
 export const poolLabelSelector = (stack: string, pool: Pool) =>
   `app.kubernetes.io/instance=${stack},app.kubernetes.io/managed-by=servingstack-operator,servingstack.dev/pool=${pool}`;
